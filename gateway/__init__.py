@@ -1,0 +1,3 @@
+"""The purpose-bound exchange gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.api import exchange, problems
+from gateway.api.tracing import TraceMiddleware
+from gateway.clock import Clock
+from gateway.container import Container, build
+from gateway.settings import Settings
+
+DESCRIPTION = """
+Purpose-bound exchange of LVV participant records. Every data request carries a bearer access
+token, the `Processing-Purpose`, `Acting-User` and `Acting-Role` headers, and optionally a W3C
+`traceparent`. Every decision, permit or deny, is durably logged before any data is released.
+"""
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None, container: Container | None = None) -> FastAPI:
+    """Return the gateway application; builds its parts from `settings` unless `container` is given."""
+    settings = settings or Settings()
+    owned = container is None
+    built = container or build(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            built.close()
+
+    app = FastAPI(
+        title="LVV purpose-bound exchange gateway", version=__version__, description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.container = built
+    problems.install(app)
+    app.add_middleware(TraceMiddleware)
+    app.include_router(exchange.router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness and the policy version in force")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "policy_version": built.policy.version, "config": built.policy.config.meta.name}
+
+    return app

@@ -1,0 +1,142 @@
+"""The exchange API: register, write, read and list participants, always for a stated purpose."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from gateway.api.deps import ContainerDep, ContextDep, get_principal
+from gateway.api.problems import Problem
+from gateway.api.schemas import (
+    ParticipantListOut,
+    ParticipantOut,
+    ProblemOut,
+    RegisterParticipant,
+    WriteRecord,
+    WrittenOut,
+)
+from gateway.audit.writer import AuditUnavailable
+from gateway.exchange.authorize import AuthorizedAccess, Denied
+from gateway.exchange.service import BadRequest
+from gateway.store.records import DataDestroyed
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 403, 404, 409, 422, 503)
+}
+router = APIRouter(prefix="/v1", tags=["exchange"], dependencies=[Depends(get_principal)], responses=_PROBLEMS)
+Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]
+_BAD_PURPOSE = {"purpose_missing", "unknown_purpose"}
+
+
+def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def _audit_ref(access: AuthorizedAccess) -> dict[str, Any]:
+    d = access.decision
+    return {
+        "seq": access.audit_seq, "policy_version": d.policy_version,
+        "rule_ids": list(d.rule_ids), "legal_bases": list(d.legal_bases),
+    }
+
+
+def _problem(exc: Exception) -> Problem:
+    """Map a domain error to its problem response."""
+    if isinstance(exc, Denied):
+        if exc.reason in _BAD_PURPOSE:
+            return Problem(400, exc.reason, exc.text, audit_seq=exc.audit_seq)
+        if exc.hides_existence:
+            return Problem(404, "not_found", "No such participant.", audit_seq=exc.audit_seq)
+        return Problem(403, exc.reason, "Access denied.", exc.text, audit_seq=exc.audit_seq)
+    if isinstance(exc, BadRequest):
+        return Problem(422, exc.code, "The request is not valid.", exc.text)
+    if isinstance(exc, AuditUnavailable):
+        return Problem(
+            503, "audit_unavailable", "The audit log cannot record this request; nothing was released.",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, DataDestroyed):
+        return Problem(409, "data_destroyed", "This category's data has been destroyed.")
+    raise exc
+
+
+@router.post("/participants", status_code=201, response_model=WrittenOut, summary="Register a participant (intake)")
+def register_participant(body: RegisterParticipant, ctx: ContextDep, container: ContainerDep) -> Response:
+    try:
+        result = container.exchange.register(ctx, body.region, body.records)
+    except (Denied, BadRequest, AuditUnavailable, DataDestroyed) as exc:
+        raise _problem(exc) from None
+    payload = {"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)}
+    return _json(payload, 201, {"Location": f"/v1/participants/{result.pseudonym}"})
+
+
+@router.get("/participants", response_model=ParticipantListOut, summary="List participants visible for a purpose")
+def list_participants(
+    ctx: ContextDep,
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[str | None, Query(pattern=r"^p[a-z2-7]{26}$")] = None,
+) -> Response:
+    try:
+        result = container.exchange.list(ctx, limit, after)
+    except (Denied, AuditUnavailable) as exc:
+        raise _problem(exc) from None
+    items = [
+        {"participant": i.pseudonym, "region": i.region, "registered_at": i.registered_at.isoformat()}
+        for i in result.items
+    ]
+    next_after = items[-1]["participant"] if len(items) == limit else None
+    return _json({"items": items, "next_after": next_after, "audit": _audit_ref(result.access)})
+
+
+@router.get("/participants/{pseudonym}", response_model=ParticipantOut, summary="Read a participant for a purpose")
+def read_participant(
+    pseudonym: Pseudonym,
+    ctx: ContextDep,
+    container: ContainerDep,
+    categories: Annotated[
+        str | None, Query(description="Comma-separated categories; default: all the purpose permits")
+    ] = None,
+) -> Response:
+    wanted = tuple(c for c in categories.split(",") if c) if categories else None
+    try:
+        result = container.exchange.read(ctx, pseudonym, wanted)
+    except (Denied, BadRequest, AuditUnavailable) as exc:
+        raise _problem(exc) from None
+    d = result.access.decision
+    payload = {
+        "participant": result.pseudonym,
+        "purpose": d.purpose,
+        "processing_activity_id": d.processing_activity_id,
+        "records": {
+            name: {
+                "fields": rec.fields, "version": rec.version, "source": rec.source_organisation,
+                "written_at": rec.written_at.isoformat(),
+            }
+            for name, rec in result.records.items()
+        },
+        "withheld_categories": list(d.withheld),
+        "audit": _audit_ref(result.access),
+    }
+    return _json(payload)
+
+
+@router.put(
+    "/participants/{pseudonym}/records/{category}", response_model=WrittenOut, summary="Write a category record"
+)
+def write_record(
+    pseudonym: Pseudonym,
+    category: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")],
+    body: WriteRecord,
+    ctx: ContextDep,
+    container: ContainerDep,
+) -> Response:
+    try:
+        result = container.exchange.write(ctx, pseudonym, category, body.fields)
+    except (Denied, BadRequest, AuditUnavailable, DataDestroyed) as exc:
+        raise _problem(exc) from None
+    return _json({"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)})

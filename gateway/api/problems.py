@@ -1,0 +1,79 @@
+"""RFC 9457 problem details: a stable code, a short title, a detail that says what is wrong and no more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    def __init__(
+        self, status: int, code: str, title: str, detail: str | None = None,
+        headers: dict[str, str] | None = None, **extra: Any,
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(request: Request, problem: Problem) -> Response:
+    """Return the problem+json response, with the request's trace id."""
+    trace = getattr(request.state, "trace", None)
+    body: dict[str, Any] = {
+        "type": f"urn:lvv-gateway:problem:{problem.code}",
+        "title": problem.title,
+        "status": problem.status,
+        "code": problem.code,
+    }
+    if problem.detail:
+        body["detail"] = problem.detail
+    if trace is not None:
+        body["trace_id"] = trace.trace_id
+    body.update(problem.extra)
+    return Response(orjson.dumps(body), problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Never echo the input back: it may hold personal data.
+    return [
+        {"location": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "invalid")}
+        for err in exc.errors()
+    ]
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problem = Problem(422, "invalid_request", "The request is not valid.", errors=_validation_detail(exc))
+        return problem_response(request, problem)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        title = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+        return problem_response(request, Problem(exc.status_code, code, title))
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return problem_response(request, Problem(500, "internal_error", "An internal error occurred."))
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_error)

@@ -1,0 +1,76 @@
+"""Request and response bodies of the exchange API (what /docs shows partners)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RegisterParticipant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    region: str = Field(description="The LVV region the participant is registered in", examples=["amsterdam"])
+    records: dict[str, dict[str, Any]] = Field(
+        description="Initial records per category: {category: {field: value}}",
+        examples=[{"identity": {"family_name": "Voorbeeld", "given_names": "Testpersoon"}}],
+    )
+
+
+class WriteRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, Any] = Field(
+        description="Fields to set in the category's record; merged into its latest version, null clears a field"
+    )
+
+
+class AuditRef(BaseModel):
+    seq: int = Field(description="Sequence number of the audit entry recording this decision")
+    policy_version: str
+    rule_ids: list[str]
+    legal_bases: list[str]
+
+
+class CategoryOut(BaseModel):
+    fields: dict[str, Any]
+    version: int
+    source: str
+    written_at: datetime
+
+
+class ParticipantOut(BaseModel):
+    participant: str = Field(description="Your organisation's pseudonym for this participant")
+    purpose: str
+    processing_activity_id: str
+    records: dict[str, CategoryOut]
+    withheld_categories: list[str]
+    audit: AuditRef
+
+
+class WrittenOut(BaseModel):
+    participant: str
+    versions: dict[str, int]
+    audit: AuditRef
+
+
+class ListedOut(BaseModel):
+    participant: str
+    region: str
+    registered_at: datetime
+
+
+class ParticipantListOut(BaseModel):
+    items: list[ListedOut]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+    audit: AuditRef
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    trace_id: str | None = None

@@ -1,0 +1,231 @@
+"""The `gateway` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+
+from pathlib import Path
+
+ENV_FILE = Path("var/gateway.env")
+DEMO_FILE = Path("var/demo.json")
+DEMO_CLOCK_START = "2024-11-15T10:00:00+01:00"
+
+
+def load_settings(env_file: Path | None = None, **overrides: object):  # type: ignore[no-untyped-def]
+    """Return Settings from the environment and, when present, the env file."""
+    from gateway.settings import Settings
+
+    path = env_file if env_file is not None else ENV_FILE
+    if path.exists():
+        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from gateway.policies.compiled import compile_policy
+    from gateway.policies.loader import ConfigError, load_config
+
+    directory = Path(args.config) if args.config else load_settings().config_dir
+    try:
+        policy = compile_policy(load_config(directory))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    cfg = policy.config
+    print(f"{directory}: valid ({len(cfg.organisations)} organisations, {len(cfg.covenants)} covenants, "
+          f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules)")
+    print(f"policy version {policy.version}")
+    return 0
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from gateway.crypto.keys import init_keys
+
+    key_dir = Path(args.key_dir) if args.key_dir else load_settings().key_dir
+    for path in init_keys(key_dir):
+        print(f"created {path}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.db import connect
+    from gateway.store.migrate import upgrade
+
+    db = connect(load_settings().database_url)
+    upgrade(db)
+    db.dispose()
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_audit_verify_chain(args: argparse.Namespace) -> int:
+    from gateway.audit.chain import verify_chain
+    from gateway.store.db import connect
+
+    db = connect(load_settings().database_url)
+    report = verify_chain(db)
+    db.dispose()
+    if report.ok:
+        print(f"audit chain intact: {report.entries} entries")
+        return 0
+    print(f"audit chain BROKEN at entry {report.first_bad_seq}: {report.problem}", file=sys.stderr)
+    return 1
+
+
+def cmd_demo_init(args: argparse.Namespace) -> int:
+    from gateway.container import build
+    from gateway.crypto.keys import init_keys
+    from gateway.demo.seed import seed
+    from gateway.store.db import connect
+    from gateway.store.migrate import upgrade
+
+    ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    if not ENV_FILE.exists():
+        ENV_FILE.write_text(
+            "# Demo settings written by `gateway demo init` (synthetic data, simulated clock).\n"
+            "GATEWAY_DEMO=true\n"
+            f"GATEWAY_CLOCK_START={DEMO_CLOCK_START}\n"
+            f"GATEWAY_CLOCK_ANCHOR={time.time():.0f}\n"
+        )
+    settings = load_settings()
+    init_keys(settings.key_dir)
+    db = connect(settings.database_url)
+    upgrade(db)
+    db.dispose()
+    if DEMO_FILE.exists():
+        print(f"demo data already present ({DEMO_FILE})")
+        return 0
+    container = build(settings)
+    try:
+        seeded = seed(container, per_city=args.per_city)
+    finally:
+        container.close()
+    DEMO_FILE.write_text(json.dumps({"participants": seeded.participants, "example": seeded.example}, indent=2))
+    print(f"seeded {seeded.participants} synthetic participants")
+    return 0
+
+
+def cmd_demo_token(args: argparse.Namespace) -> int:
+    from joserfc import jwt
+
+    from gateway.clock import SimulatedClock, SystemClock
+    from gateway.crypto.keys import load_issuer_private_key
+
+    settings = load_settings()
+    if not settings.demo:
+        print("refused: demo tokens are minted only in demo mode (GATEWAY_DEMO=true)", file=sys.stderr)
+        return 2
+    clock = SimulatedClock(settings.clock_start, settings.clock_anchor) if settings.clock_start else SystemClock()
+    now = int(clock.timestamp())
+    key = load_issuer_private_key(settings.key_dir)
+    claims = {
+        "iss": settings.token_issuer, "sub": f"demo-{args.org}", "aud": settings.token_audience,
+        "iat": now, "nbf": now, "exp": now + args.lifetime, "jti": uuid.uuid4().hex,
+        "client_id": f"demo-{args.org}", "organisation": args.org,
+    }
+    header = {"alg": "ES256", "kid": key.kid, "typ": "at+jwt"}
+    print(jwt.encode(header, claims, key, algorithms=["ES256"]))
+    return 0
+
+
+def examples(port: int) -> str:
+    """Return the copy-paste commands that show a permitted, a cut-down and a denied read."""
+    demo = json.loads(DEMO_FILE.read_text())["example"]
+    base = f"http://127.0.0.1:{port}/v1/participants"
+    h = '-H "Authorization: Bearer $TOKEN" -H "Acting-User: demo.user"'
+    return f"""
+Try it (synthetic data; the demo clock stands in November 2024, while the LVV covenants were in force):
+
+  # 1. A permitted read: Amsterdam's case manager, for the LSO case discussion
+  TOKEN=$(.venv/bin/gateway demo token --org amsterdam)
+  curl -s {base}/{demo['amsterdam']} {h} -H "Acting-Role: case_manager" \\
+       -H "Processing-Purpose: lso_case_discussion" | python3 -m json.tool
+
+  # 2. The same participant, same person, another purpose: cut down to what shelter counselling needs
+  curl -s {base}/{demo['amsterdam']} {h} -H "Acting-Role: case_manager" \\
+       -H "Processing-Purpose: shelter_counselling" | python3 -m json.tool
+
+  # 3. A denied read: a shelter NGO asking for police screening (403, logged)
+  TOKEN=$(.venv/bin/gateway demo token --org ngo-opvang-amsterdam)
+  curl -s {base}/{demo['ngo-opvang-amsterdam']} {h} -H "Acting-Role: counsellor" \\
+       -H "Processing-Purpose: police_screening" | python3 -m json.tool
+
+  # ... and Rotterdam asking about an Amsterdam participant gets 404: it may not learn they exist
+  TOKEN=$(.venv/bin/gateway demo token --org rotterdam)
+  curl -s {base}/{demo['rotterdam']} {h} -H "Acting-Role: case_manager" \\
+       -H "Processing-Purpose: lso_case_discussion" | python3 -m json.tool
+
+  # Every one of those decisions is in the hash-chained audit log:
+  .venv/bin/gateway audit verify-chain
+
+API documentation: http://127.0.0.1:{port}/docs
+"""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.api.app import create_app
+    from gateway.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    port = args.port or settings.port
+    app = create_app(settings)
+    if settings.demo and DEMO_FILE.exists():
+        print(examples(port), flush=True)
+    uvicorn.run(app, host=args.host or settings.host, port=port, log_level="warning", access_log=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Purpose-bound exchange gateway (LVV)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
+    check = config.add_parser("check", help="validate a configuration directory, listing every error")
+    check.add_argument("--config", help="directory (default: GATEWAY_CONFIG_DIR or config/lvv)")
+    check.set_defaults(func=cmd_config_check)
+
+    keys = sub.add_parser("keys", help="key material").add_subparsers(dest="sub", required=True)
+    kinit = keys.add_parser("init", help="create missing key files (never overwrites)")
+    kinit.add_argument("--key-dir")
+    kinit.set_defaults(func=cmd_keys_init)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="sub", required=True)
+    audit.add_parser("verify-chain", help="recompute the audit hash chain").set_defaults(func=cmd_audit_verify_chain)
+
+    demo = sub.add_parser("demo", help="demo mode (synthetic data only)").add_subparsers(dest="sub", required=True)
+    dinit = demo.add_parser("init", help="keys, schema and synthetic participants for the demo")
+    dinit.add_argument("--per-city", type=int, default=4)
+    dinit.set_defaults(func=cmd_demo_init)
+    token = demo.add_parser("token", help="mint a demo access token (demo mode only)")
+    token.add_argument("--org", required=True)
+    token.add_argument("--lifetime", type=int, default=3600)
+    token.set_defaults(func=cmd_demo_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+

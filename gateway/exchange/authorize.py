@@ -1,0 +1,145 @@
+"""The one path from a decision to data.
+
+`Authorizer.authorize` decides, appends the decision to the audit log, waits until it is durably
+committed, and only then, for a permit, mints an `AuthorizedAccess`. The record store accepts
+nothing else. A denial raises `Denied` after its own audit entry is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from gateway.audit.writer import AuditWriter
+from gateway.clock import Clock
+from gateway.exchange.context import RequestContext
+from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.decision import AccessRequest, Decision, Reason, decide
+from gateway.policies.model import Operation
+
+_MINT = object()
+T = TypeVar("T")
+
+
+class Denied(Exception):
+    """A request was denied; its audit entry is committed."""
+
+    def __init__(self, reason: str, text: str, audit_seq: int, hides_existence: bool = False) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+        self.audit_seq = audit_seq
+        self.hides_existence = hides_existence
+
+
+class AuthorizedAccess:
+    """Proof that a permit for exactly this participant, purpose and fields is in the audit log."""
+
+    __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id")
+
+    def __init__(
+        self, mint: object, participant_id: str | None, decision: Decision, audit_seq: int, organisation: str,
+        operation: Operation,
+    ) -> None:
+        if mint is not _MINT or not decision.permitted:
+            raise PermissionError("AuthorizedAccess is made only by Authorizer.authorize")
+        self.participant_id = participant_id
+        self.decision = decision
+        self.audit_seq = audit_seq
+        self.organisation = organisation
+        self.operation = operation
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Authorizer:
+    policy: CompiledPolicy
+    audit: AuditWriter
+    clock: Clock
+    audit_timeout: float = 5.0
+
+    def _entry(self, ctx: RequestContext, event: str, now: datetime, **fields: Any) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "time": _iso(now),
+            "event": event,
+            "organisation": ctx.principal.organisation,
+            "client_id": ctx.principal.client_id,
+            "acting_user": ctx.acting_user,
+            "role": ctx.role,
+            "purpose": ctx.purpose,
+            "trace_id": ctx.trace.trace_id,
+            "span_id": ctx.trace.span_id,
+            "parent_span_id": ctx.trace.parent_span_id,
+            "policy_version": self.policy.version,
+            **fields,
+        }
+
+    def refuse(
+        self, ctx: RequestContext, event: str, reason: str, text: str, participant_id: str | None = None,
+        hides_existence: bool = False, **fields: Any,
+    ) -> Denied:
+        """Log a denial made before any policy decision (bad purpose, unknown participant); return it."""
+        now = self.clock.now()
+        entry = self._entry(
+            ctx, event, now, decision="deny", reason=reason, participant=participant_id,
+            processing_activity_id=None, **fields,
+        )
+        appended = self.audit.append(entry, now, self.audit_timeout)
+        return Denied(reason, text, appended.seq, hides_existence)
+
+    def authorize(
+        self, ctx: RequestContext, event: str, request: AccessRequest, participant_id: str | None,
+        **fields: Any,
+    ) -> AuthorizedAccess:
+        """Decide, log durably, then return the access (permit) or raise Denied (deny)."""
+        now = self.clock.now()
+        decision = decide(self.policy, request, now.timestamp())
+        return self._commit(ctx, event, request, decision, now, participant_id, **fields)
+
+    def authorize_listing(
+        self, ctx: RequestContext, event: str, request: AccessRequest,
+        fetch: Callable[[frozenset[str]], Sequence[tuple[str, T]]],
+    ) -> tuple[AuthorizedAccess, Sequence[tuple[str, T]]]:
+        """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
+        and log exactly which participants are released, before returning them."""
+        now = self.clock.now()
+        decision = decide(self.policy, request, now.timestamp())
+        rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
+        access = self._commit(
+            ctx, event, request, decision, now, None,
+            regions=sorted(decision.visible_regions), participants=[pid for pid, _ in rows],
+        )
+        return access, rows
+
+    def _commit(
+        self, ctx: RequestContext, event: str, request: AccessRequest, decision: Decision, now: datetime,
+        participant_id: str | None, **fields: Any,
+    ) -> AuthorizedAccess:
+        entry = self._entry(
+            ctx,
+            event,
+            now,
+            decision="permit" if decision.permitted else "deny",
+            reason=decision.reason.value,
+            participant=participant_id,
+            processing_activity_id=decision.processing_activity_id,
+            categories=sorted(decision.fields_by_category),
+            fields={k: list(v) for k, v in sorted(decision.fields_by_category.items())},
+            withheld=list(decision.withheld),
+            rule_ids=list(decision.rule_ids),
+            legal_bases=list(decision.legal_bases),
+            covenants=list(decision.covenant_ids),
+            **fields,
+        )
+        appended = self.audit.append(entry, now, self.audit_timeout)
+        if not decision.permitted:
+            raise Denied(decision.reason.value, decision.reason_text, appended.seq, decision.hides_existence)
+        return AuthorizedAccess(
+            _MINT, participant_id, decision, appended.seq, ctx.principal.organisation, request.operation
+        )

@@ -1,0 +1,142 @@
+"""Use cases of the exchange API: register, write, read, list. Framework-free; raises domain errors."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.exchange.authorize import AuthorizedAccess, Authorizer, Denied
+from gateway.exchange.context import RequestContext
+from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.decision import AccessRequest, Reason
+from gateway.policies.model import Operation
+from gateway.store.records import CategoryRecord, Listed, RecordStore
+
+
+class BadRequest(Exception):
+    """The request itself is malformed (not an access decision); `code` is stable."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    pseudonym: str
+    access: AuthorizedAccess
+    records: dict[str, CategoryRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    pseudonym: str
+    access: AuthorizedAccess
+    versions: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    access: AuthorizedAccess
+    items: list[Listed]
+
+
+class ExchangeService:
+    def __init__(self, policy: CompiledPolicy, authorizer: Authorizer, store: RecordStore, clock: Clock) -> None:
+        self.policy = policy
+        self.authorizer = authorizer
+        self.store = store
+        self.clock = clock
+
+    def _purpose(self, ctx: RequestContext, event: str, participant_id: str | None = None) -> str:
+        """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
+        if not ctx.purpose:
+            raise self.authorizer.refuse(
+                ctx, event, "purpose_missing", "A purpose is required on every request.", participant_id
+            )
+        if ctx.purpose not in self.policy.purposes:
+            raise self.authorizer.refuse(
+                ctx, event, Reason.UNKNOWN_PURPOSE.value, "The stated purpose is not known.", participant_id
+            )
+        return ctx.purpose
+
+    def _validate_fields(self, values: dict[str, dict[str, Any]]) -> None:
+        for category, fields in values.items():
+            cat = self.policy.categories.get(category)
+            if cat is None:
+                raise BadRequest("unknown_category", f"'{category}' is not a data category.")
+            names = {f.name for f in cat.fields}
+            unknown = sorted(set(fields) - names)
+            if unknown:
+                raise BadRequest("unknown_field", f"Category '{category}' has no field(s) {', '.join(unknown)}.")
+
+    def _resolve(self, ctx: RequestContext, event: str, pseudonym: str) -> tuple[str, str]:
+        ref = self.store.resolve(ctx.principal.organisation, pseudonym)
+        if ref is None:
+            raise self.authorizer.refuse(
+                ctx, event, "unknown_participant", "No such participant.", None, hides_existence=True,
+                requested_pseudonym=pseudonym[:40],
+            )
+        return ref.id, ref.region
+
+    def read(self, ctx: RequestContext, pseudonym: str, categories: tuple[str, ...] | None) -> ReadResult:
+        """Return the participant's records the caller may see for its purpose."""
+        event = "exchange.read"
+        purpose = self._purpose(ctx, event)
+        if categories is not None:
+            self._validate_fields({c: {} for c in categories})
+        participant_id, region = self._resolve(ctx, event, pseudonym)
+        request = AccessRequest(
+            ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories
+        )
+        access = self.authorizer.authorize(ctx, event, request, participant_id)
+        return ReadResult(pseudonym, access, self.store.read(access))
+
+    def register(self, ctx: RequestContext, region: str, initial: dict[str, dict[str, Any]]) -> WriteResult:
+        """Register a new participant (intake) with its first records; return the caller's pseudonym."""
+        event = "exchange.register"
+        purpose = self._purpose(ctx, event)
+        self._validate_fields(initial)
+        if not initial:
+            raise BadRequest("no_records", "A registration holds at least one category.")
+        participant_id = str(uuid.uuid4())
+        request = AccessRequest(
+            ctx.principal.organisation, ctx.role, purpose, Operation.WRITE, region, tuple(initial),
+            tuple((c, f) for c, values in initial.items() for f in values),
+        )
+        access = self.authorizer.authorize(ctx, event, request, participant_id, region=region)
+        self.store.register(access, region, tuple(self.policy.organisations), self.clock.now(), initial)
+        pseudonym = self.store.pseudonym(ctx.principal.organisation, participant_id)
+        return WriteResult(pseudonym, access, {c: 1 for c in initial})
+
+    def write(self, ctx: RequestContext, pseudonym: str, category: str, values: dict[str, Any]) -> WriteResult:
+        """Write a new version of one category of a participant (only its source may)."""
+        event = "exchange.write"
+        purpose = self._purpose(ctx, event)
+        self._validate_fields({category: values})
+        if not values:
+            raise BadRequest("no_fields", "A write holds at least one field.")
+        participant_id, region = self._resolve(ctx, event, pseudonym)
+        request = AccessRequest(
+            ctx.principal.organisation, ctx.role, purpose, Operation.WRITE, region, (category,),
+            tuple((category, f) for f in values),
+        )
+        access = self.authorizer.authorize(ctx, event, request, participant_id)
+        version = self.store.write(access, category, values, self.clock.now())
+        return WriteResult(pseudonym, access, {category: version})
+
+    def list(self, ctx: RequestContext, limit: int, after: str | None) -> ListResult:
+        """Return the participants visible to the caller for its purpose (pseudonyms and region only)."""
+        event = "exchange.list"
+        purpose = self._purpose(ctx, event)
+        request = AccessRequest(ctx.principal.organisation, ctx.role, purpose, Operation.LIST)
+        org = ctx.principal.organisation
+        access, rows = self.authorizer.authorize_listing(
+            ctx, event, request, lambda regions: self.store.list_candidates(org, regions, limit, after)
+        )
+        return ListResult(access, [item for _, item in rows])
+
+__all__ = ["BadRequest", "Denied", "ExchangeService", "ListResult", "ReadResult", "WriteResult"]

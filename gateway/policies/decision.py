@@ -1,0 +1,197 @@
+"""The policy decision point: a pure function of (compiled policy, request facts, time) to a Decision.
+
+Deny by default: a request is permitted only when a rule names exactly this organisation (or its
+kind), role, purpose and operation, under a covenant in force at that instant to which the
+organisation is a party, for a participant in a region of that covenant (and of the organisation,
+where the rule says `same_region`). There is no other way to get `permitted=True`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.policies.compiled import CompiledPolicy, CompiledRule
+from gateway.policies.model import Operation
+
+
+class Reason(StrEnum):
+    """Stable reason codes; they appear in audit entries and problem responses."""
+
+    PERMITTED = "permitted"
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    UNKNOWN_ORGANISATION = "unknown_organisation"
+    ROLE_NOT_ALLOWED = "role_not_allowed"
+    AGGREGATE_PURPOSE = "purpose_is_aggregate_only"
+    NO_COVENANT_IN_FORCE = "no_covenant_in_force"
+    OUTSIDE_COVENANT_REGION = "participant_outside_covenant_region"
+    OUTSIDE_RECIPIENT_REGION = "participant_outside_recipient_region"
+    NO_RULE = "no_rule_for_purpose"
+    CATEGORY_NOT_PERMITTED = "category_not_permitted"
+    NOT_SOURCE = "not_source_of_category"
+    FIELD_NOT_PERMITTED = "field_not_permitted"
+
+
+REASON_TEXT: dict[Reason, str] = {
+    Reason.PERMITTED: "A sharing rule in force permits this request.",
+    Reason.UNKNOWN_PURPOSE: "The stated purpose is not a processing activity of this gateway.",
+    Reason.UNKNOWN_ORGANISATION: "The organisation is not known to this gateway.",
+    Reason.ROLE_NOT_ALLOWED: "The acting role is not a role of this organisation.",
+    Reason.AGGREGATE_PURPOSE: "This purpose serves aggregate figures only, never a person's record.",
+    Reason.NO_COVENANT_IN_FORCE: "No covenant to which the organisation is a party is in force at this moment.",
+    Reason.OUTSIDE_COVENANT_REGION: "The participant is not in a region of a covenant in force.",
+    Reason.OUTSIDE_RECIPIENT_REGION: "The participant is not in a region of the organisation.",
+    Reason.NO_RULE: "No sharing rule permits this organisation and role this operation for this purpose.",
+    Reason.CATEGORY_NOT_PERMITTED: "None of the requested categories is permitted for this purpose.",
+    Reason.NOT_SOURCE: "The organisation is not the source of this category and may not write it.",
+    Reason.FIELD_NOT_PERMITTED: "A field to be written is not permitted for this organisation and purpose.",
+}
+
+# Denials for which the caller may not even learn that the participant exists (answered 404).
+HIDES_EXISTENCE = frozenset({Reason.OUTSIDE_COVENANT_REGION, Reason.OUTSIDE_RECIPIENT_REGION})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """The facts of one request, as the authenticated edge established them."""
+
+    organisation: str
+    role: str
+    purpose: str
+    operation: Operation
+    participant_region: str | None = None  # None for list requests
+    categories: tuple[str, ...] | None = None  # None: every category the rules permit
+    fields: tuple[tuple[str, str], ...] | None = None  # (category, field) pairs a write holds
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryGrant:
+    category: str
+    fields: tuple[str, ...]
+    rule_id: str
+    legal_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    permitted: bool
+    reason: Reason
+    policy_version: str
+    purpose: str
+    processing_activity_id: str | None
+    grants: tuple[CategoryGrant, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    covenant_ids: tuple[str, ...] = ()
+    withheld: tuple[str, ...] = ()
+    visible_regions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def reason_text(self) -> str:
+        """Return the human sentence for the reason code."""
+        return REASON_TEXT[self.reason]
+
+    @property
+    def hides_existence(self) -> bool:
+        """Return whether the caller may not learn that the participant exists."""
+        return self.reason in HIDES_EXISTENCE
+
+    @property
+    def legal_bases(self) -> tuple[str, ...]:
+        """Return the distinct legal bases of the grants, in order."""
+        return tuple(dict.fromkeys(g.legal_basis for g in self.grants))
+
+    @property
+    def fields_by_category(self) -> dict[str, tuple[str, ...]]:
+        """Return the permitted fields per category (union over the matching rules)."""
+        out: dict[str, dict[str, None]] = {}
+        for g in self.grants:
+            out.setdefault(g.category, {}).update(dict.fromkeys(g.fields))
+        return {k: tuple(v) for k, v in out.items()}
+
+
+def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Decision:
+    """Return the decision on `request` at POSIX time `now_ts`; deny unless a rule in force permits."""
+    purpose = policy.purposes.get(request.purpose)
+
+    def deny(reason: Reason, **extra: object) -> Decision:
+        return Decision(
+            permitted=False,
+            reason=reason,
+            policy_version=policy.version,
+            purpose=request.purpose,
+            processing_activity_id=purpose.processing_activity_id if purpose else None,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    if purpose is None:
+        return deny(Reason.UNKNOWN_PURPOSE)
+    org = policy.organisations.get(request.organisation)
+    if org is None:
+        return deny(Reason.UNKNOWN_ORGANISATION)
+    if request.role not in org.roles:
+        return deny(Reason.ROLE_NOT_ALLOWED)
+    if purpose.aggregate_only:
+        return deny(Reason.AGGREGATE_PURPOSE)
+
+    in_force = [c for c in policy.covenants_by_org.get(org.id, ()) if c.in_force(now_ts)]
+    if not in_force:
+        return deny(Reason.NO_COVENANT_IN_FORCE)
+    region = request.participant_region
+    if region is not None:
+        in_force = [c for c in in_force if region in c.regions]
+        if not in_force:
+            return deny(Reason.OUTSIDE_COVENANT_REGION)
+    covenant_ids = {c.id for c in in_force}
+    org_regions = frozenset(org.regions)
+
+    matching: list[CompiledRule] = []
+    region_miss = False
+    visible: set[str] = set()
+    for rule in policy.rules_by_purpose_op.get((purpose.id, request.operation), ()):
+        rule_covenants = rule.covenants & covenant_ids
+        if not rule_covenants or not rule.serves(org, request.role):
+            continue
+        if region is not None and rule.same_region and region not in org_regions:
+            region_miss = True
+            continue
+        matching.append(rule)
+        for cov_id in rule_covenants:
+            regions = policy.covenants[cov_id].regions
+            visible |= regions & org_regions if rule.same_region else regions
+    if not matching:
+        return deny(Reason.OUTSIDE_RECIPIENT_REGION if region_miss else Reason.NO_RULE)
+
+    grants = [CategoryGrant(g.category, g.fields, r.id, r.legal_basis) for r in matching for g in r.grants]
+    withheld: tuple[str, ...] = ()
+    if request.categories is not None:
+        wanted = set(request.categories)
+        withheld = tuple(c for c in request.categories if c not in {g.category for g in grants})
+        grants = [g for g in grants if g.category in wanted]
+        if not grants and request.operation is not Operation.LIST:
+            return deny(Reason.CATEGORY_NOT_PERMITTED, withheld=withheld)
+    if request.operation is Operation.WRITE:
+        for g in grants:
+            sources = policy.sources[g.category]
+            if org.id not in sources and org.kind.value not in sources:
+                return deny(Reason.NOT_SOURCE, withheld=withheld)
+        if withheld:
+            return deny(Reason.CATEGORY_NOT_PERMITTED, withheld=withheld)
+        if request.fields is not None:
+            granted = {(g.category, f) for g in grants for f in g.fields}
+            if not set(request.fields) <= granted:
+                return deny(Reason.FIELD_NOT_PERMITTED)
+
+    rule_ids = tuple(dict.fromkeys(r.id for r in matching))
+    used_covenants = tuple(sorted({c for r in matching for c in r.covenants & covenant_ids}))
+    return Decision(
+        permitted=True,
+        reason=Reason.PERMITTED,
+        policy_version=policy.version,
+        purpose=purpose.id,
+        processing_activity_id=purpose.processing_activity_id,
+        grants=tuple(grants),
+        rule_ids=rule_ids,
+        covenant_ids=used_covenants,
+        withheld=withheld,
+        visible_regions=frozenset(visible),
+    )

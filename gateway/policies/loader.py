@@ -1,0 +1,222 @@
+"""Load a configuration directory, validating every entry and collecting every error at once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from gateway.policies.model import (
+    ConfigMeta,
+    Covenant,
+    DataCategory,
+    Operation,
+    Organisation,
+    OrganisationKind,
+    PolicyConfig,
+    Purpose,
+    Sensitivity,
+    SharingRule,
+)
+
+FILES: dict[str, type[BaseModel]] = {
+    "organisations.yaml": Organisation,
+    "covenants.yaml": Covenant,
+    "purposes.yaml": Purpose,
+    "categories.yaml": DataCategory,
+    "rules.yaml": SharingRule,
+}
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    entry: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.entry}" if self.entry else self.file
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; `problems` names every file and entry at fault."""
+
+    def __init__(self, directory: Path, problems: list[ConfigProblem]) -> None:
+        self.directory = directory
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration in {directory} ({len(problems)} problems):\n{lines}")
+
+
+def _format(exc: ValidationError) -> Iterable[str]:
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        yield f"{loc}: {err['msg']}" if loc else err["msg"]
+
+
+def _read_yaml(path: Path, problems: list[ConfigProblem]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(ConfigProblem(path.name, "", "file is missing"))
+    except yaml.YAMLError as exc:
+        problems.append(ConfigProblem(path.name, "", f"not valid YAML: {exc}"))
+    return None
+
+
+def _entries(path: Path, model: type[M], problems: list[ConfigProblem]) -> list[M]:
+    raw = _read_yaml(path, problems)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(ConfigProblem(path.name, "", "must be a list of entries"))
+        return []
+    kind = model.__name__.lower()
+    out: list[M] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        label = f"{kind} #{index + 1}"
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            label = f"{kind} '{item['id']}'"
+        try:
+            entry = model.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(ConfigProblem(path.name, label, msg) for msg in _format(exc))
+            continue
+        entry_id = getattr(entry, "id", None)
+        if entry_id in seen:
+            problems.append(ConfigProblem(path.name, label, "duplicate id"))
+            continue
+        if entry_id is not None:
+            seen.add(entry_id)
+        out.append(entry)
+    return out
+
+
+def load_config(directory: Path) -> PolicyConfig:
+    """Return the validated configuration in `directory`, or raise ConfigError listing every problem."""
+    directory = Path(directory)
+    problems: list[ConfigProblem] = []
+    if not directory.is_dir():
+        raise ConfigError(directory, [ConfigProblem(str(directory), "", "not a directory")])
+    meta: ConfigMeta | None = None
+    raw_meta = _read_yaml(directory / "meta.yaml", problems)
+    if raw_meta is not None:
+        try:
+            meta = ConfigMeta.model_validate(raw_meta)
+        except ValidationError as exc:
+            problems.extend(ConfigProblem("meta.yaml", "", msg) for msg in _format(exc))
+    parts = {name: _entries(directory / name, model, problems) for name, model in FILES.items()}
+    if meta is None or problems:
+        problems.extend(_cross_check_parts(parts))
+        raise ConfigError(directory, problems or [ConfigProblem("meta.yaml", "", "missing")])
+    config = PolicyConfig(
+        meta=meta,
+        organisations=tuple(parts["organisations.yaml"]),  # type: ignore[arg-type]
+        covenants=tuple(parts["covenants.yaml"]),  # type: ignore[arg-type]
+        purposes=tuple(parts["purposes.yaml"]),  # type: ignore[arg-type]
+        categories=tuple(parts["categories.yaml"]),  # type: ignore[arg-type]
+        rules=tuple(parts["rules.yaml"]),  # type: ignore[arg-type]
+    )
+    problems.extend(cross_check(config))
+    if problems:
+        raise ConfigError(directory, problems)
+    return config
+
+
+def _cross_check_parts(parts: dict[str, list[Any]]) -> list[ConfigProblem]:
+    """Cross-check what did load, so that one run shows reference errors alongside schema errors."""
+    meta = ConfigMeta(name="partial", title="", status="", disclaimer="", controller_contact="")
+    partial = PolicyConfig.model_construct(
+        meta=meta,
+        organisations=tuple(parts["organisations.yaml"]),
+        covenants=tuple(parts["covenants.yaml"]),
+        purposes=tuple(parts["purposes.yaml"]),
+        categories=tuple(parts["categories.yaml"]),
+        rules=tuple(parts["rules.yaml"]),
+    )
+    return cross_check(partial)
+
+
+def cross_check(config: PolicyConfig) -> list[ConfigProblem]:
+    """Return every broken reference or unlawful grant between the parts of a configuration."""
+    problems: list[ConfigProblem] = []
+    orgs = {o.id: o for o in config.organisations}
+    purposes = {p.id: p for p in config.purposes}
+    categories = {c.id: c for c in config.categories}
+    covenants = {c.id: c for c in config.covenants}
+    known_regions = {r for o in orgs.values() for r in o.regions}
+    known_roles = {r for o in orgs.values() for r in o.roles}
+    kinds = {k.value for k in OrganisationKind}
+
+    def add(file: str, label: str) -> Callable[[str], None]:
+        return lambda message: problems.append(ConfigProblem(file, label, message))
+
+    for cov in config.covenants:
+        say = add("covenants.yaml", f"covenant '{cov.id}'")
+        for party in cov.parties:
+            if party.organisation not in orgs:
+                say(f"party '{party.organisation}' is not an organisation in organisations.yaml")
+        for region in cov.regions:
+            if region not in known_regions:
+                say(f"region '{region}' is not a region of any organisation")
+    for cat in config.categories:
+        say = add("categories.yaml", f"category '{cat.id}'")
+        for source in cat.sources:
+            if source not in orgs and source not in kinds:
+                say(f"source '{source}' is neither an organisation nor a kind ({', '.join(sorted(kinds))})")
+    for rule in config.rules:
+        say = add("rules.yaml", f"rule '{rule.id}'")
+        purpose = purposes.get(rule.purpose)
+        if purpose is None:
+            say(f"purpose '{rule.purpose}' is not in purposes.yaml")
+        elif purpose.aggregate_only and rule.grants:
+            say(f"purpose '{purpose.id}' is for aggregates only and cannot grant a person's record")
+        for cov_id in rule.covenants:
+            if cov_id not in covenants:
+                say(f"covenant '{cov_id}' is not in covenants.yaml")
+        for org_id in rule.recipient.organisations:
+            if org_id not in orgs:
+                say(f"recipient organisation '{org_id}' is not in organisations.yaml")
+        for role in rule.recipient.roles:
+            if role not in known_roles:
+                say(f"role '{role}' is not a role of any organisation")
+        for index, grant in enumerate(rule.grants):
+            cat = categories.get(grant.category)
+            if cat is None:
+                say(f"grants[{index}]: category '{grant.category}' is not in categories.yaml")
+                continue
+            names = [f.name for f in cat.fields] if grant.fields == "*" else list(grant.fields)
+            for name in names:
+                if all(f.name != name for f in cat.fields):
+                    say(f"grants[{index}]: field '{name}' is not a field of category '{cat.id}'")
+                    continue
+                kind = cat.field_sensitivity(name)
+                if purpose is None:
+                    continue
+                if kind is Sensitivity.SPECIAL and purpose.art9_condition is None:
+                    say(f"grants special (art. 9) field '{cat.id}.{name}' but purpose '{purpose.id}' "
+                        "names no art. 9(2) exception")
+                if kind is Sensitivity.CRIMINAL and purpose.art10_condition is None:
+                    say(f"grants criminal (art. 10) field '{cat.id}.{name}' but purpose '{purpose.id}' "
+                        "names no art. 10 basis")
+            if Operation.WRITE in rule.operations:
+                writers = set(rule.recipient.organisations) | {k.value for k in rule.recipient.kinds}
+                sources = set(cat.sources)
+                if not writers & sources:
+                    say(f"grants write on '{cat.id}' but none of its recipients is a source of that category")
+    return problems
+
+
+def policy_version(config: PolicyConfig) -> str:
+    """Return the hash that identifies this exact policy (every audit entry records it)."""
+    canonical = orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()

@@ -1,0 +1,235 @@
+"""The configuration model: organisations, covenants, purposes, data categories, sharing rules.
+
+These are the reviewable facts a privacy officer reads in `config/<name>/*.yaml`. They are validated
+entry by entry on load (see `loader.py`) and compiled into fast lookups (see `compiled.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+_DPV_LEGAL_BASIS = re.compile(r"^eu-gdpr:A(6-1-[a-f]|9-2-[a-j]|10)$|^nl-(wpg|uavg|vw2000|awb):[A-Za-z0-9.-]+$")
+
+
+class Strict(BaseModel):
+    """Base for config entries: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrganisationKind(StrEnum):
+    GEMEENTE = "gemeente"
+    RIJKSPARTNER = "rijkspartner"
+    NGO = "ngo"
+
+
+class GdprRole(StrEnum):
+    JOINT_CONTROLLER = "joint_controller"
+    CONTROLLER = "controller"
+    PROCESSOR = "processor"
+    RECIPIENT = "recipient"
+
+
+class Sensitivity(StrEnum):
+    """The type of a data item in the sense of the DPIA model (LEGAL.md, part A section 2)."""
+
+    ORDINARY = "ordinary"
+    SPECIAL = "special"  # GDPR art. 9
+    CRIMINAL = "criminal"  # GDPR art. 10
+    NATIONAL_ID = "national_id"  # UAVG art. 46
+
+
+class Operation(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    LIST = "list"
+
+
+class Organisation(Strict):
+    id: Identifier
+    name: str
+    kind: OrganisationKind
+    oin: Annotated[str, Field(pattern=r"^\d{20}$", description="Organisatie-identificatienummer")]
+    regions: tuple[Identifier, ...] = Field(min_length=1)
+    roles: tuple[Identifier, ...] = Field(min_length=1)
+
+
+class LegalBasis(Strict):
+    dpv: str = Field(description="DPV / eu-gdpr term, e.g. eu-gdpr:A6-1-e")
+    text: str = Field(min_length=10, description="The article and the law that give the basis")
+
+    @field_validator("dpv")
+    @classmethod
+    def _known_term(cls, value: str) -> str:
+        if not _DPV_LEGAL_BASIS.match(value):
+            raise ValueError(f"'{value}' is not a known legal-basis term (eu-gdpr:A6-1-c, eu-gdpr:A9-2-g, ...)")
+        return value
+
+
+class CovenantParty(Strict):
+    organisation: Identifier
+    gdpr_role: GdprRole
+
+
+class Covenant(Strict):
+    """An agreement between parties recording how data is shared; not itself a legal basis."""
+
+    id: Identifier
+    title: str
+    parties: tuple[CovenantParty, ...] = Field(min_length=2)
+    regions: tuple[Identifier, ...] = Field(min_length=1)
+    valid_from: datetime
+    valid_until: datetime = Field(description="Last second in force, inclusive")
+    timezone: str = "Europe/Amsterdam"
+    mandate: str | None = Field(default=None, description="Reference of the mandate decision")
+    note: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Covenant:
+        if self.starts_at >= self.ends_at:
+            raise ValueError("valid_until lies before valid_from")
+        seen = [p.organisation for p in self.parties]
+        if len(seen) != len(set(seen)):
+            raise ValueError("an organisation is listed twice among the parties")
+        return self
+
+    def _localise(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=ZoneInfo(self.timezone))
+        return moment
+
+    @property
+    def starts_at(self) -> datetime:
+        """The first instant in force (aware)."""
+        return self._localise(self.valid_from)
+
+    @property
+    def ends_at(self) -> datetime:
+        """The first instant no longer in force: the second after `valid_until` (aware, exclusive)."""
+        return self._localise(self.valid_until).replace(microsecond=0) + timedelta(seconds=1)
+
+
+class Purpose(Strict):
+    """A purpose names one processing activity of the register."""
+
+    id: Identifier
+    name: str
+    description: str
+    processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
+    dpv_purpose: str
+    legal_basis: LegalBasis
+    art9_condition: LegalBasis | None = Field(default=None, description="GDPR art. 9(2) exception")
+    art10_condition: LegalBasis | None = Field(default=None, description="GDPR art. 10 / UAVG basis")
+    aggregate_only: bool = Field(default=False, description="Serves counts only, never a person's record")
+
+
+class CategoryField(Strict):
+    name: FieldName
+    description: str = ""
+    sensitivity: Sensitivity | None = Field(default=None, description="Overrides the category's type")
+
+
+class DataCategory(Strict):
+    id: Identifier
+    name: str
+    description: str = ""
+    dpv_category: str
+    sensitivity: Sensitivity
+    fields: tuple[CategoryField, ...] = Field(min_length=1)
+    sources: tuple[Identifier, ...] = Field(
+        min_length=1, description="Organisations (ids) or kinds that are source (bronhouder) and may write"
+    )
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> DataCategory:
+        names = [f.name for f in self.fields]
+        if len(names) != len(set(names)):
+            raise ValueError("a field is listed twice")
+        return self
+
+    def field_sensitivity(self, name: str) -> Sensitivity:
+        """Return the type of one field: its own, or the category's."""
+        for f in self.fields:
+            if f.name == name:
+                return f.sensitivity or self.sensitivity
+        raise KeyError(name)
+
+
+class Recipient(Strict):
+    """Who a rule serves: any of `kinds` or `organisations`, acting in one of `roles`."""
+
+    kinds: tuple[OrganisationKind, ...] = ()
+    organisations: tuple[Identifier, ...] = ()
+    roles: tuple[Identifier, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Recipient:
+        if not self.kinds and not self.organisations:
+            raise ValueError("a recipient needs kinds or organisations")
+        return self
+
+
+class Grant(Strict):
+    category: Identifier
+    fields: tuple[FieldName, ...] | Literal["*"] = Field(description="Field names, or '*' for all")
+
+
+class SharingRule(Strict):
+    """Permits a recipient to read, write or list categories for one purpose under named covenants."""
+
+    id: Identifier
+    description: str
+    purpose: Identifier
+    covenants: tuple[Identifier, ...] = Field(min_length=1)
+    operations: tuple[Operation, ...] = (Operation.READ,)
+    recipient: Recipient
+    condition: Literal["covenant_region", "same_region"] = Field(
+        default="same_region",
+        description="covenant_region: participant in a region of the covenant; "
+        "same_region: also in a region of the recipient organisation",
+    )
+    grants: tuple[Grant, ...] = ()
+    legal_basis: LegalBasis
+
+    @model_validator(mode="after")
+    def _grants_for_data(self) -> SharingRule:
+        needs_grants = Operation.READ in self.operations or Operation.WRITE in self.operations
+        if needs_grants and not self.grants:
+            raise ValueError("a read or write rule must grant at least one category")
+        return self
+
+
+class ConfigMeta(Strict):
+    name: Identifier
+    title: str
+    status: str
+    disclaimer: str
+    controller_contact: str
+
+
+class PolicyConfig(Strict):
+    """The whole configuration of one deployment (one directory under `config/`)."""
+
+    meta: ConfigMeta
+    organisations: tuple[Organisation, ...]
+    covenants: tuple[Covenant, ...]
+    purposes: tuple[Purpose, ...]
+    categories: tuple[DataCategory, ...]
+    rules: tuple[SharingRule, ...]

@@ -1,0 +1,232 @@
+"""The record store: participants, their pseudonyms, and their encrypted records.
+
+Reads and writes of records take an `AuthorizedAccess` (minted only after a committed audit entry)
+and return or accept only the fields that access permits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, insert, select
+
+from gateway.crypto.envelope import Envelope
+from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.exchange.authorize import AuthorizedAccess
+from gateway.policies.model import Operation
+from gateway.store.db import Database
+from gateway.store.tables import data_keys, participants, pseudonyms, records
+
+
+class DataDestroyed(Exception):
+    """The data key of a category is destroyed; its records are unrecoverable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRef:
+    id: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRecord:
+    category: str
+    fields: dict[str, Any]
+    version: int
+    source_organisation: str
+    written_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    pseudonym: str
+    region: str
+    registered_at: datetime
+
+
+def _require(access: AuthorizedAccess, operation: Operation) -> None:
+    if not isinstance(access, AuthorizedAccess) or access.operation is not operation:
+        raise PermissionError(f"the record store needs an authorized {operation.value} access")
+
+
+class RecordStore:
+    def __init__(self, db: Database, envelope: Envelope, pseudonymiser: Pseudonymiser) -> None:
+        self._db = db
+        self._envelope = envelope
+        self._pseudonymiser = pseudonymiser
+
+    # -- participants -------------------------------------------------------------------------
+
+    def resolve(self, organisation: str, pseudonym: str) -> ParticipantRef | None:
+        """Return the participant `organisation` knows as `pseudonym`, if any."""
+        query = (
+            select(participants.c.id, participants.c.region)
+            .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
+            .where(pseudonyms.c.organisation == organisation, pseudonyms.c.pseudonym == pseudonym)
+        )
+        with self._db.read.connect() as conn:
+            row = conn.execute(query).first()
+        return ParticipantRef(row.id, row.region) if row else None
+
+    def pseudonym(self, organisation: str, participant_id: str) -> str:
+        """Return the pseudonym `organisation` knows the participant by."""
+        return self._pseudonymiser.pseudonym(organisation, participant_id)
+
+    def _insert_pseudonyms(self, conn: Connection, participant_id: str, organisations: Iterable[str]) -> None:
+        conn.execute(
+            insert(pseudonyms),
+            [
+                {"organisation": org, "pseudonym": self.pseudonym(org, participant_id), "participant_id": participant_id}
+                for org in organisations
+            ],
+        )
+
+    def ensure_pseudonyms(self, organisations: Sequence[str]) -> int:
+        """Create missing pseudonyms for organisations added to the configuration; return how many."""
+        created = 0
+        with self._db.write.begin() as conn:
+            for org in organisations:
+                known = select(pseudonyms.c.participant_id).where(pseudonyms.c.organisation == org)
+                missing = conn.execute(select(participants.c.id).where(participants.c.id.not_in(known))).scalars()
+                rows = [{"organisation": org, "pseudonym": self.pseudonym(org, p), "participant_id": p} for p in missing]
+                if rows:
+                    conn.execute(insert(pseudonyms), rows)
+                    created += len(rows)
+        return created
+
+    def list_candidates(
+        self, organisation: str, regions: Iterable[str], limit: int, after: str | None
+    ) -> list[tuple[str, Listed]]:
+        """Return (participant id, listing) for the organisation's pseudonyms in `regions`, by pseudonym.
+
+        Called only by `Authorizer.authorize_listing`, which logs the result before releasing it.
+        """
+        query = (
+            select(participants.c.id, participants.c.region, participants.c.registered_at, pseudonyms.c.pseudonym)
+            .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
+            .where(pseudonyms.c.organisation == organisation, participants.c.region.in_(sorted(regions)))
+            .order_by(pseudonyms.c.pseudonym)
+            .limit(limit)
+        )
+        if after:
+            query = query.where(pseudonyms.c.pseudonym > after)
+        with self._db.read.connect() as conn:
+            rows = conn.execute(query).all()
+        return [(r.id, Listed(r.pseudonym, r.region, r.registered_at)) for r in rows]
+
+    # -- records --------------------------------------------------------------------------------
+
+    def read(self, access: AuthorizedAccess) -> dict[str, CategoryRecord]:
+        """Return the latest record of each permitted category, cut to the permitted fields."""
+        _require(access, Operation.READ)
+        assert access.participant_id is not None
+        permitted = access.decision.fields_by_category
+        pid = access.participant_id
+        latest = (
+            select(records.c.category, func.max(records.c.version).label("version"))
+            .where(records.c.participant_id == pid, records.c.category.in_(sorted(permitted)))
+            .group_by(records.c.category)
+            .subquery()
+        )
+        query = (
+            select(
+                records.c.id, records.c.category, records.c.version, records.c.ciphertext,
+                records.c.source_organisation, records.c.written_at, data_keys.c.wrapped_key,
+            )
+            .join(latest, and_(records.c.category == latest.c.category, records.c.version == latest.c.version))
+            .join(data_keys, and_(data_keys.c.participant_id == pid, data_keys.c.category == records.c.category))
+            .where(records.c.participant_id == pid)
+        )
+        with self._db.read.connect() as conn:
+            rows = conn.execute(query).all()
+        out: dict[str, CategoryRecord] = {}
+        for row in rows:
+            if row.wrapped_key is None:
+                continue  # destroyed: nothing to release
+            dek = self._envelope.unwrap(row.wrapped_key, pid, row.category)
+            values = orjson.loads(Envelope.open_record(dek, row.ciphertext, pid, row.category, row.id))
+            allowed = permitted[row.category]
+            out[row.category] = CategoryRecord(
+                row.category,
+                {name: values[name] for name in allowed if name in values},
+                row.version,
+                row.source_organisation,
+                row.written_at,
+            )
+        return out
+
+    def register(
+        self, access: AuthorizedAccess, region: str, organisations: Sequence[str], now: datetime,
+        initial: dict[str, dict[str, Any]],
+    ) -> None:
+        """Create the participant of a permitted registration, its pseudonyms and initial records."""
+        _require(access, Operation.WRITE)
+        assert access.participant_id is not None
+        with self._db.write.begin() as conn:
+            conn.execute(
+                insert(participants).values(
+                    id=access.participant_id, region=region, registered_by=access.organisation, registered_at=now
+                )
+            )
+            self._insert_pseudonyms(conn, access.participant_id, organisations)
+            for category, values in initial.items():
+                self._write(conn, access, category, values, now)
+
+    def write(self, access: AuthorizedAccess, category: str, values: dict[str, Any], now: datetime) -> int:
+        """Merge `values` into the category's latest record as a new version; return that version."""
+        _require(access, Operation.WRITE)
+        with self._db.write.begin() as conn:
+            return self._write(conn, access, category, values, now)
+
+    def _write(
+        self, conn: Connection, access: AuthorizedAccess, category: str, values: dict[str, Any], now: datetime
+    ) -> int:
+        pid = access.participant_id
+        assert pid is not None
+        allowed = set(access.decision.fields_by_category.get(category, ()))
+        if not set(values) <= allowed:
+            raise PermissionError("write holds fields outside the authorized access")
+        key_row = conn.execute(
+            select(data_keys.c.wrapped_key, data_keys.c.destroyed_at).where(
+                data_keys.c.participant_id == pid, data_keys.c.category == category
+            )
+        ).first()
+        if key_row is None:
+            dek, wrapped = self._envelope.new_data_key(pid, category)
+            conn.execute(
+                insert(data_keys).values(
+                    participant_id=pid, category=category, wrapped_key=wrapped,
+                    kek_id=self._envelope.kek_id, created_at=now,
+                )
+            )
+            current: dict[str, Any] = {}
+            version = 0
+        else:
+            if key_row.wrapped_key is None:
+                raise DataDestroyed(category)
+            dek = self._envelope.unwrap(key_row.wrapped_key, pid, category)
+            previous = conn.execute(
+                select(records.c.id, records.c.version, records.c.ciphertext)
+                .where(records.c.participant_id == pid, records.c.category == category)
+                .order_by(records.c.version.desc())
+                .limit(1)
+            ).first()
+            current, version = {}, 0
+            if previous is not None:
+                current = orjson.loads(Envelope.open_record(dek, previous.ciphertext, pid, category, previous.id))
+                version = previous.version
+        merged = {k: v for k, v in {**current, **values}.items() if v is not None}
+        record_id = str(uuid.uuid4())
+        conn.execute(
+            insert(records).values(
+                id=record_id, participant_id=pid, category=category, version=version + 1,
+                ciphertext=Envelope.seal_record(dek, orjson.dumps(merged), pid, category, record_id),
+                source_organisation=access.organisation, written_at=now, audit_seq=access.audit_seq,
+            )
+        )
+        return version + 1
