@@ -144,7 +144,7 @@ EXTRA_RULES = (
                 legal_basis=basis("eu-gdpr:A6-1-c")),
     SharingRule(id="return-write-ind", description="IND writes the procedure", purpose="return",
                 covenants=("lvv-pilot",), operations=(WRITE,), condition="covenant_region",
-                recipient=Recipient(kinds=(RIJK,), roles=("ind_officer",)),
+                recipient=Recipient(kinds=(RIJK,), organisations=("ind",), roles=("ind_officer",)),
                 grants=(Grant(category="procedure", fields="*"), Grant(category="identity", fields="*")),
                 legal_basis=basis("nl-vw2000:art.107")),
     SharingRule(id="return-criminal-gemeente", description="Gemeente sees the public-order flag",
