@@ -8,22 +8,19 @@ import os
 import sys
 import time
 import uuid
-
 from pathlib import Path
+
+from gateway.settings import Settings
 
 ENV_FILE = Path("var/gateway.env")
 DEMO_FILE = Path("var/demo.json")
 DEMO_CLOCK_START = "2024-11-15T10:00:00+01:00"
 
 
-def load_settings(env_file: Path | None = None, **overrides: object):  # type: ignore[no-untyped-def]
-    """Return Settings from the environment and, when present, the env file."""
-    from gateway.settings import Settings
-
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Return Settings from the environment and, when present, the env file (environment wins)."""
     path = env_file if env_file is not None else ENV_FILE
-    if path.exists():
-        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(_env_file=path if path.exists() else None)
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -37,8 +34,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     cfg = policy.config
-    print(f"{directory}: valid ({len(cfg.organisations)} organisations, {len(cfg.covenants)} covenants, "
-          f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules)")
+    print(
+        f"{directory}: valid ({len(cfg.organisations)} organisations, {len(cfg.covenants)} covenants, "
+        f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules)"
+    )
     print(f"policy version {policy.version}")
     return 0
 
@@ -124,9 +123,15 @@ def cmd_demo_token(args: argparse.Namespace) -> int:
     now = int(clock.timestamp())
     key = load_issuer_private_key(settings.key_dir)
     claims = {
-        "iss": settings.token_issuer, "sub": f"demo-{args.org}", "aud": settings.token_audience,
-        "iat": now, "nbf": now, "exp": now + args.lifetime, "jti": uuid.uuid4().hex,
-        "client_id": f"demo-{args.org}", "organisation": args.org,
+        "iss": settings.token_issuer,
+        "sub": f"demo-{args.org}",
+        "aud": settings.token_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + args.lifetime,
+        "jti": uuid.uuid4().hex,
+        "client_id": f"demo-{args.org}",
+        "organisation": args.org,
     }
     header = {"alg": "ES256", "kid": key.kid, "typ": "at+jwt"}
     print(jwt.encode(header, claims, key, algorithms=["ES256"]))
@@ -143,21 +148,21 @@ Try it (synthetic data; the demo clock stands in November 2024, while the LVV co
 
   # 1. A permitted read: Amsterdam's case manager, for the LSO case discussion
   TOKEN=$(.venv/bin/gateway demo token --org amsterdam)
-  curl -s {base}/{demo['amsterdam']} {h} -H "Acting-Role: case_manager" \\
+  curl -s {base}/{demo["amsterdam"]} {h} -H "Acting-Role: case_manager" \\
        -H "Processing-Purpose: lso_case_discussion" | python3 -m json.tool
 
   # 2. The same participant, same person, another purpose: cut down to what shelter counselling needs
-  curl -s {base}/{demo['amsterdam']} {h} -H "Acting-Role: case_manager" \\
+  curl -s {base}/{demo["amsterdam"]} {h} -H "Acting-Role: case_manager" \\
        -H "Processing-Purpose: shelter_counselling" | python3 -m json.tool
 
   # 3. A denied read: a shelter NGO asking for police screening (403, logged)
   TOKEN=$(.venv/bin/gateway demo token --org ngo-opvang-amsterdam)
-  curl -s {base}/{demo['ngo-opvang-amsterdam']} {h} -H "Acting-Role: counsellor" \\
+  curl -s {base}/{demo["ngo-opvang-amsterdam"]} {h} -H "Acting-Role: counsellor" \\
        -H "Processing-Purpose: police_screening" | python3 -m json.tool
 
   # ... and Rotterdam asking about an Amsterdam participant gets 404: it may not learn they exist
   TOKEN=$(.venv/bin/gateway demo token --org rotterdam)
-  curl -s {base}/{demo['rotterdam']} {h} -H "Acting-Role: case_manager" \\
+  curl -s {base}/{demo["rotterdam"]} {h} -H "Acting-Role: case_manager" \\
        -H "Processing-Purpose: lso_case_discussion" | python3 -m json.tool
 
   # Every one of those decisions is in the hash-chained audit log:
@@ -227,5 +232,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

@@ -81,5 +81,3 @@ class SimulatedClock:
     def describe(self) -> str:
         """Return a one-line statement that this clock is simulated."""
         return f"simulated clock, now {self.now().isoformat(timespec='seconds')}"
-
-

@@ -49,7 +49,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Container:
     db = connect(settings.database_url)
     audit = AuditWriter(db)
     verifier = TokenVerifier(
-        keys.token_keys, settings.token_issuer, settings.token_audience, settings.token_algorithms, clock,
+        keys.token_keys,
+        settings.token_issuer,
+        settings.token_audience,
+        settings.token_algorithms,
+        clock,
         leeway=settings.token_leeway_seconds,
     )
     store = RecordStore(db, Envelope(keys.kek), Pseudonymiser(keys.pseudonym_key))

@@ -38,7 +38,9 @@ def postgres_template() -> Iterator[None]:
         message = f"PostgreSQL on 127.0.0.1:5432 is unreachable ({problem})"
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI requires it", pytrace=False)
-        pytest.skip(f"{message}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+        pytest.skip(
+            f"{message}; start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
     postgres.create_template()
     yield
     postgres.drop(postgres.TEMPLATE)
@@ -68,8 +70,13 @@ def minter(tmp_path_factory: pytest.TempPathFactory) -> TokenMinter:
 def make_settings(database_url: str, key_dir: Path, minter: TokenMinter, **overrides: Any) -> Settings:
     init_keys(key_dir)
     return Settings(
-        config_dir=overrides.pop("config_dir", LVV_CONFIG), database_url=database_url, key_dir=key_dir,
-        token_issuer=ISSUER, token_audience=AUDIENCE, token_jwks_file=minter.jwks_path, **overrides,
+        config_dir=overrides.pop("config_dir", LVV_CONFIG),
+        database_url=database_url,
+        key_dir=key_dir,
+        token_issuer=ISSUER,
+        token_audience=AUDIENCE,
+        token_jwks_file=minter.jwks_path,
+        **overrides,
     )
 
 
@@ -110,8 +117,12 @@ class Gateway:
 def synthetic_records(n: int = 1) -> dict[str, Any]:
     return {
         "identity": {
-            "v_number": f"TEST-V-{n:05d}", "family_name": f"Synthetisch-{n:03d}", "given_names": "Test",
-            "birth_date": "1990-01-01", "nationality": "XXA", "language": "en",
+            "v_number": f"TEST-V-{n:05d}",
+            "family_name": f"Synthetisch-{n:03d}",
+            "given_names": "Test",
+            "birth_date": "1990-01-01",
+            "nationality": "XXA",
+            "language": "en",
         },
         "contact": {"shelter_location": "Testopvang 1", "phone": "+31 6 00000000"},
         "case_plan": {"phase": "onderzoeksfase", "perspective": "undetermined", "plan_summary": "synthetic"},

@@ -21,7 +21,9 @@ token, the `Processing-Purpose`, `Acting-User` and `Acting-Role` headers, and op
 """
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, container: Container | None = None
+) -> FastAPI:
     """Return the gateway application; builds its parts from `settings` unless `container` is given."""
     settings = settings or Settings()
     owned = container is None
@@ -34,7 +36,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, con
             built.close()
 
     app = FastAPI(
-        title="LVV purpose-bound exchange gateway", version=__version__, description=DESCRIPTION,
+        title="LVV purpose-bound exchange gateway",
+        version=__version__,
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.container = built
@@ -44,6 +48,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, con
 
     @app.get("/health", tags=["operations"], summary="Liveness and the policy version in force")
     def health() -> dict[str, str]:
-        return {"status": "ok", "policy_version": built.policy.version, "config": built.policy.config.meta.name}
+        return {
+            "status": "ok",
+            "policy_version": built.policy.version,
+            "config": built.policy.config.meta.name,
+        }
 
     return app

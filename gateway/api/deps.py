@@ -40,7 +40,10 @@ TraceDep = Annotated[TraceContext, Depends(get_trace)]
 
 def _unauthorized(reason: str) -> Problem:
     return Problem(
-        401, "invalid_token", "Authentication failed.", "A valid bearer access token is required.",
+        401,
+        "invalid_token",
+        "Authentication failed.",
+        "A valid bearer access token is required.",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
@@ -64,10 +67,12 @@ async def get_context(
     principal: PrincipalDep,
     trace: TraceDep,
     acting_user: Annotated[
-        str | None, Header(alias=USER_HEADER, description="Identifier of the person acting in the partner system")
+        str | None,
+        Header(alias=USER_HEADER, description="Identifier of the person acting in the partner system"),
     ] = None,
     acting_role: Annotated[
-        str | None, Header(alias=ROLE_HEADER, description="The role the acting person holds, e.g. case_manager")
+        str | None,
+        Header(alias=ROLE_HEADER, description="The role the acting person holds, e.g. case_manager"),
     ] = None,
     purpose: Annotated[
         str | None,

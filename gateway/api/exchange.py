@@ -39,8 +39,10 @@ def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | Non
 def _audit_ref(access: AuthorizedAccess) -> dict[str, Any]:
     d = access.decision
     return {
-        "seq": access.audit_seq, "policy_version": d.policy_version,
-        "rule_ids": list(d.rule_ids), "legal_bases": list(d.legal_bases),
+        "seq": access.audit_seq,
+        "policy_version": d.policy_version,
+        "rule_ids": list(d.rule_ids),
+        "legal_bases": list(d.legal_bases),
     }
 
 
@@ -56,7 +58,9 @@ def _problem(exc: Exception) -> Problem:
         return Problem(422, exc.code, "The request is not valid.", exc.text)
     if isinstance(exc, AuditUnavailable):
         return Problem(
-            503, "audit_unavailable", "The audit log cannot record this request; nothing was released.",
+            503,
+            "audit_unavailable",
+            "The audit log cannot record this request; nothing was released.",
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, DataDestroyed):
@@ -70,7 +74,11 @@ def register_participant(body: RegisterParticipant, ctx: ContextDep, container: 
         result = container.exchange.register(ctx, body.region, body.records)
     except (Denied, BadRequest, AuditUnavailable, DataDestroyed) as exc:
         raise _problem(exc) from None
-    payload = {"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)}
+    payload = {
+        "participant": result.pseudonym,
+        "versions": result.versions,
+        "audit": _audit_ref(result.access),
+    }
     return _json(payload, 201, {"Location": f"/v1/participants/{result.pseudonym}"})
 
 
@@ -114,7 +122,9 @@ def read_participant(
         "processing_activity_id": d.processing_activity_id,
         "records": {
             name: {
-                "fields": rec.fields, "version": rec.version, "source": rec.source_organisation,
+                "fields": rec.fields,
+                "version": rec.version,
+                "source": rec.source_organisation,
                 "written_at": rec.written_at.isoformat(),
             }
             for name, rec in result.records.items()
@@ -126,7 +136,9 @@ def read_participant(
 
 
 @router.put(
-    "/participants/{pseudonym}/records/{category}", response_model=WrittenOut, summary="Write a category record"
+    "/participants/{pseudonym}/records/{category}",
+    response_model=WrittenOut,
+    summary="Write a category record",
 )
 def write_record(
     pseudonym: Pseudonym,

@@ -15,8 +15,13 @@ PROBLEM_JSON = "application/problem+json"
 
 class Problem(Exception):
     def __init__(
-        self, status: int, code: str, title: str, detail: str | None = None,
-        headers: dict[str, str] | None = None, **extra: Any,
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(title)
         self.status = status

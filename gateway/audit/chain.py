@@ -28,7 +28,12 @@ def verify_chain(db: Database, batch: int = 10_000) -> ChainReport:
         last = 0
         while True:
             rows = conn.execute(
-                select(audit_entries.c.seq, audit_entries.c.entry, audit_entries.c.leaf_hash, audit_entries.c.chain_hash)
+                select(
+                    audit_entries.c.seq,
+                    audit_entries.c.entry,
+                    audit_entries.c.leaf_hash,
+                    audit_entries.c.chain_hash,
+                )
                 .where(audit_entries.c.seq > last)
                 .order_by(audit_entries.c.seq)
                 .limit(batch)

@@ -34,8 +34,14 @@ class InvalidToken(Exception):
 
 class TokenVerifier:
     def __init__(
-        self, keys: KeySet, issuer: str, audience: str, algorithms: tuple[str, ...], clock: Clock,
-        leeway: int = 30, cache_size: int = 10_000,
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        algorithms: tuple[str, ...],
+        clock: Clock,
+        leeway: int = 30,
+        cache_size: int = 10_000,
     ) -> None:
         bad = set(algorithms) - ASYMMETRIC
         if bad:
@@ -112,6 +118,8 @@ class TokenVerifier:
         if not isinstance(organisation, str) or not isinstance(client_id, str):
             raise InvalidToken("claims: organisation and client_id must be strings")
         return Principal(
-            organisation=organisation, client_id=client_id, token_id=str(claims["jti"]),
+            organisation=organisation,
+            client_id=client_id,
+            token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
         )

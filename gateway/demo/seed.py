@@ -69,20 +69,28 @@ def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seede
             pid = written.pseudonym
             ind_pid = _translate(container, city, pid, "ind")
             service.write(
-                _ctx("ind", "ind_officer", "identity_nationality"), ind_pid, "immigration_procedure",
+                _ctx("ind", "ind_officer", "identity_nationality"),
+                ind_pid,
+                "immigration_procedure",
                 {"procedure_type": "asylum", "procedure_status": rng.choice(["rejected", "pending"])},
             )
             service.write(
-                _ctx("ind", "ind_officer", "identity_nationality"), ind_pid, "identity_doubt",
+                _ctx("ind", "ind_officer", "identity_nationality"),
+                ind_pid,
+                "identity_doubt",
                 {"identity_in_doubt": rng.random() < 0.3, "nationality_in_doubt": rng.random() < 0.3},
             )
             service.write(
-                _ctx("avim", "screening_officer", "police_screening"), _translate(container, city, pid, "avim"),
-                "screening", {"no_show_count": rng.randint(0, 2), "signals": "none"},
+                _ctx("avim", "screening_officer", "police_screening"),
+                _translate(container, city, pid, "avim"),
+                "screening",
+                {"no_show_count": rng.randint(0, 2), "signals": "none"},
             )
             service.write(
-                _ctx("dtv", "return_officer", "return_support"), _translate(container, city, pid, "dtv"),
-                "return_track", {"return_willingness": rng.choice(["unknown", "considering", "willing"])},
+                _ctx("dtv", "return_officer", "return_support"),
+                _translate(container, city, pid, "dtv"),
+                "return_track",
+                {"return_willingness": rng.choice(["unknown", "considering", "willing"])},
             )
     return Seeded(n, example)
 

@@ -16,7 +16,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
 from gateway.exchange.context import RequestContext
 from gateway.policies.compiled import CompiledPolicy
-from gateway.policies.decision import AccessRequest, Decision, Reason, decide
+from gateway.policies.decision import AccessRequest, Decision, decide
 from gateway.policies.model import Operation
 
 _MINT = object()
@@ -40,7 +40,12 @@ class AuthorizedAccess:
     __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id")
 
     def __init__(
-        self, mint: object, participant_id: str | None, decision: Decision, audit_seq: int, organisation: str,
+        self,
+        mint: object,
+        participant_id: str | None,
+        decision: Decision,
+        audit_seq: int,
+        organisation: str,
         operation: Operation,
     ) -> None:
         if mint is not _MINT or not decision.permitted:
@@ -81,20 +86,36 @@ class Authorizer:
         }
 
     def refuse(
-        self, ctx: RequestContext, event: str, reason: str, text: str, participant_id: str | None = None,
-        hides_existence: bool = False, **fields: Any,
+        self,
+        ctx: RequestContext,
+        event: str,
+        reason: str,
+        text: str,
+        participant_id: str | None = None,
+        hides_existence: bool = False,
+        **fields: Any,
     ) -> Denied:
         """Log a denial made before any policy decision (bad purpose, unknown participant); return it."""
         now = self.clock.now()
         entry = self._entry(
-            ctx, event, now, decision="deny", reason=reason, participant=participant_id,
-            processing_activity_id=None, **fields,
+            ctx,
+            event,
+            now,
+            decision="deny",
+            reason=reason,
+            participant=participant_id,
+            processing_activity_id=None,
+            **fields,
         )
         appended = self.audit.append(entry, now, self.audit_timeout)
         return Denied(reason, text, appended.seq, hides_existence)
 
     def authorize(
-        self, ctx: RequestContext, event: str, request: AccessRequest, participant_id: str | None,
+        self,
+        ctx: RequestContext,
+        event: str,
+        request: AccessRequest,
+        participant_id: str | None,
         **fields: Any,
     ) -> AuthorizedAccess:
         """Decide, log durably, then return the access (permit) or raise Denied (deny)."""
@@ -103,7 +124,10 @@ class Authorizer:
         return self._commit(ctx, event, request, decision, now, participant_id, **fields)
 
     def authorize_listing(
-        self, ctx: RequestContext, event: str, request: AccessRequest,
+        self,
+        ctx: RequestContext,
+        event: str,
+        request: AccessRequest,
         fetch: Callable[[frozenset[str]], Sequence[tuple[str, T]]],
     ) -> tuple[AuthorizedAccess, Sequence[tuple[str, T]]]:
         """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
@@ -112,14 +136,26 @@ class Authorizer:
         decision = decide(self.policy, request, now.timestamp())
         rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
         access = self._commit(
-            ctx, event, request, decision, now, None,
-            regions=sorted(decision.visible_regions), participants=[pid for pid, _ in rows],
+            ctx,
+            event,
+            request,
+            decision,
+            now,
+            None,
+            regions=sorted(decision.visible_regions),
+            participants=[pid for pid, _ in rows],
         )
         return access, rows
 
     def _commit(
-        self, ctx: RequestContext, event: str, request: AccessRequest, decision: Decision, now: datetime,
-        participant_id: str | None, **fields: Any,
+        self,
+        ctx: RequestContext,
+        event: str,
+        request: AccessRequest,
+        decision: Decision,
+        now: datetime,
+        participant_id: str | None,
+        **fields: Any,
     ) -> AuthorizedAccess:
         entry = self._entry(
             ctx,

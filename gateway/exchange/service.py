@@ -77,7 +77,12 @@ class ExchangeService:
         ref = self.store.resolve(ctx.principal.organisation, pseudonym)
         if ref is None:
             raise self.authorizer.refuse(
-                ctx, event, "unknown_participant", "No such participant.", None, hides_existence=True,
+                ctx,
+                event,
+                "unknown_participant",
+                "No such participant.",
+                None,
+                hides_existence=True,
                 requested_pseudonym=pseudonym[:40],
             )
         return ref.id, ref.region
@@ -89,9 +94,7 @@ class ExchangeService:
         if categories is not None:
             self._validate_fields({c: {} for c in categories})
         participant_id, region = self._resolve(ctx, event, pseudonym)
-        request = AccessRequest(
-            ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories
-        )
+        request = AccessRequest(ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories)
         access = self.authorizer.authorize(ctx, event, request, participant_id)
         return ReadResult(pseudonym, access, self.store.read(access))
 
@@ -104,13 +107,18 @@ class ExchangeService:
             raise BadRequest("no_records", "A registration holds at least one category.")
         participant_id = str(uuid.uuid4())
         request = AccessRequest(
-            ctx.principal.organisation, ctx.role, purpose, Operation.WRITE, region, tuple(initial),
+            ctx.principal.organisation,
+            ctx.role,
+            purpose,
+            Operation.WRITE,
+            region,
+            tuple(initial),
             tuple((c, f) for c, values in initial.items() for f in values),
         )
         access = self.authorizer.authorize(ctx, event, request, participant_id, region=region)
         self.store.register(access, region, tuple(self.policy.organisations), self.clock.now(), initial)
         pseudonym = self.store.pseudonym(ctx.principal.organisation, participant_id)
-        return WriteResult(pseudonym, access, {c: 1 for c in initial})
+        return WriteResult(pseudonym, access, dict.fromkeys(initial, 1))
 
     def write(self, ctx: RequestContext, pseudonym: str, category: str, values: dict[str, Any]) -> WriteResult:
         """Write a new version of one category of a participant (only its source may)."""
@@ -121,7 +129,12 @@ class ExchangeService:
             raise BadRequest("no_fields", "A write holds at least one field.")
         participant_id, region = self._resolve(ctx, event, pseudonym)
         request = AccessRequest(
-            ctx.principal.organisation, ctx.role, purpose, Operation.WRITE, region, (category,),
+            ctx.principal.organisation,
+            ctx.role,
+            purpose,
+            Operation.WRITE,
+            region,
+            (category,),
             tuple((category, f) for f in values),
         )
         access = self.authorizer.authorize(ctx, event, request, participant_id)
@@ -138,5 +151,6 @@ class ExchangeService:
             ctx, event, request, lambda regions: self.store.list_candidates(org, regions, limit, after)
         )
         return ListResult(access, [item for _, item in rows])
+
 
 __all__ = ["BadRequest", "Denied", "ExchangeService", "ListResult", "ReadResult", "WriteResult"]

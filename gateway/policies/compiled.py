@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from gateway.policies.loader import policy_version
 from gateway.policies.model import (
@@ -110,9 +110,7 @@ def compile_policy(config: PolicyConfig) -> CompiledPolicy:
             organisations=frozenset(rule.recipient.organisations),
             roles=frozenset(rule.recipient.roles),
             same_region=rule.condition == "same_region",
-            grants=tuple(
-                CompiledGrant(g.category, _expand(categories[g.category], g.fields)) for g in rule.grants
-            ),
+            grants=tuple(CompiledGrant(g.category, _expand(categories[g.category], g.fields)) for g in rule.grants),
             legal_basis=rule.legal_basis.dpv,
             source=rule,
         )

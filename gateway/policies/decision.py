@@ -137,6 +137,8 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
     if not in_force:
         return deny(Reason.NO_COVENANT_IN_FORCE)
     region = request.participant_region
+    if region is None and request.operation is not Operation.LIST:
+        return deny(Reason.OUTSIDE_COVENANT_REGION)  # a record without a known region matches no covenant
     if region is not None:
         in_force = [c for c in in_force if region in c.regions]
         if not in_force:

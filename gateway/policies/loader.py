@@ -25,13 +25,30 @@ from gateway.policies.model import (
     SharingRule,
 )
 
-FILES: dict[str, type[BaseModel]] = {
-    "organisations.yaml": Organisation,
-    "covenants.yaml": Covenant,
-    "purposes.yaml": Purpose,
-    "categories.yaml": DataCategory,
-    "rules.yaml": SharingRule,
+FILES: dict[str, tuple[type[BaseModel], str]] = {
+    "organisations.yaml": (Organisation, "organisation"),
+    "covenants.yaml": (Covenant, "covenant"),
+    "purposes.yaml": (Purpose, "purpose"),
+    "categories.yaml": (DataCategory, "category"),
+    "rules.yaml": (SharingRule, "rule"),
 }
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: a repeated `fields:` must not silently win."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -64,22 +81,27 @@ def _format(exc: ValidationError) -> Iterable[str]:
 
 def _read_yaml(path: Path, problems: list[ConfigProblem]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except FileNotFoundError:
         problems.append(ConfigProblem(path.name, "", "file is missing"))
+    except UnicodeDecodeError:
+        problems.append(ConfigProblem(path.name, "", "file is not UTF-8 text"))
     except yaml.YAMLError as exc:
         problems.append(ConfigProblem(path.name, "", f"not valid YAML: {exc}"))
+    else:
+        if data is None:
+            problems.append(ConfigProblem(path.name, "", "file is empty"))
+        return data
     return None
 
 
-def _entries(path: Path, model: type[M], problems: list[ConfigProblem]) -> list[M]:
+def _entries(path: Path, model: type[M], kind: str, problems: list[ConfigProblem], invalid: set[str]) -> list[M]:
     raw = _read_yaml(path, problems)
     if raw is None:
         return []
     if not isinstance(raw, list):
         problems.append(ConfigProblem(path.name, "", "must be a list of entries"))
         return []
-    kind = model.__name__.lower()
     out: list[M] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
@@ -90,6 +112,8 @@ def _entries(path: Path, model: type[M], problems: list[ConfigProblem]) -> list[
             entry = model.model_validate(item)
         except ValidationError as exc:
             problems.extend(ConfigProblem(path.name, label, msg) for msg in _format(exc))
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                invalid.add(item["id"])
             continue
         entry_id = getattr(entry, "id", None)
         if entry_id in seen:
@@ -114,17 +138,18 @@ def load_config(directory: Path) -> PolicyConfig:
             meta = ConfigMeta.model_validate(raw_meta)
         except ValidationError as exc:
             problems.extend(ConfigProblem("meta.yaml", "", msg) for msg in _format(exc))
-    parts = {name: _entries(directory / name, model, problems) for name, model in FILES.items()}
+    invalid: set[str] = set()
+    parts = {name: _entries(directory / name, model, kind, problems, invalid) for name, (model, kind) in FILES.items()}
     if meta is None or problems:
-        problems.extend(_cross_check_parts(parts))
+        problems.extend(_cross_check_parts(parts, invalid))
         raise ConfigError(directory, problems or [ConfigProblem("meta.yaml", "", "missing")])
     config = PolicyConfig(
         meta=meta,
-        organisations=tuple(parts["organisations.yaml"]),  # type: ignore[arg-type]
-        covenants=tuple(parts["covenants.yaml"]),  # type: ignore[arg-type]
-        purposes=tuple(parts["purposes.yaml"]),  # type: ignore[arg-type]
-        categories=tuple(parts["categories.yaml"]),  # type: ignore[arg-type]
-        rules=tuple(parts["rules.yaml"]),  # type: ignore[arg-type]
+        organisations=tuple(parts["organisations.yaml"]),
+        covenants=tuple(parts["covenants.yaml"]),
+        purposes=tuple(parts["purposes.yaml"]),
+        categories=tuple(parts["categories.yaml"]),
+        rules=tuple(parts["rules.yaml"]),
     )
     problems.extend(cross_check(config))
     if problems:
@@ -132,7 +157,7 @@ def load_config(directory: Path) -> PolicyConfig:
     return config
 
 
-def _cross_check_parts(parts: dict[str, list[Any]]) -> list[ConfigProblem]:
+def _cross_check_parts(parts: dict[str, list[Any]], invalid: set[str]) -> list[ConfigProblem]:
     """Cross-check what did load, so that one run shows reference errors alongside schema errors."""
     meta = ConfigMeta(name="partial", title="", status="", disclaimer="", controller_contact="")
     partial = PolicyConfig.model_construct(
@@ -143,11 +168,15 @@ def _cross_check_parts(parts: dict[str, list[Any]]) -> list[ConfigProblem]:
         categories=tuple(parts["categories.yaml"]),
         rules=tuple(parts["rules.yaml"]),
     )
-    return cross_check(partial)
+    return cross_check(partial, invalid)
 
 
-def cross_check(config: PolicyConfig) -> list[ConfigProblem]:
-    """Return every broken reference or unlawful grant between the parts of a configuration."""
+def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = frozenset()) -> list[ConfigProblem]:
+    """Return every broken reference or unlawful grant between the parts of a configuration.
+
+    References to entries in `invalid` (which failed their own validation, already reported) are
+    not reported again.
+    """
     problems: list[ConfigProblem] = []
     orgs = {o.id: o for o in config.organisations}
     purposes = {p.id: p for p in config.purposes}
@@ -160,10 +189,13 @@ def cross_check(config: PolicyConfig) -> list[ConfigProblem]:
     def add(file: str, label: str) -> Callable[[str], None]:
         return lambda message: problems.append(ConfigProblem(file, label, message))
 
+    def unknown(ref: str, known: dict[str, Any] | set[str]) -> bool:
+        return ref not in known and ref not in invalid
+
     for cov in config.covenants:
         say = add("covenants.yaml", f"covenant '{cov.id}'")
         for party in cov.parties:
-            if party.organisation not in orgs:
+            if unknown(party.organisation, orgs):
                 say(f"party '{party.organisation}' is not an organisation in organisations.yaml")
         for region in cov.regions:
             if region not in known_regions:
@@ -171,29 +203,39 @@ def cross_check(config: PolicyConfig) -> list[ConfigProblem]:
     for cat in config.categories:
         say = add("categories.yaml", f"category '{cat.id}'")
         for source in cat.sources:
-            if source not in orgs and source not in kinds:
+            if unknown(source, orgs) and source not in kinds:
                 say(f"source '{source}' is neither an organisation nor a kind ({', '.join(sorted(kinds))})")
     for rule in config.rules:
         say = add("rules.yaml", f"rule '{rule.id}'")
         purpose = purposes.get(rule.purpose)
-        if purpose is None:
+        if purpose is None and unknown(rule.purpose, purposes):
             say(f"purpose '{rule.purpose}' is not in purposes.yaml")
-        elif purpose.aggregate_only and rule.grants:
+        elif purpose is not None and purpose.aggregate_only and rule.grants:
             say(f"purpose '{purpose.id}' is for aggregates only and cannot grant a person's record")
         for cov_id in rule.covenants:
-            if cov_id not in covenants:
+            if unknown(cov_id, covenants):
                 say(f"covenant '{cov_id}' is not in covenants.yaml")
+        parties = {p.organisation for c in rule.covenants if c in covenants for p in covenants[c].parties}
         for org_id in rule.recipient.organisations:
-            if org_id not in orgs:
+            if unknown(org_id, orgs):
                 say(f"recipient organisation '{org_id}' is not in organisations.yaml")
+            elif org_id in orgs and org_id not in parties:
+                say(f"recipient organisation '{org_id}' is not a party to any of the rule's covenants")
+        recipients = [
+            o for o in orgs.values() if o.id in rule.recipient.organisations or o.kind in rule.recipient.kinds
+        ]
         for role in rule.recipient.roles:
             if role not in known_roles:
                 say(f"role '{role}' is not a role of any organisation")
+            elif recipients and all(role not in o.roles for o in recipients):
+                say(f"role '{role}' is not a role of any organisation the rule names")
         for index, grant in enumerate(rule.grants):
-            cat = categories.get(grant.category)
-            if cat is None:
-                say(f"grants[{index}]: category '{grant.category}' is not in categories.yaml")
+            category = categories.get(grant.category)
+            if category is None:
+                if unknown(grant.category, categories):
+                    say(f"grants[{index}]: category '{grant.category}' is not in categories.yaml")
                 continue
+            cat = category
             names = [f.name for f in cat.fields] if grant.fields == "*" else list(grant.fields)
             for name in names:
                 if all(f.name != name for f in cat.fields):
@@ -203,15 +245,19 @@ def cross_check(config: PolicyConfig) -> list[ConfigProblem]:
                 if purpose is None:
                     continue
                 if kind is Sensitivity.SPECIAL and purpose.art9_condition is None:
-                    say(f"grants special (art. 9) field '{cat.id}.{name}' but purpose '{purpose.id}' "
-                        "names no art. 9(2) exception")
+                    say(
+                        f"grants special (art. 9) field '{cat.id}.{name}' but purpose '{purpose.id}' "
+                        "names no art. 9(2) exception"
+                    )
                 if kind is Sensitivity.CRIMINAL and purpose.art10_condition is None:
-                    say(f"grants criminal (art. 10) field '{cat.id}.{name}' but purpose '{purpose.id}' "
-                        "names no art. 10 basis")
+                    say(
+                        f"grants criminal (art. 10) field '{cat.id}.{name}' but purpose '{purpose.id}' "
+                        "names no art. 10 basis"
+                    )
             if Operation.WRITE in rule.operations:
-                writers = set(rule.recipient.organisations) | {k.value for k in rule.recipient.kinds}
                 sources = set(cat.sources)
-                if not writers & sources:
+                writers = [o for o in recipients if o.id in sources or o.kind.value in sources]
+                if not writers:
                     say(f"grants write on '{cat.id}' but none of its recipients is a source of that category")
     return problems
 

@@ -7,7 +7,7 @@ entry by entry on load (see `loader.py`) and compiled into fast lookups (see `co
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,6 +91,16 @@ class Covenant(Strict):
     timezone: str = "Europe/Amsterdam"
     mandate: str | None = Field(default=None, description="Reference of the mandate decision")
     note: str | None = None
+
+    @field_validator("valid_from", "valid_until", mode="before")
+    @classmethod
+    def _full_moment(cls, value: object) -> object:
+        # A bare date would silently mean midnight: a covenant "until 2024-12-31" would end a day early.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
+        if isinstance(value, str) and "T" not in value and " " not in value.strip():
+            raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -188,7 +198,9 @@ class Recipient(Strict):
 
 class Grant(Strict):
     category: Identifier
-    fields: tuple[FieldName, ...] | Literal["*"] = Field(description="Field names, or '*' for all")
+    fields: Annotated[tuple[FieldName, ...], Field(min_length=1)] | Literal["*"] = Field(
+        description="Field names, or '*' for all but national-id fields"
+    )
 
 
 class SharingRule(Strict):

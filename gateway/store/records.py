@@ -81,7 +81,11 @@ class RecordStore:
         conn.execute(
             insert(pseudonyms),
             [
-                {"organisation": org, "pseudonym": self.pseudonym(org, participant_id), "participant_id": participant_id}
+                {
+                    "organisation": org,
+                    "pseudonym": self.pseudonym(org, participant_id),
+                    "participant_id": participant_id,
+                }
                 for org in organisations
             ],
         )
@@ -93,7 +97,9 @@ class RecordStore:
             for org in organisations:
                 known = select(pseudonyms.c.participant_id).where(pseudonyms.c.organisation == org)
                 missing = conn.execute(select(participants.c.id).where(participants.c.id.not_in(known))).scalars()
-                rows = [{"organisation": org, "pseudonym": self.pseudonym(org, p), "participant_id": p} for p in missing]
+                rows = [
+                    {"organisation": org, "pseudonym": self.pseudonym(org, p), "participant_id": p} for p in missing
+                ]
                 if rows:
                     conn.execute(insert(pseudonyms), rows)
                     created += len(rows)
@@ -135,8 +141,13 @@ class RecordStore:
         )
         query = (
             select(
-                records.c.id, records.c.category, records.c.version, records.c.ciphertext,
-                records.c.source_organisation, records.c.written_at, data_keys.c.wrapped_key,
+                records.c.id,
+                records.c.category,
+                records.c.version,
+                records.c.ciphertext,
+                records.c.source_organisation,
+                records.c.written_at,
+                data_keys.c.wrapped_key,
             )
             .join(latest, and_(records.c.category == latest.c.category, records.c.version == latest.c.version))
             .join(data_keys, and_(data_keys.c.participant_id == pid, data_keys.c.category == records.c.category))
@@ -161,7 +172,11 @@ class RecordStore:
         return out
 
     def register(
-        self, access: AuthorizedAccess, region: str, organisations: Sequence[str], now: datetime,
+        self,
+        access: AuthorizedAccess,
+        region: str,
+        organisations: Sequence[str],
+        now: datetime,
         initial: dict[str, dict[str, Any]],
     ) -> None:
         """Create the participant of a permitted registration, its pseudonyms and initial records."""
@@ -170,7 +185,10 @@ class RecordStore:
         with self._db.write.begin() as conn:
             conn.execute(
                 insert(participants).values(
-                    id=access.participant_id, region=region, registered_by=access.organisation, registered_at=now
+                    id=access.participant_id,
+                    region=region,
+                    registered_by=access.organisation,
+                    registered_at=now,
                 )
             )
             self._insert_pseudonyms(conn, access.participant_id, organisations)
@@ -200,8 +218,11 @@ class RecordStore:
             dek, wrapped = self._envelope.new_data_key(pid, category)
             conn.execute(
                 insert(data_keys).values(
-                    participant_id=pid, category=category, wrapped_key=wrapped,
-                    kek_id=self._envelope.kek_id, created_at=now,
+                    participant_id=pid,
+                    category=category,
+                    wrapped_key=wrapped,
+                    kek_id=self._envelope.kek_id,
+                    created_at=now,
                 )
             )
             current: dict[str, Any] = {}
@@ -224,9 +245,14 @@ class RecordStore:
         record_id = str(uuid.uuid4())
         conn.execute(
             insert(records).values(
-                id=record_id, participant_id=pid, category=category, version=version + 1,
+                id=record_id,
+                participant_id=pid,
+                category=category,
+                version=version + 1,
                 ciphertext=Envelope.seal_record(dek, orjson.dumps(merged), pid, category, record_id),
-                source_organisation=access.organisation, written_at=now, audit_seq=access.audit_seq,
+                source_organisation=access.organisation,
+                written_at=now,
+                audit_seq=access.audit_seq,
             )
         )
         return version + 1

@@ -34,7 +34,8 @@ def test_the_same_participant_is_cut_down_for_another_purpose(gateway: Gateway) 
     assert set(cut["case_plan"]["fields"]) == {"phase"}
     assert set(full["case_plan"]["fields"]) > set(cut["case_plan"]["fields"])
     assert "birth_date" in cut["identity"]["fields"]
-    assert "nationality" in full["identity"]["fields"] and "nationality" not in cut["identity"]["fields"]
+    assert "nationality" in full["identity"]["fields"]
+    assert "nationality" not in cut["identity"]["fields"]
 
 
 def test_the_v_number_is_released_only_where_a_rule_names_it(gateway: Gateway) -> None:
@@ -54,12 +55,15 @@ def test_a_purpose_without_a_rule_for_the_caller_is_denied_and_logged(gateway: G
     problem = response.json()
     assert problem["code"] == "no_rule_for_purpose"
     assert problem["status"] == 403
-    assert "records" not in problem and "Synthetisch" not in response.text
+    assert "records" not in problem
+    assert "Synthetisch" not in response.text
     assert problem["audit_seq"] >= 1
 
 
 @pytest.mark.parametrize(("purpose", "code"), [(None, "purpose_missing"), ("curiosity", "unknown_purpose")])
-def test_a_request_without_a_known_purpose_is_refused_with_400(gateway: Gateway, purpose: str | None, code: str) -> None:
+def test_a_request_without_a_known_purpose_is_refused_with_400(
+    gateway: Gateway, purpose: str | None, code: str
+) -> None:
     p = gateway.register()
     response = read(gateway, "amsterdam", "case_manager", purpose, p)
     assert response.status_code == 400
@@ -113,21 +117,27 @@ def test_only_the_source_of_a_category_may_write_it(gateway: Gateway) -> None:
     p = gateway.register()
     ind = gateway.pseudonym_for("ind", p)
     headers = gateway.headers("ind", "ind_officer", "identity_nationality")
-    ok = gateway.http.put(f"/v1/participants/{ind}/records/immigration_procedure",
-                          json={"fields": {"procedure_status": "pending"}}, headers=headers)
+    ok = gateway.http.put(
+        f"/v1/participants/{ind}/records/immigration_procedure",
+        json={"fields": {"procedure_status": "pending"}},
+        headers=headers,
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json()["versions"] == {"immigration_procedure": 1}
-    city = gateway.http.put(f"/v1/participants/{p}/records/immigration_procedure",
-                            json={"fields": {"procedure_status": "granted"}},
-                            headers=gateway.headers("amsterdam", "case_manager", "identity_nationality"))
+    city = gateway.http.put(
+        f"/v1/participants/{p}/records/immigration_procedure",
+        json={"fields": {"procedure_status": "granted"}},
+        headers=gateway.headers("amsterdam", "case_manager", "identity_nationality"),
+    )
     assert city.status_code == 403
 
 
 def test_a_write_merges_into_a_new_version(gateway: Gateway) -> None:
     p = gateway.register()
     headers = gateway.headers("amsterdam", "case_manager", "intake")
-    first = gateway.http.put(f"/v1/participants/{p}/records/case_plan", json={"fields": {"phase": "opvangfase"}},
-                             headers=headers)
+    first = gateway.http.put(
+        f"/v1/participants/{p}/records/case_plan", json={"fields": {"phase": "opvangfase"}}, headers=headers
+    )
     assert first.json()["versions"] == {"case_plan": 2}
     fields = read(gateway, "amsterdam", "case_manager", "lso_case_discussion", p).json()["records"]["case_plan"]
     assert fields["fields"]["phase"] == "opvangfase"
@@ -137,8 +147,11 @@ def test_a_write_merges_into_a_new_version(gateway: Gateway) -> None:
 
 def test_a_write_of_an_unknown_field_is_rejected_with_422(gateway: Gateway) -> None:
     p = gateway.register()
-    response = gateway.http.put(f"/v1/participants/{p}/records/case_plan", json={"fields": {"colour": "blue"}},
-                                headers=gateway.headers("amsterdam", "case_manager", "intake"))
+    response = gateway.http.put(
+        f"/v1/participants/{p}/records/case_plan",
+        json={"fields": {"colour": "blue"}},
+        headers=gateway.headers("amsterdam", "case_manager", "intake"),
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "unknown_field"
     assert "blue" not in response.text
@@ -156,7 +169,9 @@ def test_each_organisation_sees_its_own_stable_pseudonym(gateway: Gateway) -> No
 def test_listing_shows_only_participants_in_the_callers_regions(gateway: Gateway) -> None:
     mine = {gateway.register("amsterdam") for _ in range(3)}
     gateway.register("rotterdam")
-    response = gateway.http.get("/v1/participants", headers=gateway.headers("amsterdam", "case_manager", "lso_case_discussion"))
+    response = gateway.http.get(
+        "/v1/participants", headers=gateway.headers("amsterdam", "case_manager", "lso_case_discussion")
+    )
     assert response.status_code == 200
     listed = {item["participant"] for item in response.json()["items"]}
     assert listed == mine
@@ -166,7 +181,9 @@ def test_listing_pages_with_a_cursor(gateway: Gateway) -> None:
     mine = {gateway.register("amsterdam") for _ in range(3)}
     headers = gateway.headers("amsterdam", "case_manager", "lso_case_discussion")
     first = gateway.http.get("/v1/participants", params={"limit": 2}, headers=headers).json()
-    second = gateway.http.get("/v1/participants", params={"limit": 2, "after": first["next_after"]}, headers=headers).json()
+    second = gateway.http.get(
+        "/v1/participants", params={"limit": 2, "after": first["next_after"]}, headers=headers
+    ).json()
     assert {i["participant"] for i in first["items"] + second["items"]} == mine
     assert second["next_after"] is None
 
@@ -174,7 +191,9 @@ def test_listing_pages_with_a_cursor(gateway: Gateway) -> None:
 def test_the_callers_trace_is_continued_and_returned(gateway: Gateway) -> None:
     p = gateway.register()
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    headers = gateway.headers("amsterdam", "case_manager", "lso_case_discussion", traceparent=f"00-{trace}-00f067aa0ba902b7-01")
+    headers = gateway.headers(
+        "amsterdam", "case_manager", "lso_case_discussion", traceparent=f"00-{trace}-00f067aa0ba902b7-01"
+    )
     response = gateway.http.get(f"/v1/participants/{p}", headers=headers)
     assert response.headers["traceparent"].startswith(f"00-{trace}-")
     assert not response.headers["traceparent"].endswith("00f067aa0ba902b7-01")

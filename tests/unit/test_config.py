@@ -180,9 +180,7 @@ def test_a_grant_of_an_unknown_category_field_is_reported(copy_dir: Path) -> Non
 
     problems = problems_of(copy_dir)
 
-    assert_reported(
-        problems, "rules.yaml", "legal-aid-ngo-read", "field 'shoe_size' is not a field of category"
-    )
+    assert_reported(problems, "rules.yaml", "legal-aid-ngo-read", "field 'shoe_size' is not a field of category")
 
 
 def test_an_ngo_rule_granting_screening_for_a_purpose_without_art10_basis_is_refused(copy_dir: Path) -> None:
@@ -193,12 +191,8 @@ def test_an_ngo_rule_granting_screening_for_a_purpose_without_art10_basis_is_ref
 
     problems = problems_of(copy_dir)
 
-    assert_reported(
-        problems, "rules.yaml", "shelter-ngo-read", "grants criminal (art. 10) field 'screening.signals'"
-    )
-    assert_reported(
-        problems, "rules.yaml", "shelter-ngo-read", "'shelter_counselling' names no art. 10 basis"
-    )
+    assert_reported(problems, "rules.yaml", "shelter-ngo-read", "grants criminal (art. 10) field 'screening.signals'")
+    assert_reported(problems, "rules.yaml", "shelter-ngo-read", "'shelter_counselling' names no art. 10 basis")
 
 
 def test_a_duplicate_id_is_reported(copy_dir: Path) -> None:
@@ -225,9 +219,7 @@ def test_a_covenant_ending_before_it_starts_is_reported(copy_dir: Path) -> None:
 
     edit(copy_dir, "covenants.yaml", end_early)
 
-    assert_reported(
-        problems_of(copy_dir), "covenants.yaml", "lvv-groningen", "valid_until lies before valid_from"
-    )
+    assert_reported(problems_of(copy_dir), "covenants.yaml", "lvv-groningen", "valid_until lies before valid_from")
 
 
 def test_an_unknown_time_zone_is_reported(copy_dir: Path) -> None:
@@ -237,9 +229,7 @@ def test_an_unknown_time_zone_is_reported(copy_dir: Path) -> None:
         lambda covs: entry(covs, "lvv-eindhoven").update(timezone="Europe/Amstrdam"),
     )
 
-    assert_reported(
-        problems_of(copy_dir), "covenants.yaml", "lvv-eindhoven", "unknown time zone 'Europe/Amstrdam'"
-    )
+    assert_reported(problems_of(copy_dir), "covenants.yaml", "lvv-eindhoven", "unknown time zone 'Europe/Amstrdam'")
 
 
 def test_errors_in_several_files_are_all_reported_in_one_config_error(copy_dir: Path) -> None:
@@ -261,9 +251,7 @@ def test_errors_in_several_files_are_all_reported_in_one_config_error(copy_dir: 
 # --- what the compiled policy grants -----------------------------------------------------------
 
 
-def test_grants_of_all_fields_never_include_the_v_number(
-    shipped: PolicyConfig, policy: CompiledPolicy
-) -> None:
+def test_grants_of_all_fields_never_include_the_v_number(shipped: PolicyConfig, policy: CompiledPolicy) -> None:
     star_grants = 0
     for rule in shipped.rules:
         for grant, out in zip(rule.grants, compiled_rule(policy, rule.id).grants, strict=True):

@@ -96,9 +96,7 @@ def upgrade() -> None:
             ["participant_id"], ["participants.id"], name=op.f("fk_records_participant_id_participants")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_records")),
-        sa.UniqueConstraint(
-            "participant_id", "category", "version", name="uq_records_participant_category_version"
-        ),
+        sa.UniqueConstraint("participant_id", "category", "version", name="uq_records_participant_category_version"),
     )
     # The audit head: the last sequence number and chain hash, locked by each appending batch.
     op.bulk_insert(
