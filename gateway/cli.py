@@ -84,13 +84,14 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
     from gateway.store.migrate import upgrade
 
     ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
-    if not ENV_FILE.exists():
-        ENV_FILE.write_text(
-            "# Demo settings written by `gateway demo init` (synthetic data, simulated clock).\n"
-            "GATEWAY_DEMO=true\n"
-            f"GATEWAY_CLOCK_START={DEMO_CLOCK_START}\n"
-            f"GATEWAY_CLOCK_ANCHOR={time.time():.0f}\n"
-        )
+    # The simulated clock restarts at the same demo moment on every `make run`, so the demo always
+    # stands while the LVV covenants were in force (they ended on 2024-12-31 23:59:59).
+    ENV_FILE.write_text(
+        "# Demo settings written by `gateway demo init` (synthetic data, simulated clock).\n"
+        "GATEWAY_DEMO=true\n"
+        f"GATEWAY_CLOCK_START={DEMO_CLOCK_START}\n"
+        f"GATEWAY_CLOCK_ANCHOR={time.time():.0f}\n"
+    )
     settings = load_settings()
     init_keys(settings.key_dir)
     db = connect(settings.database_url)

@@ -286,7 +286,7 @@ EXTRA_RULES = (
         covenants=("lvv-pilot",),
         operations=(WRITE,),
         condition="covenant_region",
-        recipient=Recipient(kinds=(RIJK,), organisations=("ind",), roles=("ind_officer",)),
+        recipient=Recipient(kinds=(RIJK,), roles=("ind_officer",)),
         grants=(Grant(category="procedure", fields="*"), Grant(category="identity", fields="*")),
         legal_basis=basis("nl-vw2000:art.107"),
     ),
@@ -342,6 +342,7 @@ def request(
     op: Operation = READ,
     region: str | None = "utrecht",
     categories: tuple[str, ...] | None = None,
+    fields: tuple[tuple[str, str], ...] | None = None,
 ) -> AccessRequest:
     """Return an access request."""
     return AccessRequest(
@@ -351,6 +352,7 @@ def request(
         operation=op,
         participant_region=region,
         categories=categories,
+        fields=fields,
     )
 
 
@@ -542,6 +544,32 @@ TRUTH_TABLE = [
         id="a write that includes a category not granted is refused as a whole",
     ),
     pytest.param(
+        Row(request(*GEM, "casework", WRITE, fields=(("situation", "housing"),)), PILOT, P, Reason.PERMITTED),
+        id="a write holding only granted fields is permitted",
+    ),
+    pytest.param(
+        Row(
+            request(*GEM, "casework", WRITE, fields=(("situation", "housing"), ("situation", "shoe_size"))),
+            PILOT,
+            D,
+            Reason.FIELD_NOT_PERMITTED,
+        ),
+        id="a write holding a field not granted is refused",
+    ),
+    pytest.param(
+        Row(
+            request(*GEM, "casework", WRITE, fields=(("situation", "housing"), ("identity", "v_number"))),
+            PILOT,
+            D,
+            Reason.FIELD_NOT_PERMITTED,
+        ),
+        id="a write holding a field of another category is refused",
+    ),
+    pytest.param(
+        Row(request(*GEM, "casework", region=None), PILOT, D, Reason.OUTSIDE_COVENANT_REGION, hides_existence=True),
+        id="a read for a participant of unknown region is hidden",
+    ),
+    pytest.param(
         Row(
             request(*GEM, "casework", LIST, None),
             PILOT,
@@ -647,11 +675,12 @@ def test_a_denial_still_names_the_policy_version_and_the_processing_activity() -
 def test_a_record_request_without_a_participant_region_is_denied(op: Operation) -> None:
     """Deny by default: without the participant's region no covenant or same-region condition can hold.
 
-    This exposes a fail-open in decide(): `participant_region=None` skips both region checks, so a
-    gemeente gets a same-region rule's fields for a participant whose region was never established.
+    Regression: decide() once skipped both region checks when `participant_region` was None, so a
+    gemeente got a same-region rule's fields for a participant whose region was never established.
     """
     decision = decide(POLICY, request(*GEM, "casework", op, region=None, categories=("situation",)), PILOT)
     assert not decision.permitted
+    assert decision.grants == ()
 
 
 # --- an independent oracle --------------------------------------------------------------------------
@@ -730,6 +759,9 @@ def assert_justified(config: PolicyConfig, req: AccessRequest, ts: float, decisi
         if req.operation is WRITE:
             category = next(c for c in config.categories if c.id == grant.category)
             assert org.id in category.sources or org.kind.value in category.sources
+    if req.operation is WRITE and req.fields is not None:
+        granted = {(g.category, f) for g in decision.grants for f in g.fields}
+        assert set(req.fields) <= granted, "a write holds fields no grant permits"
     for region in decision.visible_regions:
         assert any(
             region in next(c for c in config.covenants if c.id == cov_id).regions
@@ -758,6 +790,7 @@ def national_id_fields(config: PolicyConfig) -> set[tuple[str, str]]:
 ORG_IDS = [o.id for o in ORGANISATIONS]
 ALL_ROLES = sorted({r for o in ORGANISATIONS for r in o.roles} | {"intruder"})
 CATEGORY_IDS = [c.id for c in CATEGORIES] + ["medical"]
+ALL_FIELDS = [(c.id, f.name) for c in CATEGORIES for f in c.fields] + [("medical", "diagnosis")]
 
 
 def _boundaries() -> list[float]:
@@ -826,12 +859,13 @@ def _completed(
     regions: tuple[str, ...] = (),
     categories: list[str] | None = None,
 ) -> st.SearchStrategy[AccessRequest]:
-    """Return a strategy adding a participant region (none only for lists) and requested categories.
+    """Return a strategy adding a participant region (none only for lists), categories and written fields.
 
     `regions` and `categories` weight the draw towards those values, without excluding the others.
     """
     regions = st.sampled_from([*regions * 2, "utrecht", "groningen", "limburg"])
     some = st.lists(st.sampled_from([*(categories or []) * 3, *CATEGORY_IDS]), max_size=3, unique=True)
+    held = st.lists(st.sampled_from(ALL_FIELDS), max_size=3, unique=True).map(tuple)
     return st.builds(
         request,
         st.just(org),
@@ -840,6 +874,7 @@ def _completed(
         st.just(op),
         st.one_of(st.none(), regions) if op is LIST else regions,
         st.one_of(st.none(), some.map(tuple)),
+        st.one_of(st.none(), held) if op is WRITE else st.none(),
     )
 
 
