@@ -83,7 +83,8 @@ async def get_context(
         raise Problem(400, "acting_user_missing", f"The {USER_HEADER} header is missing or malformed.")
     if not acting_role or not _ROLE.match(acting_role):
         raise Problem(400, "acting_role_missing", f"The {ROLE_HEADER} header is missing or malformed.")
-    return RequestContext(principal, acting_user, acting_role, purpose or None, trace)
+    # An unknown purpose is logged as stated, but never more than 64 characters of it.
+    return RequestContext(principal, acting_user, acting_role, (purpose or "")[:64] or None, trace)
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import structlog
+
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
 from gateway.exchange.context import RequestContext
@@ -19,6 +21,7 @@ from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Decision, decide
 from gateway.policies.model import Operation
 
+log = structlog.get_logger("gateway.exchange")
 _MINT = object()
 T = TypeVar("T")
 
@@ -108,7 +111,21 @@ class Authorizer:
             **fields,
         )
         appended = self.audit.append(entry, now, self.audit_timeout)
+        self._log_denial(ctx, event, reason, appended.seq)
         return Denied(reason, text, appended.seq, hides_existence)
+
+    @staticmethod
+    def _log_denial(ctx: RequestContext, event: str, reason: str, seq: int) -> None:
+        # Operational signal only; no participant, no pseudonym, no record contents.
+        log.info(
+            f"{event}.denied",
+            reason=reason,
+            organisation=ctx.principal.organisation,
+            role=ctx.role,
+            purpose=ctx.purpose,
+            audit_seq=seq,
+            trace_id=ctx.trace.trace_id,
+        )
 
     def authorize(
         self,
@@ -175,6 +192,7 @@ class Authorizer:
         )
         appended = self.audit.append(entry, now, self.audit_timeout)
         if not decision.permitted:
+            self._log_denial(ctx, event, decision.reason.value, appended.seq)
             raise Denied(decision.reason.value, decision.reason_text, appended.seq, decision.hides_existence)
         return AuthorizedAccess(
             _MINT, participant_id, decision, appended.seq, ctx.principal.organisation, request.operation
