@@ -18,7 +18,10 @@ from gateway.api.schemas import (
     WriteRecord,
     WrittenOut,
 )
+import structlog
+
 from gateway.audit.writer import AuditUnavailable
+from gateway.crypto.envelope import DecryptionError
 from gateway.exchange.authorize import AuthorizedAccess, Denied
 from gateway.exchange.service import BadRequest
 from gateway.store.records import DataDestroyed
@@ -30,6 +33,8 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["exchange"], dependencies=[Depends(get_principal)], responses=_PROBLEMS)
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]
 _BAD_PURPOSE = {"purpose_missing", "unknown_purpose"}
+_DOMAIN_ERRORS = (Denied, BadRequest, AuditUnavailable, DataDestroyed, DecryptionError)
+log = structlog.get_logger("gateway.store")
 
 
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -65,6 +70,10 @@ def _problem(exc: Exception) -> Problem:
         )
     if isinstance(exc, DataDestroyed):
         return Problem(409, "data_destroyed", "This category's data has been destroyed.")
+    if isinstance(exc, DecryptionError):
+        # A ciphertext or wrapped key that does not authenticate: tampering or a misplaced row.
+        log.error("store.record.integrity_failed")
+        return Problem(500, "record_integrity", "A stored record failed its integrity check; nothing was released.")
     raise exc
 
 
@@ -72,7 +81,7 @@ def _problem(exc: Exception) -> Problem:
 def register_participant(body: RegisterParticipant, ctx: ContextDep, container: ContainerDep) -> Response:
     try:
         result = container.exchange.register(ctx, body.region, body.records)
-    except (Denied, BadRequest, AuditUnavailable, DataDestroyed) as exc:
+    except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     payload = {
         "participant": result.pseudonym,
@@ -91,7 +100,7 @@ def list_participants(
 ) -> Response:
     try:
         result = container.exchange.list(ctx, limit, after)
-    except (Denied, AuditUnavailable) as exc:
+    except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     items = [
         {"participant": i.pseudonym, "region": i.region, "registered_at": i.registered_at.isoformat()}
@@ -113,7 +122,7 @@ def read_participant(
     wanted = tuple(c for c in categories.split(",") if c) if categories else None
     try:
         result = container.exchange.read(ctx, pseudonym, wanted)
-    except (Denied, BadRequest, AuditUnavailable) as exc:
+    except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     d = result.access.decision
     payload = {
@@ -149,6 +158,6 @@ def write_record(
 ) -> Response:
     try:
         result = container.exchange.write(ctx, pseudonym, category, body.fields)
-    except (Denied, BadRequest, AuditUnavailable, DataDestroyed) as exc:
+    except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     return _json({"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)})

@@ -95,6 +95,8 @@ class TokenVerifier:
             raise InvalidToken("algorithm not allowed")
         if _FORBIDDEN_HEADERS & set(header):
             raise InvalidToken("key-reference header not allowed")
+        if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            raise InvalidToken("not an access token (typ must be at+jwt, RFC 9068)")
         registry = jwt.JWTClaimsRegistry(
             now=now,
             leeway=self._leeway,

@@ -45,6 +45,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it returns
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA secure_delete=ON")  # destroyed keys are overwritten, not left in free pages
         cur.close()
 
     @event.listens_for(engine, "begin")

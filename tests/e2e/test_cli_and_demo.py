@@ -127,7 +127,9 @@ def test_config_check_lists_every_error_at_once_and_fails(tmp_path: Path) -> Non
     rules = (broken / "rules.yaml").read_text()
     (broken / "rules.yaml").write_text(rules.replace("purpose: intake", "purpose: intaek", 1))
     covenants = (broken / "covenants.yaml").read_text()
-    (broken / "covenants.yaml").write_text(covenants.replace("timezone: Europe/Amsterdam", "timezone: Europe/Atlantis", 1))
+    (broken / "covenants.yaml").write_text(
+        covenants.replace("timezone: Europe/Amsterdam", "timezone: Europe/Atlantis", 1)
+    )
     result = run(["config", "check", "--config", str(broken)], tmp_path, dict(os.environ))
     assert result.returncode == 1
     assert "rules.yaml: rule '" in result.stderr
@@ -144,7 +146,11 @@ def test_the_server_refuses_to_start_on_an_invalid_configuration(tmp_path: Path)
     env["GATEWAY_CONFIG_DIR"] = str(broken)
     run(["keys", "init"], tmp_path, env)
     result = subprocess.run(
-        [GATEWAY, "serve", "--port", str(free_port())], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [GATEWAY, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode != 0

@@ -229,3 +229,12 @@ def test_the_openapi_document_describes_the_purpose_header(gateway: Gateway) -> 
     spec = gateway.http.get("/openapi.json").json()
     params = spec["paths"]["/v1/participants/{pseudonym}"]["get"]["parameters"]
     assert "Processing-Purpose" in {p["name"] for p in params}
+
+
+def test_a_signed_jwt_that_is_not_an_access_token_is_refused(gateway: Gateway) -> None:
+    p = gateway.register()
+    gateway.minter.now = gateway.clock.timestamp()
+    id_token_like = gateway.minter.token("amsterdam", header={"typ": "JWT"})
+    headers = gateway.headers("amsterdam", "case_manager", "lso_case_discussion")
+    headers["Authorization"] = f"Bearer {id_token_like}"
+    assert gateway.http.get(f"/v1/participants/{p}", headers=headers).status_code == 401

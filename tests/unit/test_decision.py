@@ -303,6 +303,7 @@ EXTRA_RULES = (
     ),
 )
 POOL = RULES + EXTRA_RULES
+WRITE_RULES = [r for r in POOL if WRITE in r.operations]
 
 
 def make_config(rules: tuple[SharingRule, ...] = RULES) -> PolicyConfig:
@@ -831,24 +832,23 @@ def any_requests(draw: st.DrawFn) -> AccessRequest:
 
 
 @st.composite
-def requests_near_a_rule(draw: st.DrawFn) -> AccessRequest:
-    """Draw a request for the purpose and operation of a pool rule by an organisation it names."""
-    rule = draw(st.sampled_from(POOL))
+def cases_near_a_rule(draw: st.DrawFn) -> tuple[AccessRequest, float]:
+    """Draw a request by an organisation a pool rule names, mostly while a covenant of that rule runs."""
+    rule = draw(st.sampled_from([*POOL, *WRITE_RULES * 2]))  # writes have the most ways to go wrong
     recipient = rule.recipient
     named = [o for o in ORGANISATIONS if o.id in recipient.organisations or o.kind in recipient.kinds]
     org = draw(st.sampled_from(named))
     role = draw(st.sampled_from([r for r in org.roles if r in recipient.roles] or org.roles))
-    granted = [g.category for g in rule.grants]
-    return draw(
-        _completed(
-            org.id,
-            role,
-            rule.purpose,
-            draw(st.sampled_from(rule.operations)),
-            regions=org.regions,
-            categories=granted,
-        )
+    # Any covenant of the rule, also one the organisation is not a party to.
+    cov = draw(st.sampled_from([c for c in COVENANTS if c.id in rule.covenants]))
+    first, last = (
+        moment.replace(tzinfo=AMS).astimezone(UTC).replace(tzinfo=None) for moment in (cov.valid_from, cov.valid_until)
     )
+    ts = draw(st.one_of(_instants(first, last), moments))
+    op = draw(st.sampled_from(rule.operations))
+    granted = [(g.category, f) for g in rule.grants for f in oracle_fields(CONFIG, g)]
+    req = draw(_completed(org.id, role, rule.purpose, op, org.regions, [g.category for g in rule.grants], granted))
+    return req, ts
 
 
 def _completed(
@@ -858,27 +858,29 @@ def _completed(
     op: Operation,
     regions: tuple[str, ...] = (),
     categories: list[str] | None = None,
+    fields: list[tuple[str, str]] | None = None,
 ) -> st.SearchStrategy[AccessRequest]:
-    """Return a strategy adding a participant region (none only for lists), categories and written fields.
+    """Return a strategy adding a participant region (rarely none), categories and written fields.
 
-    `regions` and `categories` weight the draw towards those values, without excluding the others.
+    `regions`, `categories` and `fields` weight the draw towards those values, without excluding others.
     """
-    regions = st.sampled_from([*regions * 2, "utrecht", "groningen", "limburg"])
+    places = st.sampled_from([*regions * 2, "utrecht", "groningen", "limburg", None])
     some = st.lists(st.sampled_from([*(categories or []) * 3, *CATEGORY_IDS]), max_size=3, unique=True)
-    held = st.lists(st.sampled_from(ALL_FIELDS), max_size=3, unique=True).map(tuple)
+    held = st.lists(st.sampled_from([*(fields or []) * 3, *ALL_FIELDS]), max_size=3, unique=True).map(tuple)
     return st.builds(
         request,
         st.just(org),
         st.just(role),
         st.just(purpose),
         st.just(op),
-        st.one_of(st.none(), regions) if op is LIST else regions,
+        st.one_of(st.none(), places) if op is LIST else places,
         st.one_of(st.none(), some.map(tuple)),
         st.one_of(st.none(), held) if op is WRITE else st.none(),
     )
 
 
-access_requests = st.one_of(any_requests(), requests_near_a_rule())
+# A request with the moment it is decided at.
+cases = st.one_of(st.tuples(any_requests(), moments), cases_near_a_rule())
 
 
 @st.composite
@@ -896,15 +898,17 @@ PROPERTY = settings(max_examples=250, deadline=None)
 
 
 @PROPERTY
-@given(req=access_requests, ts=moments)
-def test_every_permit_is_justified_by_a_rule_in_force(req: AccessRequest, ts: float) -> None:
+@given(case=cases)
+def test_every_permit_is_justified_by_a_rule_in_force(case: tuple[AccessRequest, float]) -> None:
+    req, ts = case
     assert_justified(CONFIG, req, ts, decide(POLICY, req, ts))
 
 
 @PROPERTY
-@given(req=access_requests, ts=moments)
-def test_a_read_or_list_that_a_rule_in_force_covers_is_served_in_full(req: AccessRequest, ts: float) -> None:
+@given(case=cases)
+def test_a_read_or_list_that_a_rule_in_force_covers_is_served_in_full(case: tuple[AccessRequest, float]) -> None:
     """The converse of justification: no false denials, no lost rules or fields, for whole requests."""
+    req, ts = case
     if req.operation is WRITE or req.categories is not None:
         return
     justifying = oracle_justifying(CONFIG, req, ts)
@@ -918,11 +922,11 @@ def test_a_read_or_list_that_a_rule_in_force_covers_is_served_in_full(req: Acces
 
 
 @PROPERTY
-@given(policy=random_policies(), req=access_requests, ts=moments)
+@given(policy=random_policies(), case=cases)
 def test_a_permit_never_releases_a_national_id_field_no_rule_names(
-    policy: tuple[PolicyConfig, CompiledPolicy], req: AccessRequest, ts: float
+    policy: tuple[PolicyConfig, CompiledPolicy], case: tuple[AccessRequest, float]
 ) -> None:
-    config, compiled = policy
+    (config, compiled), (req, ts) = policy, case
     decision = decide(compiled, req, ts)
     for grant in decision.grants:
         for name in grant.fields:
@@ -931,11 +935,11 @@ def test_a_permit_never_releases_a_national_id_field_no_rule_names(
 
 
 @PROPERTY
-@given(policy=random_policies(), req=access_requests, ts=moments)
+@given(policy=random_policies(), case=cases)
 def test_a_request_no_rule_of_the_policy_matches_is_denied(
-    policy: tuple[PolicyConfig, CompiledPolicy], req: AccessRequest, ts: float
+    policy: tuple[PolicyConfig, CompiledPolicy], case: tuple[AccessRequest, float]
 ) -> None:
-    config, compiled = policy
+    (config, compiled), (req, ts) = policy, case
     org = next((o for o in config.organisations if o.id == req.organisation), None)
     matches = org is not None and any(
         r.purpose == req.purpose
@@ -951,14 +955,16 @@ def test_a_request_no_rule_of_the_policy_matches_is_denied(
 
 
 @PROPERTY
-@given(req=access_requests, ts=moments)
-def test_a_policy_without_rules_denies_everything(req: AccessRequest, ts: float) -> None:
+@given(case=cases)
+def test_a_policy_without_rules_denies_everything(case: tuple[AccessRequest, float]) -> None:
+    req, ts = case
     assert not decide(EMPTY_POLICY, req, ts).permitted
 
 
 @PROPERTY
-@given(req=access_requests, ts=moments)
-def test_decide_is_pure(req: AccessRequest, ts: float) -> None:
+@given(case=cases)
+def test_decide_is_pure(case: tuple[AccessRequest, float]) -> None:
+    req, ts = case
     version, config = POLICY.version, POLICY.config
     first = decide(POLICY, req, ts)
     assert decide(POLICY, req, ts) == first
