@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
+import structlog
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
@@ -18,8 +19,6 @@ from gateway.api.schemas import (
     WriteRecord,
     WrittenOut,
 )
-import structlog
-
 from gateway.audit.writer import AuditUnavailable
 from gateway.crypto.envelope import DecryptionError
 from gateway.exchange.authorize import AuthorizedAccess, Denied
