@@ -7,7 +7,7 @@ entry by entry on load (see `loader.py`) and compiled into fast lookups (see `co
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -133,7 +133,9 @@ class Covenant(Strict):
     @property
     def ends_at(self) -> datetime:
         """The first instant no longer in force: the second after `valid_until` (aware, exclusive)."""
-        return self._localise(self.valid_until).replace(microsecond=0) + timedelta(seconds=1)
+        # In UTC: adding a second to local wall-clock time is wrong across a DST change.
+        end = self._localise(self.valid_until).astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        return end.astimezone(ZoneInfo(self.timezone))
 
 
 class Purpose(Strict):
