@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gateway.policies.model import (
+    RECORD_KINDS,
     ConfigMeta,
     Covenant,
     DataCategory,
@@ -21,6 +25,7 @@ from gateway.policies.model import (
     OrganisationKind,
     PolicyConfig,
     Purpose,
+    RetentionRule,
     Sensitivity,
     SharingRule,
 )
@@ -31,6 +36,7 @@ FILES: dict[str, tuple[type[BaseModel], str]] = {
     "purposes.yaml": (Purpose, "purpose"),
     "categories.yaml": (DataCategory, "category"),
     "rules.yaml": (SharingRule, "rule"),
+    "retention.yaml": (RetentionRule, "retention rule"),
 }
 
 
@@ -150,6 +156,7 @@ def load_config(directory: Path) -> PolicyConfig:
         purposes=tuple(parts["purposes.yaml"]),
         categories=tuple(parts["categories.yaml"]),
         rules=tuple(parts["rules.yaml"]),
+        retention=tuple(parts["retention.yaml"]),
     )
     problems.extend(cross_check(config))
     if problems:
@@ -167,6 +174,7 @@ def _cross_check_parts(parts: dict[str, list[Any]], invalid: set[str]) -> list[C
         purposes=tuple(parts["purposes.yaml"]),
         categories=tuple(parts["categories.yaml"]),
         rules=tuple(parts["rules.yaml"]),
+        retention=tuple(parts["retention.yaml"]),
     )
     return cross_check(partial, invalid)
 
@@ -259,7 +267,28 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
                 writers = [o for o in recipients if o.id in sources or o.kind.value in sources]
                 if not writers:
                     say(f"grants write on '{cat.id}' but none of its recipients is a source of that category")
+    seen_subjects: set[str] = set()
+    for retention in config.retention:
+        say = add("retention.yaml", f"retention rule '{retention.id}'")
+        if retention.applies_to not in categories and retention.applies_to not in RECORD_KINDS:
+            if unknown(retention.applies_to, categories):
+                say(f"applies_to '{retention.applies_to}' is neither a category nor one of {', '.join(RECORD_KINDS)}")
+        if retention.applies_to in seen_subjects:
+            say(f"'{retention.applies_to}' has more than one retention rule")
+        seen_subjects.add(retention.applies_to)
     return problems
+
+
+def add_duration(moment: datetime, duration: str) -> datetime:
+    """Return `moment` plus an ISO-8601 duration of years, months, weeks and days (calendar arithmetic)."""
+    match = re.match(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$", duration)
+    if not match or duration == "P":
+        raise ValueError(f"not an ISO-8601 date duration: {duration}")
+    years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
+    month_index = moment.month - 1 + months + 12 * years
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day) + timedelta(weeks=weeks, days=days)
 
 
 def policy_version(config: PolicyConfig) -> str:

@@ -230,6 +230,42 @@ class SharingRule(Strict):
         return self
 
 
+class RetentionTrigger(StrEnum):
+    """What starts the retention clock (LEGAL.md: the clock starts after the process ends)."""
+
+    COVENANT_END = "covenant_end"
+    CASE_CLOSED = "case_closed"
+    DECISION_FINAL = "decision_final"
+    PROVISION_END = "provision_end"
+    RECORDED = "recorded"
+
+
+RECORD_KINDS = ("audit_log", "destruction_records", "revocation_reports", "covenant_documents", "mandates")
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")
+
+
+class RetentionRule(Strict):
+    """How long one category (or one kind of gateway record) is kept, and on which legal source."""
+
+    id: Identifier
+    applies_to: Identifier = Field(description=f"A data category id, or one of {', '.join(RECORD_KINDS)}")
+    trigger: RetentionTrigger
+    duration: str | None = Field(default=None, description="ISO-8601 duration (e.g. P10Y); none when archived")
+    action: Literal["destroy", "archive"]
+    legal_source: str = Field(min_length=5)
+    suggestion: bool = Field(default=False, description="A design choice, not law (labelled so in output)")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _duration_fits_action(self) -> RetentionRule:
+        if self.action == "destroy":
+            if self.duration is None or not _ISO_DURATION.match(self.duration):
+                raise ValueError("a destroy rule needs an ISO-8601 duration such as P10Y, P6M or P0D")
+        elif self.duration is not None:
+            raise ValueError("an archive rule keeps permanently and has no duration")
+        return self
+
+
 class ConfigMeta(Strict):
     name: Identifier
     title: str
@@ -247,3 +283,4 @@ class PolicyConfig(Strict):
     purposes: tuple[Purpose, ...]
     categories: tuple[DataCategory, ...]
     rules: tuple[SharingRule, ...]
+    retention: tuple[RetentionRule, ...] = ()

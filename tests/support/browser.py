@@ -1,0 +1,150 @@
+"""A real headless Chromium (Debian's package), driven over the Chrome DevTools Protocol.
+
+No browser is ever downloaded: the tests use /usr/bin/chromium. Under CI a missing browser is a
+failure; elsewhere browser tests skip with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.server import free_port
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def chromium_path() -> str:
+    """Return the chromium executable, or skip (fail under CI) when it is not installed."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "Debian's chromium is not installed (make test installs it with apt-get when it can)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI requires it", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+class Browser:
+    """One headless Chromium with one page; methods wait for what they start."""
+
+    def __init__(self) -> None:
+        self._profile = tempfile.mkdtemp(prefix="chromium-")
+        port = free_port()
+        self._proc = subprocess.Popen(
+            [
+                chromium_path(),
+                *FLAGS,
+                f"--remote-debugging-port={port}",
+                f"--user-data-dir={self._profile}",
+                "--window-size=1280,900",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        targets: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=1) as r:
+                    targets = [t for t in json.load(r) if t.get("type") == "page"]
+                if targets:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        if not targets:
+            self.close()
+            raise RuntimeError("chromium did not start")
+        self._ws: ClientConnection = connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024)
+        self._ids = itertools.count(1)
+        self.send("Page.enable")
+        self.send("Network.enable")
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one CDP command and return its result (events in between are dropped)."""
+        msg_id = next(self._ids)
+        self._ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._ws.recv(timeout=30))
+            if message.get("id") == msg_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+    def goto(self, url: str) -> None:
+        """Navigate and wait until the document has loaded."""
+        self.send("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'")
+
+    def evaluate(self, expression: str) -> Any:
+        """Return the value of a JavaScript expression in the page."""
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(str(result["exceptionDetails"]))
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate(f"!!({expression})"):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"page never satisfied: {expression}")
+
+    def fill(self, selector: str, value: str) -> None:
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
+
+    def click(self, selector: str) -> None:
+        """Click an element; when it navigates, wait for the new document."""
+        self.evaluate("window.__before = performance.timeOrigin")
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
+        time.sleep(0.1)
+        self.wait_for("document.readyState === 'complete'")
+
+    def text(self) -> str:
+        return str(self.evaluate("document.body.innerText"))
+
+    def screenshot(self, name: str) -> Path:
+        """Save a full-page PNG under test-artifacts/ and return its path."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        path = ARTIFACTS / f"{name}.png"
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        try:
+            self._ws.close()
+        except Exception:
+            pass
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        shutil.rmtree(self._profile, ignore_errors=True)
