@@ -95,6 +95,9 @@ class NoAuditWriter:
         self.appended += 1
         return Appended(self._seq, b"\0" * 32)
 
+    async def append_async(self, entry: dict[str, Any], recorded_at: datetime, timeout: float = 5.0) -> Any:
+        return self.append(entry, recorded_at, timeout)
+
     def close(self, timeout: float = 10.0) -> None:
         pass
 

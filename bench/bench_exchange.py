@@ -24,6 +24,7 @@ single-client gateway p99 <= 1 ms.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import multiprocessing
@@ -93,12 +94,12 @@ def prepare(state: Path, per_city: int, n_tokens: int) -> tuple[list[str], list[
     )
     container = build(settings, FixedClock(IN_FORCE))
     try:
-        seed(container, per_city=per_city)
+        asyncio.run(seed(container, per_city=per_city))
         rows = container.store.list_candidates(ORG, [ORG], 100_000, None)
         pseudonyms = [listed.pseudonym for _, listed in rows]
         principal = Principal(organisation=ORG, client_id="bench", token_id="bench", expires_at=0)
         ctx = RequestContext(principal, "bench.user", ROLE, PURPOSE, TraceContext.from_header(None))
-        sample = container.exchange.read(ctx, pseudonyms[0], None)
+        sample = asyncio.run(container.exchange.read(ctx, pseudonyms[0], None))
     finally:
         container.close()
     d = sample.access.decision

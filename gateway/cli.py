@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -36,7 +37,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     cfg = policy.config
     print(
         f"{directory}: valid ({len(cfg.organisations)} organisations, {len(cfg.covenants)} covenants, "
-        f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules)"
+        f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules, "
+        f"{len(cfg.retention)} retention rules)"
     )
     print(f"policy version {policy.version}")
     return 0
@@ -102,7 +104,7 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
         return 0
     container = build(settings)
     try:
-        seeded = seed(container, per_city=args.per_city)
+        seeded = asyncio.run(seed(container, per_city=args.per_city))
     finally:
         container.close()
     DEMO_FILE.write_text(json.dumps({"participants": seeded.participants, "example": seeded.example}, indent=2))

@@ -22,7 +22,7 @@ USER_HEADER = "Acting-User"
 ROLE_HEADER = "Acting-Role"
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -30,7 +30,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_trace(request: Request) -> TraceContext:
+async def get_trace(request: Request) -> TraceContext:
     trace: TraceContext = request.state.trace
     return trace
 

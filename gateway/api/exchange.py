@@ -77,9 +77,9 @@ def _problem(exc: Exception) -> Problem:
 
 
 @router.post("/participants", status_code=201, response_model=WrittenOut, summary="Register a participant (intake)")
-def register_participant(body: RegisterParticipant, ctx: ContextDep, container: ContainerDep) -> Response:
+async def register_participant(body: RegisterParticipant, ctx: ContextDep, container: ContainerDep) -> Response:
     try:
-        result = container.exchange.register(ctx, body.region, body.records)
+        result = await container.exchange.register(ctx, body.region, body.records)
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     payload = {
@@ -91,14 +91,14 @@ def register_participant(body: RegisterParticipant, ctx: ContextDep, container: 
 
 
 @router.get("/participants", response_model=ParticipantListOut, summary="List participants visible for a purpose")
-def list_participants(
+async def list_participants(
     ctx: ContextDep,
     container: ContainerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[str | None, Query(pattern=r"^p[a-z2-7]{26}$")] = None,
 ) -> Response:
     try:
-        result = container.exchange.list(ctx, limit, after)
+        result = await container.exchange.list(ctx, limit, after)
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     items = [
@@ -110,7 +110,7 @@ def list_participants(
 
 
 @router.get("/participants/{pseudonym}", response_model=ParticipantOut, summary="Read a participant for a purpose")
-def read_participant(
+async def read_participant(
     pseudonym: Pseudonym,
     ctx: ContextDep,
     container: ContainerDep,
@@ -120,7 +120,7 @@ def read_participant(
 ) -> Response:
     wanted = tuple(c for c in categories.split(",") if c) if categories else None
     try:
-        result = container.exchange.read(ctx, pseudonym, wanted)
+        result = await container.exchange.read(ctx, pseudonym, wanted)
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     d = result.access.decision
@@ -148,7 +148,7 @@ def read_participant(
     response_model=WrittenOut,
     summary="Write a category record",
 )
-def write_record(
+async def write_record(
     pseudonym: Pseudonym,
     category: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")],
     body: WriteRecord,
@@ -156,7 +156,7 @@ def write_record(
     container: ContainerDep,
 ) -> Response:
     try:
-        result = container.exchange.write(ctx, pseudonym, category, body.fields)
+        result = await container.exchange.write(ctx, pseudonym, category, body.fields)
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     return _json({"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)})

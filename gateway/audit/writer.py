@@ -12,10 +12,12 @@ gets the exception (and answers 503 without data).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import threading
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,6 +100,16 @@ class AuditWriter:
         except Exception as exc:  # a timeout or a database error: fail closed
             raise AuditUnavailable(str(exc) or type(exc).__name__) from exc
 
+    async def append_async(self, entry: dict[str, Any], recorded_at: datetime, timeout: float = 5.0) -> Appended:
+        """Append one entry; resume once it is durably committed, without holding a thread."""
+        future = self.submit(entry, recorded_at)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # a timeout or a database error: fail closed
+            raise AuditUnavailable(str(exc) or type(exc).__name__) from exc
+
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer thread."""
         with self._cv:
@@ -122,12 +134,15 @@ class AuditWriter:
             log.error("audit.append.failed", entries=len(batch), error=type(exc).__name__)
             failure = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
             for pending in batch:
-                pending.future.set_exception(failure)
+                with contextlib.suppress(InvalidStateError):  # the caller gave up waiting
+                    pending.future.set_exception(failure)
             return
         self.batches += 1
         self.appended += len(batch)
         for pending, result in zip(batch, results, strict=True):
-            pending.future.set_result(result)
+            # A caller that gave up waiting (timeout) has answered 503 already; its entry stays logged.
+            with contextlib.suppress(InvalidStateError):
+                pending.future.set_result(result)
 
     def _write(self, batch: list[_Pending]) -> list[Appended]:
         with self._db.write.begin() as conn:

@@ -50,7 +50,7 @@ def _person(rng: random.Random, n: int) -> dict[str, dict[str, Any]]:
     }
 
 
-def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seeded:
+async def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seeded:
     """Register `per_city` synthetic participants in every city and add some national-agency records."""
     rng = random.Random(rng_seed)
     service = container.exchange
@@ -59,7 +59,7 @@ def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seede
     for city in CITIES:
         for _ in range(per_city):
             n += 1
-            written = service.register(_ctx(city, "intake_officer", "intake"), city, _person(rng, n))
+            written = await service.register(_ctx(city, "intake_officer", "intake"), city, _person(rng, n))
             if city == "amsterdam" and not example:
                 participant_id = container.store.resolve(city, written.pseudonym)
                 assert participant_id is not None
@@ -68,25 +68,25 @@ def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seede
                 }
             pid = written.pseudonym
             ind_pid = _translate(container, city, pid, "ind")
-            service.write(
+            await service.write(
                 _ctx("ind", "ind_officer", "identity_nationality"),
                 ind_pid,
                 "immigration_procedure",
                 {"procedure_type": "asylum", "procedure_status": rng.choice(["rejected", "pending"])},
             )
-            service.write(
+            await service.write(
                 _ctx("ind", "ind_officer", "identity_nationality"),
                 ind_pid,
                 "identity_doubt",
                 {"identity_in_doubt": rng.random() < 0.3, "nationality_in_doubt": rng.random() < 0.3},
             )
-            service.write(
+            await service.write(
                 _ctx("avim", "screening_officer", "police_screening"),
                 _translate(container, city, pid, "avim"),
                 "screening",
                 {"no_show_count": rng.randint(0, 2), "signals": "none"},
             )
-            service.write(
+            await service.write(
                 _ctx("dtv", "return_officer", "return_support"),
                 _translate(container, city, pid, "dtv"),
                 "return_track",

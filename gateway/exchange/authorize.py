@@ -88,17 +88,9 @@ class Authorizer:
             **fields,
         }
 
-    def refuse(
-        self,
-        ctx: RequestContext,
-        event: str,
-        reason: str,
-        text: str,
-        participant_id: str | None = None,
-        hides_existence: bool = False,
-        **fields: Any,
-    ) -> Denied:
-        """Log a denial made before any policy decision (bad purpose, unknown participant); return it."""
+    def _refusal(
+        self, ctx: RequestContext, event: str, reason: str, participant_id: str | None, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], datetime]:
         now = self.clock.now()
         entry = self._entry(
             ctx,
@@ -110,9 +102,59 @@ class Authorizer:
             processing_activity_id=None,
             **fields,
         )
+        return entry, now
+
+    def refuse(
+        self,
+        ctx: RequestContext,
+        event: str,
+        reason: str,
+        text: str,
+        participant_id: str | None = None,
+        hides_existence: bool = False,
+        **fields: Any,
+    ) -> Denied:
+        """Log a denial made before any policy decision (bad purpose, unknown participant); return it."""
+        entry, now = self._refusal(ctx, event, reason, participant_id, fields)
         appended = self.audit.append(entry, now, self.audit_timeout)
         self._log_denial(ctx, event, reason, appended.seq)
         return Denied(reason, text, appended.seq, hides_existence)
+
+    async def refuse_async(
+        self,
+        ctx: RequestContext,
+        event: str,
+        reason: str,
+        text: str,
+        participant_id: str | None = None,
+        hides_existence: bool = False,
+        **fields: Any,
+    ) -> Denied:
+        """As `refuse`, awaiting the durable commit instead of blocking a thread."""
+        entry, now = self._refusal(ctx, event, reason, participant_id, fields)
+        appended = await self.audit.append_async(entry, now, self.audit_timeout)
+        self._log_denial(ctx, event, reason, appended.seq)
+        return Denied(reason, text, appended.seq, hides_existence)
+
+    def record_log_access(
+        self, ctx: RequestContext, event: str, reason: str, participant_id: str | None = None, **fields: Any
+    ) -> int:
+        """Log a permitted access to the audit log itself (privacy-officer review); return its seq once durable.
+
+        The caller releases log entries or reports only after this returns (no log, no data).
+        """
+        now = self.clock.now()
+        entry = self._entry(
+            ctx,
+            event,
+            now,
+            decision="permit",
+            reason=reason,
+            participant=participant_id,
+            processing_activity_id=None,
+            **fields,
+        )
+        return self.audit.append(entry, now, self.audit_timeout).seq
 
     @staticmethod
     def _log_denial(ctx: RequestContext, event: str, reason: str, seq: int) -> None:
@@ -138,9 +180,26 @@ class Authorizer:
         """Decide, log durably, then return the access (permit) or raise Denied (deny)."""
         now = self.clock.now()
         decision = decide(self.policy, request, now.timestamp())
-        return self._commit(ctx, event, request, decision, now, participant_id, **fields)
+        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields)
+        appended = self.audit.append(entry, now, self.audit_timeout)
+        return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
 
-    def authorize_listing(
+    async def authorize_async(
+        self,
+        ctx: RequestContext,
+        event: str,
+        request: AccessRequest,
+        participant_id: str | None,
+        **fields: Any,
+    ) -> AuthorizedAccess:
+        """As `authorize`, awaiting the durable commit instead of blocking a thread."""
+        now = self.clock.now()
+        decision = decide(self.policy, request, now.timestamp())
+        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields)
+        appended = await self.audit.append_async(entry, now, self.audit_timeout)
+        return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
+
+    async def authorize_listing_async(
         self,
         ctx: RequestContext,
         event: str,
@@ -152,29 +211,22 @@ class Authorizer:
         now = self.clock.now()
         decision = decide(self.policy, request, now.timestamp())
         rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
-        access = self._commit(
-            ctx,
-            event,
-            request,
-            decision,
-            now,
-            None,
-            regions=sorted(decision.visible_regions),
-            participants=[pid for pid, _ in rows],
-        )
-        return access, rows
+        fields = {"regions": sorted(decision.visible_regions), "participants": [pid for pid, _ in rows]}
+        entry = self._decision_entry(ctx, event, decision, now, None, fields)
+        appended = await self.audit.append_async(entry, now, self.audit_timeout)
+        return self._outcome(ctx, event, request, decision, appended.seq, None), rows
 
-    def _commit(
+    def _decision_entry(
         self,
         ctx: RequestContext,
         event: str,
-        request: AccessRequest,
         decision: Decision,
         now: datetime,
         participant_id: str | None,
-        **fields: Any,
-    ) -> AuthorizedAccess:
-        entry = self._entry(
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        permitted = decision.fields_by_category
+        return self._entry(
             ctx,
             event,
             now,
@@ -182,18 +234,25 @@ class Authorizer:
             reason=decision.reason.value,
             participant=participant_id,
             processing_activity_id=decision.processing_activity_id,
-            categories=sorted(decision.fields_by_category),
-            fields={k: list(v) for k, v in sorted(decision.fields_by_category.items())},
+            categories=sorted(permitted),
+            fields={k: list(v) for k, v in sorted(permitted.items())},
             withheld=list(decision.withheld),
             rule_ids=list(decision.rule_ids),
             legal_bases=list(decision.legal_bases),
             covenants=list(decision.covenant_ids),
             **fields,
         )
-        appended = self.audit.append(entry, now, self.audit_timeout)
+
+    def _outcome(
+        self,
+        ctx: RequestContext,
+        event: str,
+        request: AccessRequest,
+        decision: Decision,
+        seq: int,
+        participant_id: str | None,
+    ) -> AuthorizedAccess:
         if not decision.permitted:
-            self._log_denial(ctx, event, decision.reason.value, appended.seq)
-            raise Denied(decision.reason.value, decision.reason_text, appended.seq, decision.hides_existence)
-        return AuthorizedAccess(
-            _MINT, participant_id, decision, appended.seq, ctx.principal.organisation, request.operation
-        )
+            self._log_denial(ctx, event, decision.reason.value, seq)
+            raise Denied(decision.reason.value, decision.reason_text, seq, decision.hides_existence)
+        return AuthorizedAccess(_MINT, participant_id, decision, seq, ctx.principal.organisation, request.operation)

@@ -41,6 +41,16 @@ class CompiledGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class CategoryGrant:
+    """The fields of one category a rule grants, with the rule and legal basis that grant them."""
+
+    category: str
+    fields: tuple[str, ...]
+    rule_id: str
+    legal_basis: str
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     id: str
     purpose: str
@@ -53,6 +63,7 @@ class CompiledRule:
     grants: tuple[CompiledGrant, ...]
     legal_basis: str
     source: SharingRule
+    category_grants: tuple[CategoryGrant, ...] = ()
 
     def serves(self, org: Organisation, role: str) -> bool:
         """Return whether this rule names the organisation (or its kind) and the role."""
@@ -101,6 +112,7 @@ def compile_policy(config: PolicyConfig) -> CompiledPolicy:
             by_org[party].append(cov)
     rules: dict[tuple[str, Operation], list[CompiledRule]] = defaultdict(list)
     for rule in config.rules:
+        grants = tuple(CompiledGrant(g.category, _expand(categories[g.category], g.fields)) for g in rule.grants)
         compiled = CompiledRule(
             id=rule.id,
             purpose=rule.purpose,
@@ -110,9 +122,10 @@ def compile_policy(config: PolicyConfig) -> CompiledPolicy:
             organisations=frozenset(rule.recipient.organisations),
             roles=frozenset(rule.recipient.roles),
             same_region=rule.condition == "same_region",
-            grants=tuple(CompiledGrant(g.category, _expand(categories[g.category], g.fields)) for g in rule.grants),
+            grants=grants,
             legal_basis=rule.legal_basis.dpv,
             source=rule,
+            category_grants=tuple(CategoryGrant(g.category, g.fields, rule.id, rule.legal_basis.dpv) for g in grants),
         )
         for op in rule.operations:
             rules[(rule.purpose, op)].append(compiled)

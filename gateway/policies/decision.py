@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.policies.compiled import CompiledPolicy, CompiledRule
+from gateway.policies.compiled import CategoryGrant, CompiledPolicy, CompiledRule
 from gateway.policies.model import Operation
 
 
@@ -65,14 +65,6 @@ class AccessRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class CategoryGrant:
-    category: str
-    fields: tuple[str, ...]
-    rule_id: str
-    legal_basis: str
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     permitted: bool
     reason: Reason
@@ -84,6 +76,7 @@ class Decision:
     covenant_ids: tuple[str, ...] = ()
     withheld: tuple[str, ...] = ()
     visible_regions: frozenset[str] = field(default_factory=frozenset)
+    permitted_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def reason_text(self) -> str:
@@ -103,10 +96,14 @@ class Decision:
     @property
     def fields_by_category(self) -> dict[str, tuple[str, ...]]:
         """Return the permitted fields per category (union over the matching rules)."""
-        out: dict[str, dict[str, None]] = {}
-        for g in self.grants:
-            out.setdefault(g.category, {}).update(dict.fromkeys(g.fields))
-        return {k: tuple(v) for k, v in out.items()}
+        return self.permitted_fields
+
+
+def _union_fields(grants: list[CategoryGrant]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, dict[str, None]] = {}
+    for g in grants:
+        out.setdefault(g.category, {}).update(dict.fromkeys(g.fields))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Decision:
@@ -163,7 +160,7 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
     if not matching:
         return deny(Reason.OUTSIDE_RECIPIENT_REGION if region_miss else Reason.NO_RULE)
 
-    grants = [CategoryGrant(g.category, g.fields, r.id, r.legal_basis) for r in matching for g in r.grants]
+    grants = [g for r in matching for g in r.category_grants]
     withheld: tuple[str, ...] = ()
     if request.categories is not None:
         wanted = set(request.categories)
@@ -196,4 +193,5 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
         covenant_ids=used_covenants,
         withheld=withheld,
         visible_regions=frozenset(visible),
+        permitted_fields=_union_fields(grants),
     )

@@ -34,8 +34,8 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-        pool_size=16 if not immediate else 4,
-        max_overflow=16,
+        pool_size=8 if immediate else 32,
+        max_overflow=8 if immediate else 32,
     )
 
     @event.listens_for(engine, "connect")
@@ -48,11 +48,14 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA secure_delete=ON")  # destroyed keys are overwritten, not left in free pages
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        # Writers take the write lock up front, so a transaction never fails upgrading a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if immediate:
 
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Writers take the write lock up front, so a transaction never fails upgrading a read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # Readers run in autocommit: each statement reads one consistent WAL snapshot.
     return engine
 
 

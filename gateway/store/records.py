@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, select
 
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.pseudonyms import Pseudonymiser
@@ -54,23 +54,53 @@ def _require(access: AuthorizedAccess, operation: Operation) -> None:
         raise PermissionError(f"the record store needs an authorized {operation.value} access")
 
 
+def _resolve_statement() -> Any:
+    return (
+        select(participants.c.id, participants.c.region)
+        .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
+        .where(pseudonyms.c.organisation == bindparam("org"), pseudonyms.c.pseudonym == bindparam("pseudonym"))
+    )
+
+
+def _read_statement() -> Any:
+    pid: Any = bindparam("pid")
+    latest = (
+        select(records.c.category, func.max(records.c.version).label("version"))
+        .where(records.c.participant_id == pid, records.c.category.in_(bindparam("categories", expanding=True)))
+        .group_by(records.c.category)
+        .subquery()
+    )
+    return (
+        select(
+            records.c.id,
+            records.c.category,
+            records.c.version,
+            records.c.ciphertext,
+            records.c.source_organisation,
+            records.c.written_at,
+            data_keys.c.wrapped_key,
+        )
+        .join(latest, and_(records.c.category == latest.c.category, records.c.version == latest.c.version))
+        .join(data_keys, and_(data_keys.c.participant_id == pid, data_keys.c.category == records.c.category))
+        .where(records.c.participant_id == pid)
+    )
+
+
 class RecordStore:
     def __init__(self, db: Database, envelope: Envelope, pseudonymiser: Pseudonymiser) -> None:
         self._db = db
         self._envelope = envelope
         self._pseudonymiser = pseudonymiser
+        # Built once: constructing statements per call costs more than the queries themselves.
+        self._resolve_stmt = _resolve_statement()
+        self._read_stmt = _read_statement()
 
     # -- participants -------------------------------------------------------------------------
 
     def resolve(self, organisation: str, pseudonym: str) -> ParticipantRef | None:
         """Return the participant `organisation` knows as `pseudonym`, if any."""
-        query = (
-            select(participants.c.id, participants.c.region)
-            .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
-            .where(pseudonyms.c.organisation == organisation, pseudonyms.c.pseudonym == pseudonym)
-        )
         with self._db.read.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(self._resolve_stmt, {"org": organisation, "pseudonym": pseudonym}).first()
         return ParticipantRef(row.id, row.region) if row else None
 
     def pseudonym(self, organisation: str, participant_id: str) -> str:
@@ -133,28 +163,8 @@ class RecordStore:
         assert access.participant_id is not None
         permitted = access.decision.fields_by_category
         pid = access.participant_id
-        latest = (
-            select(records.c.category, func.max(records.c.version).label("version"))
-            .where(records.c.participant_id == pid, records.c.category.in_(sorted(permitted)))
-            .group_by(records.c.category)
-            .subquery()
-        )
-        query = (
-            select(
-                records.c.id,
-                records.c.category,
-                records.c.version,
-                records.c.ciphertext,
-                records.c.source_organisation,
-                records.c.written_at,
-                data_keys.c.wrapped_key,
-            )
-            .join(latest, and_(records.c.category == latest.c.category, records.c.version == latest.c.version))
-            .join(data_keys, and_(data_keys.c.participant_id == pid, data_keys.c.category == records.c.category))
-            .where(records.c.participant_id == pid)
-        )
         with self._db.read.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(self._read_stmt, {"pid": pid, "categories": sorted(permitted)}).all()
         out: dict[str, CategoryRecord] = {}
         for row in rows:
             if row.wrapped_key is None:
