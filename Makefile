@@ -38,6 +38,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/gateway config check
+	$(BIN)/gateway dpia check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from gateway.settings import Settings
@@ -38,7 +37,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(
         f"{directory}: valid ({len(cfg.organisations)} organisations, {len(cfg.covenants)} covenants, "
         f"{len(cfg.purposes)} purposes, {len(cfg.categories)} categories, {len(cfg.rules)} rules, "
-        f"{len(cfg.retention)} retention rules)"
+        f"{len(cfg.retention)} retention rules, {len(cfg.mandates)} mandates)"
     )
     print(f"policy version {policy.version}")
     return 0
@@ -99,6 +98,10 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
     db = connect(settings.database_url)
     upgrade(db)
     db.dispose()
+    from gateway.auth.cli import register_demo
+
+    if registered := register_demo(settings):
+        print(registered)
     if DEMO_FILE.exists():
         print(f"demo data already present ({DEMO_FILE})")
         return 0
@@ -113,32 +116,10 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_token(args: argparse.Namespace) -> int:
-    from joserfc import jwt
+    # The real flow (client assertion -> /oauth/token of the running demo gateway): gateway/auth/cli.py.
+    from gateway.auth.cli import cmd_demo_token as demo_token
 
-    from gateway.clock import SimulatedClock, SystemClock
-    from gateway.crypto.keys import load_issuer_private_key
-
-    settings = load_settings()
-    if not settings.demo:
-        print("refused: demo tokens are minted only in demo mode (GATEWAY_DEMO=true)", file=sys.stderr)
-        return 2
-    clock = SimulatedClock(settings.clock_start, settings.clock_anchor) if settings.clock_start else SystemClock()
-    now = int(clock.timestamp())
-    key = load_issuer_private_key(settings.key_dir)
-    claims = {
-        "iss": settings.token_issuer,
-        "sub": f"demo-{args.org}",
-        "aud": settings.token_audience,
-        "iat": now,
-        "nbf": now,
-        "exp": now + args.lifetime,
-        "jti": uuid.uuid4().hex,
-        "client_id": f"demo-{args.org}",
-        "organisation": args.org,
-    }
-    header = {"alg": "ES256", "kid": key.kid, "typ": "at+jwt"}
-    print(jwt.encode(header, claims, key, algorithms=["ES256"]))
-    return 0
+    return demo_token(args)
 
 
 def examples(port: int) -> str:
@@ -187,6 +168,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     if settings.demo and DEMO_FILE.exists():
         print(examples(port), flush=True)
+    if settings.demo:
+        from gateway.auth.demo import record_server
+
+        record_server(f"http://{args.host or settings.host}:{port}")  # where `gateway demo token` asks
     uvicorn.run(app, host=args.host or settings.host, port=port, log_level="warning", access_log=False)
     return 0
 
@@ -215,15 +200,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="sub", required=True)
     audit.add_parser("verify-chain", help="recompute the audit hash chain").set_defaults(func=cmd_audit_verify_chain)
+    from gateway.audit.cli import add_commands as add_audit_commands
+
+    add_audit_commands(audit)
+    from gateway.audit.ldv import add_commands as add_ldv_commands
+
+    add_ldv_commands(audit)  # gateway audit ldv-export
 
     demo = sub.add_parser("demo", help="demo mode (synthetic data only)").add_subparsers(dest="sub", required=True)
     dinit = demo.add_parser("init", help="keys, schema and synthetic participants for the demo")
     dinit.add_argument("--per-city", type=int, default=4)
     dinit.set_defaults(func=cmd_demo_init)
-    token = demo.add_parser("token", help="mint a demo access token (demo mode only)")
+    token = demo.add_parser("token", help="get an access token with a demo client's key (demo mode only)")
     token.add_argument("--org", required=True)
-    token.add_argument("--lifetime", type=int, default=3600)
+    token.add_argument("--role", help="the role to act in (the token's scope; default: all of the client's)")
+    token.add_argument("--url", help="the running gateway (default: where `gateway serve` last listened)")
     token.set_defaults(func=cmd_demo_token)
+    from gateway.auth.cli import add_commands as add_auth_commands
+
+    add_auth_commands(sub)  # gateway clients ..., gateway signing-keys ...
+
+    from gateway.dpia.cli import add_commands as add_dpia_commands
+
+    add_dpia_commands(sub)
+
+    from gateway.lifecycle.cli import add_commands as add_lifecycle_commands
+
+    add_lifecycle_commands(sub)  # covenant, mandate, hold, retention, rehearsal
+    from gateway.evidence.cli import add_commands as add_evidence_commands
+
+    add_evidence_commands(sub)  # verify FILE, outbox ..., evidence ...
     return parser
 
 

@@ -6,14 +6,21 @@ from dataclasses import dataclass
 
 import structlog
 
+from gateway.audit.proofs import TreeCache
+from gateway.audit.sealer import CheckpointSigner, Sealer
+from gateway.audit.signing_keys import load_checkpoint_key, published_keys
 from gateway.audit.writer import AuditWriter
+from gateway.auth.server import AuthorizationServer
 from gateway.auth.tokens import TokenVerifier
 from gateway.clock import Clock, SimulatedClock, SystemClock
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.keys import load_keys
 from gateway.crypto.pseudonyms import Pseudonymiser
+from gateway.evidence.parts import EvidenceParts, build_evidence
 from gateway.exchange.authorize import Authorizer
 from gateway.exchange.service import ExchangeService
+from gateway.lifecycle.rehearsal import open_rehearsal
+from gateway.lifecycle.wiring import LifecycleParts, wire
 from gateway.policies.compiled import CompiledPolicy, compile_policy
 from gateway.policies.loader import load_config
 from gateway.settings import Settings
@@ -33,31 +40,65 @@ class Container:
     verifier: TokenVerifier
     store: RecordStore
     exchange: ExchangeService
+    auth: AuthorizationServer
+    proofs: TreeCache | None = None
+    sealer: Sealer | None = None  # None when this process holds no checkpoint signing key
+    evidence: EvidenceParts | None = None  # outbox, notices, signed evidence for jurists
+    lifecycle: LifecycleParts | None = None  # policy holder, jurist actions, retention runner
 
     def close(self) -> None:
         """Flush the audit writer and close the database."""
+        if self.lifecycle is not None:
+            self.lifecycle.holder.close()
+        if self.sealer is not None:
+            self.sealer.close()
         self.audit.close()
         self.db.dispose()
 
 
 def build(settings: Settings, clock: Clock | None = None) -> Container:
     """Return the wired gateway for `settings`; refuses to build on an invalid configuration."""
-    if clock is None:
+    if clock is None and not settings.rehearsal:
         clock = SimulatedClock(settings.clock_start, settings.clock_anchor) if settings.clock_start else SystemClock()
     policy = compile_policy(load_config(settings.config_dir))
     keys = load_keys(settings)
     db = connect(settings.database_url)
+    if settings.rehearsal:
+        # Refuses unless the database is marked as a rehearsal copy; its simulated clock lives in the copy.
+        rehearsal_clock = open_rehearsal(db)
+        clock = clock or rehearsal_clock
+    assert clock is not None
     audit = AuditWriter(db)
-    verifier = TokenVerifier(
-        keys.token_keys,
-        settings.token_issuer,
-        settings.token_audience,
-        settings.token_algorithms,
-        clock,
-        leeway=settings.token_leeway_seconds,
+    # The token endpoint and the resource server share keys and revocation state; the key file
+    # (GATEWAY_TOKEN_JWKS_FILE) adds an external issuer's keys only when it is set explicitly.
+    auth = AuthorizationServer(
+        settings, clock, policy, db, keys.kek, keys.token_keys if settings.token_jwks_file else None
     )
+    verifier = auth.verifier
     store = RecordStore(db, Envelope(keys.kek), Pseudonymiser(keys.pseudonym_key))
     authorizer = Authorizer(policy, audit, clock, settings.audit_flush_timeout_seconds)
     exchange = ExchangeService(policy, authorizer, store, clock)
     log.info("gateway.built", policy_version=policy.version, config=policy.config.meta.name)
-    return Container(settings, clock, policy, db, audit, verifier, store, exchange)
+    container = Container(settings, clock, policy, db, audit, verifier, store, exchange, auth)
+    container.lifecycle = wire(settings, db, audit, clock, authorizer, auth)
+    holder = container.lifecycle.holder
+    auth.follow_policy(lambda: holder.current)  # an early covenant revocation revokes tokens too
+    container.proofs = TreeCache(db)
+    container.sealer = build_sealer(settings, db, clock)
+    if container.sealer is not None:
+        container.sealer.start()
+    container.evidence = build_evidence(container)
+    return container
+
+
+def build_sealer(settings: Settings, db: Database, clock: Clock) -> Sealer | None:
+    """Return the checkpoint sealer, or None (with a warning) when the key dir holds no checkpoint key."""
+    key = load_checkpoint_key(settings.key_dir)
+    if key is None:
+        log.warning("audit.sealer.disabled", reason="no checkpoint signing key in the key dir")
+        return None
+    signer = CheckpointSigner(key, settings.audit_origin, clock, settings.key_dir / "checkpoint.last")
+    trusted = [k.public_key for k in published_keys(settings.key_dir)]  # current and retired
+    return Sealer(
+        db, signer, settings.audit_checkpoint_interval_seconds, settings.audit_checkpoint_max_entries, trusted
+    )

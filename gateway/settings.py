@@ -20,11 +20,48 @@ class Settings(BaseSettings):
     token_issuer: str = "http://127.0.0.1:8000"
     token_audience: str = "lvv-exchange-gateway"
     token_jwks_file: Path | None = Field(
-        default=None, description="Public keys that sign access tokens (default: key_dir/issuer.jwks.json)"
+        default=None, description="Additional public keys trusted for access tokens (unset: the gateway's own only)"
     )
     token_algorithms: tuple[str, ...] = ("ES256", "RS256")
     token_leeway_seconds: int = Field(default=30, ge=0, le=120)
+    # Partner authentication: the token endpoint (OAuth 2.0 client credentials with private_key_jwt).
+    access_token_lifetime_seconds: int = Field(
+        default=900, ge=60, le=3600, description="Lifetime of issued access tokens (at most one hour)"
+    )
+    token_signing_algorithm: str = Field(
+        default="ES256", pattern=r"^(ES256|RS256|PS256)$", description="Algorithm of the gateway's signing keys"
+    )
+    client_assertion_max_lifetime_seconds: int = Field(
+        default=300, ge=30, le=3600, description="Longest a client assertion may live (exp - iat)"
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200, ge=1, description="API requests per minute per registered client (its registration may differ)"
+    )
+    token_rate_limit_per_minute: int = Field(
+        default=60, ge=1, description="Token and introspection requests per minute per client"
+    )
+    external_rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, description="API requests per minute per client of an external issuer (None: no limit)"
+    )
+    jwks_uri_cache_seconds: int = Field(default=300, ge=0, description="How long a client's fetched jwks_uri is used")
+    mtls_certificate_header: str | None = Field(
+        default=None, description="Header in which the TLS terminator passes the verified client certificate"
+    )
+    mtls_trusted_proxies: tuple[str, ...] = Field(
+        default=(), description="Addresses (or CIDR ranges) of the TLS terminators whose certificate header is believed"
+    )
     audit_flush_timeout_seconds: float = Field(default=5.0, gt=0)
+    audit_origin: str = Field(
+        default="lvv-exchange-gateway.example/audit",
+        pattern=r"^[^\s+]{1,200}$",
+        description="The log's origin line in signed checkpoints (and the key name of its signatures)",
+    )
+    audit_checkpoint_interval_seconds: float = Field(
+        default=10.0, ge=0, description="Seconds between checkpoints while entries arrive (0: on demand only)"
+    )
+    audit_checkpoint_max_entries: int = Field(
+        default=100_000, ge=1, description="At most this many new entries per checkpoint (bounds a catch-up's memory)"
+    )
     demo: bool = Field(default=False, description="Demo mode: allows the synthetic demo keys and seed")
     clock_start: datetime | None = Field(
         default=None, description="Demo only: the simulated moment the clock showed at `clock_anchor`"
@@ -33,6 +70,65 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # Privacy-officer review (pages, query API, anomaly list). Thresholds are suggestions: tune them.
+    officer_session_minutes: int = Field(
+        default=30, ge=1, le=480, description="Web session lifetime; never longer than the access token"
+    )
+    officer_timezone: str = Field(default="Europe/Amsterdam", description="Time zone the review pages show")
+    officer_status_cache_seconds: float = Field(
+        default=60, ge=0, description="How long a recomputed log verification status is reused by the pages"
+    )
+    anomaly_denial_burst_count: int = Field(
+        default=5, ge=2, description="Denials of one client within the window that make a burst"
+    )
+    anomaly_denial_burst_window_seconds: int = Field(default=300, ge=1, description="Window for denial bursts")
+    anomaly_volume_factor: float = Field(
+        default=5.0, gt=1, description="A client's day is unusual above this multiple of its usual daily volume"
+    )
+    anomaly_volume_min_requests: int = Field(
+        default=50, ge=1, description="Days with fewer requests than this are never flagged for volume"
+    )
+    anomaly_volume_baseline_days: int = Field(
+        default=28, ge=1, le=366, description="Days before the reviewed day that set a client's usual volume"
+    )
+    # Outbox (signed notices to partners) and evidence for jurists.
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The gateway's public base URL: in notices (where to acknowledge) and the verification command",
+    )
+    outbox_poll_seconds: float = Field(
+        default=5.0, ge=0, description="Seconds between outbox delivery runs in the server (0: no delivery worker)"
+    )
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="Attempts before a notice is dead-lettered")
+    outbox_backoff_base_seconds: float = Field(default=30.0, ge=0, description="Wait after the first failed attempt")
+    outbox_backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0, description="Longest wait between attempts")
+    outbox_request_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery request")
+    outbox_lease_seconds: float = Field(default=120.0, gt=0, description="How long a worker holds a notice it sends")
+    covenant_end_notices: bool = Field(
+        default=True,
+        description="With every outbox run, queue the deletion notices of each ended covenant that has none yet",
+    )
+    evidence_timezone: str = Field(default="Europe/Amsterdam", description="Time zone evidence documents show")
+    # Covenant lifecycle, legal holds, retention, rehearsal.
+    lifecycle_poll_seconds: float = Field(
+        default=2.0, ge=0, description="Seconds between checks for new revocations, withdrawals and holds (0: never)"
+    )
+    lifecycle_propagation_margin_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="A revocation or withdrawal takes effect at least this long after it is recorded",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, ge=0, description="Seconds between scheduled retention runs in the server (0: none)"
+    )
+    retention_authority: str | None = Field(
+        default=None,
+        description="The decision on whose authority scheduled runs destroy (default: the retention rules)",
+    )
+    rehearsal: bool = Field(
+        default=False, description="Rehearsal mode: a copy of the database, a simulated clock, said on every response"
+    )
 
     @model_validator(mode="after")
     def _safe_algorithms(self) -> Settings:
@@ -44,6 +140,22 @@ class Settings(BaseSettings):
             raise ValueError("a simulated clock (clock_start) is allowed only in demo mode")
         if self.clock_start is not None and self.clock_start.tzinfo is None:
             raise ValueError("clock_start needs a time zone offset")
+        return self
+
+    @model_validator(mode="after")
+    def _lifecycle_propagates_in_time(self) -> Settings:
+        # Every process must have polled the lifecycle version a few times before a revocation takes effect.
+        if (
+            self.lifecycle_poll_seconds > 0
+            and self.lifecycle_propagation_margin_seconds < 3 * self.lifecycle_poll_seconds
+        ):
+            raise ValueError("lifecycle_propagation_margin_seconds must be at least three lifecycle poll intervals")
+        return self
+
+    @model_validator(mode="after")
+    def _verifiable_signing_algorithm(self) -> Settings:
+        if self.token_signing_algorithm not in self.token_algorithms:
+            raise ValueError("token_signing_algorithm must be one of token_algorithms, or no issued token verifies")
         return self
 
     @property

@@ -8,11 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import exchange, problems
+from gateway.api import audit_log, exchange, officer, problems
+from gateway.api import oauth as oauth_endpoints
 from gateway.api.tracing import TraceMiddleware
 from gateway.clock import Clock
 from gateway.container import Container, build
+from gateway.evidence import wiring as evidence
+from gateway.lifecycle import wiring as lifecycle
 from gateway.settings import Settings
+from gateway.web import routes as officer_pages
 
 DESCRIPTION = """
 Purpose-bound exchange of LVV participant records. Every data request carries a bearer access
@@ -31,7 +35,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with lifecycle.running(built), evidence.running(built):  # retention run; outbox delivery
+            yield
         if owned:
             built.close()
 
@@ -44,7 +49,13 @@ def create_app(
     app.state.container = built
     problems.install(app)
     app.add_middleware(TraceMiddleware)
+    lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints
     app.include_router(exchange.router)
+    app.include_router(oauth_endpoints.router)  # token, introspection, JWKS, metadata
+    app.include_router(audit_log.router)
+    app.include_router(officer.router)  # privacy-officer query API (/v1/officer)
+    app.include_router(officer_pages.router)  # privacy-officer pages (/officer)
+    evidence.install(app)  # evidence keys, notices and acks, evidence API, jurists' pages (/jurist)
 
     @app.get("/health", tags=["operations"], summary="Liveness and the policy version in force")
     def health() -> dict[str, str]:

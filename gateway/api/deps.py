@@ -8,6 +8,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Header, Request
 
+from gateway.api.authn import authenticate_bearer
 from gateway.api.problems import Problem
 from gateway.auth.tokens import InvalidToken
 from gateway.container import Container
@@ -54,7 +55,7 @@ async def get_principal(request: Request, container: ContainerDep, trace: TraceD
         log.info("auth.token.missing", trace_id=trace.trace_id, path=request.url.path)
         raise _unauthorized("missing")
     try:
-        return container.verifier.verify(header[7:].strip())
+        return authenticate_bearer(request, container, header[7:].strip())
     except InvalidToken as exc:
         log.warning("auth.token.rejected", reason=exc.reason, trace_id=trace.trace_id, path=request.url.path)
         raise _unauthorized(exc.reason) from None

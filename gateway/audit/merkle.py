@@ -225,3 +225,118 @@ class TreeBuilder:
         for peak in reversed(self._peaks[:-1]):
             node = node_hash(peak, node)
         return node
+
+
+# --- proofs from any source of subtree roots ----------------------------------------------------------
+# A sealer or a server rarely holds every leaf hash in memory. These give the ranges [start, end) whose
+# subtree roots make up a proof, in proof order, so the caller can take each root from wherever it keeps
+# them (stored peaks, cached blocks, the database). With `_subtree_root` they give the same proofs as
+# `inclusion_proof` and `consistency_proof`.
+
+
+def inclusion_proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """Return the leaf ranges whose subtree roots form PATH(index, D[size]), lowest node first."""
+    if not 0 <= index < size:
+        raise IndexError(f"leaf index {index} is outside a tree of size {size}")
+    siblings: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        mid = start + _split(end - start)
+        if index < mid:
+            siblings.append((mid, end))
+            end = mid
+        else:
+            siblings.append((start, mid))
+            start = mid
+    return siblings[::-1]
+
+
+def consistency_proof_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """Return the leaf ranges whose subtree roots form PROOF(old_size, D[new_size]), in proof order.
+
+    Every range lies either wholly inside the old tree, where it is one of the old tree's perfect
+    subtrees (a peak), or wholly among the leaves appended since.
+    """
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"need 0 <= old_size ({old_size}) <= new_size ({new_size})")
+    if old_size in (0, new_size):
+        return []
+    nodes: list[tuple[int, int]] = []
+    start, end, m, complete = 0, new_size, old_size, True
+    while m != end - start:
+        k = _split(end - start)
+        if m <= k:
+            nodes.append((start + k, end))
+            end = start + k
+        else:
+            nodes.append((start, start + k))
+            start, m, complete = start + k, m - k, False
+    if not complete:
+        nodes.append((start, end))
+    return nodes[::-1]
+
+
+def peak_ranges(size: int) -> list[tuple[int, int]]:
+    """Return the leaf ranges of the perfect subtrees that make up a tree of `size`, largest first."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            ranges.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return ranges
+
+
+def consistency_proof_from_peaks(old_size: int, old_peaks: Sequence[bytes], appended: Sequence[bytes]) -> list[bytes]:
+    """Return PROOF(old_size, D[old_size + len(appended)]) from the old tree's peaks and the new leaf hashes.
+
+    What a sealer holds: the state it stored with the last checkpoint, and the leaves since.
+    """
+    if len(old_peaks) != old_size.bit_count():
+        raise ValueError(f"a tree of size {old_size} has {old_size.bit_count()} peaks, got {len(old_peaks)}")
+    peaks = dict(zip(peak_ranges(old_size), old_peaks, strict=True))
+    proof: list[bytes] = []
+    for start, end in consistency_proof_ranges(old_size, old_size + len(appended)):
+        if end <= old_size:
+            proof.append(peaks[(start, end)])
+        else:
+            proof.append(_subtree_root(appended, start - old_size, end - old_size))
+    return proof
+
+
+def _append_subtree(builder: TreeBuilder, node: bytes, height: int) -> None:
+    """Append the root of a perfect subtree of 2**height leaves at the builder's right edge."""
+    if builder.size % (1 << height):
+        raise ValueError(f"a subtree of height {height} cannot start at leaf {builder.size}")
+    n = builder.size >> height
+    while n & 1:
+        node = node_hash(builder._peaks.pop(), node)
+        n >>= 1
+    builder._peaks.append(node)
+    builder._size += 1 << height
+
+
+def compact_range(start: int, end: int) -> list[tuple[int, int]]:
+    """Return [start, end) split into the largest aligned perfect subtrees, left to right.
+
+    Appending their roots in order to a tree of `start` leaves gives the tree of `end` leaves, so the
+    ranges of a long log can be hashed apart (in parallel) and joined in order.
+    """
+    if not 0 <= start <= end:
+        raise ValueError(f"need 0 <= start ({start}) <= end ({end})")
+    ranges: list[tuple[int, int]] = []
+    p = start
+    while p < end:
+        height = (end - p).bit_length() - 1
+        if p:
+            height = min(height, (p & -p).bit_length() - 1)
+        ranges.append((p, p + (1 << height)))
+        p += 1 << height
+    return ranges
+
+
+def join_subtree(builder: TreeBuilder, node: bytes, leaves: int) -> None:
+    """Append the root of a perfect subtree of `leaves` leaves (a power of two) aligned at the builder's size."""
+    if leaves <= 0 or leaves & (leaves - 1):
+        raise ValueError(f"a perfect subtree has a power-of-two number of leaves, not {leaves}")
+    _append_subtree(builder, node, leaves.bit_length() - 1)

@@ -16,6 +16,9 @@ KEK_FILE = "kek.key"
 PSEUDONYM_FILE = "pseudonym.key"
 ISSUER_PRIVATE_FILE = "issuer.jwk.json"
 ISSUER_PUBLIC_FILE = "issuer.jwks.json"
+# Privacy-officer review: AES-SIV key for LDV data-subject ids (64 bytes), HMAC key for web sessions.
+LDV_SUBJECT_FILE = "ldv-subject.key"
+OFFICER_SESSION_FILE = "officer-session.key"
 
 
 class KeyMaterialError(Exception):
@@ -37,12 +40,25 @@ def init_keys(key_dir: Path) -> list[Path]:
         if not path.exists():
             _write_secret(path, base64.b64encode(os.urandom(32)) + b"\n")
             created.append(path)
+    for name, size in ((LDV_SUBJECT_FILE, 64), (OFFICER_SESSION_FILE, 32)):
+        path = key_dir / name
+        if not path.exists():
+            _write_secret(path, base64.b64encode(os.urandom(size)) + b"\n")
+            created.append(path)
     private = key_dir / ISSUER_PRIVATE_FILE
     if not private.exists():
         key = ECKey.generate_key("P-256", parameters={"use": "sig", "alg": "ES256"}, auto_kid=True)
         _write_secret(private, json.dumps(key.as_dict(private=True)).encode())
         (key_dir / ISSUER_PUBLIC_FILE).write_text(json.dumps({"keys": [key.as_dict(private=False)]}, indent=2))
         created.append(private)
+    # The Ed25519 key that signs audit checkpoints, and the file that publishes its public keys.
+    from gateway.audit.signing_keys import init_checkpoint_key
+
+    created += init_checkpoint_key(key_dir)
+    # The Ed25519 key that signs evidence documents and notices, and its published JWKS.
+    from gateway.evidence.keys import init_evidence_key
+
+    created += init_evidence_key(key_dir)
     return created
 
 
@@ -94,3 +110,17 @@ def load_issuer_private_key(key_dir: Path) -> ECKey:
     """Return the gateway's token-signing private key (used by the demo token command)."""
     data = json.loads((key_dir / ISSUER_PRIVATE_FILE).read_text())
     return ECKey.import_key(data)
+
+
+def load_secret_file(key_dir: Path, name: str, size: int) -> bytes:
+    """Return the base64 key of `size` bytes stored as `name` in the key dir."""
+    path = key_dir / name
+    try:
+        value = base64.b64decode(path.read_text().strip(), validate=True)
+    except FileNotFoundError as exc:
+        raise KeyMaterialError(f"{name} not found in {key_dir}; run `gateway keys init`") from exc
+    except ValueError as exc:
+        raise KeyMaterialError(f"{name} is not valid base64") from exc
+    if len(value) != size:
+        raise KeyMaterialError(f"{name} must be {size} bytes, got {len(value)}")
+    return value

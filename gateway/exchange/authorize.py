@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -64,14 +64,32 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+class PolicySource(Protocol):
+    """Where the effective policy comes from (the lifecycle's PolicyHolder)."""
+
+    @property
+    def current(self) -> CompiledPolicy: ...
+
+
 @dataclass
 class Authorizer:
     policy: CompiledPolicy
     audit: AuditWriter
     clock: Clock
     audit_timeout: float = 5.0
+    holder: PolicySource | None = None  # when set, decisions use its current effective policy
 
-    def _entry(self, ctx: RequestContext, event: str, now: datetime, **fields: Any) -> dict[str, Any]:
+    def current_policy(self) -> CompiledPolicy:
+        """Return the effective policy now: the configuration with the lifecycle facts folded in."""
+        return self.holder.current if self.holder is not None else self.policy
+
+    def _entry(
+        self, ctx: RequestContext, event: str, now: datetime, policy: CompiledPolicy | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        policy = policy or self.current_policy()
+        if policy.lifecycle_version is not None:
+            # The revocations, withdrawals and holds the decision took into account (see gateway.lifecycle).
+            fields["lifecycle_version"] = policy.lifecycle_version
         return {
             "v": 1,
             "time": _iso(now),
@@ -84,7 +102,7 @@ class Authorizer:
             "trace_id": ctx.trace.trace_id,
             "span_id": ctx.trace.span_id,
             "parent_span_id": ctx.trace.parent_span_id,
-            "policy_version": self.policy.version,
+            "policy_version": policy.version,
             **fields,
         }
 
@@ -179,8 +197,9 @@ class Authorizer:
     ) -> AuthorizedAccess:
         """Decide, log durably, then return the access (permit) or raise Denied (deny)."""
         now = self.clock.now()
-        decision = decide(self.policy, request, now.timestamp())
-        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields)
+        policy = self.current_policy()
+        decision = decide(policy, request, now.timestamp())
+        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields, policy)
         appended = self.audit.append(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
 
@@ -194,8 +213,9 @@ class Authorizer:
     ) -> AuthorizedAccess:
         """As `authorize`, awaiting the durable commit instead of blocking a thread."""
         now = self.clock.now()
-        decision = decide(self.policy, request, now.timestamp())
-        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields)
+        policy = self.current_policy()
+        decision = decide(policy, request, now.timestamp())
+        entry = self._decision_entry(ctx, event, decision, now, participant_id, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
 
@@ -209,10 +229,11 @@ class Authorizer:
         """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
         and log exactly which participants are released, before returning them."""
         now = self.clock.now()
-        decision = decide(self.policy, request, now.timestamp())
+        policy = self.current_policy()
+        decision = decide(policy, request, now.timestamp())
         rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
         fields = {"regions": sorted(decision.visible_regions), "participants": [pid for pid, _ in rows]}
-        entry = self._decision_entry(ctx, event, decision, now, None, fields)
+        entry = self._decision_entry(ctx, event, decision, now, None, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, None), rows
 
@@ -224,12 +245,14 @@ class Authorizer:
         now: datetime,
         participant_id: str | None,
         fields: dict[str, Any],
+        policy: CompiledPolicy | None = None,
     ) -> dict[str, Any]:
         permitted = decision.fields_by_category
         return self._entry(
             ctx,
             event,
             now,
+            policy,
             decision="permit" if decision.permitted else "deny",
             reason=decision.reason.value,
             participant=participant_id,

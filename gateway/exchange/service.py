@@ -51,10 +51,14 @@ class ListResult:
 
 class ExchangeService:
     def __init__(self, policy: CompiledPolicy, authorizer: Authorizer, store: RecordStore, clock: Clock) -> None:
-        self.policy = policy
         self.authorizer = authorizer
         self.store = store
         self.clock = clock
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        """Return the effective policy now (the authorizer's, with the lifecycle facts folded in)."""
+        return self.authorizer.current_policy()
 
     async def _purpose(self, ctx: RequestContext, event: str, participant_id: str | None = None) -> str:
         """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
@@ -99,7 +103,10 @@ class ExchangeService:
         if categories is not None:
             self._validate_fields({c: {} for c in categories})
         participant_id, region = await self._resolve(ctx, event, pseudonym)
-        request = AccessRequest(ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories)
+        held = self.policy.lifecycle.under_hold(participant_id)
+        request = AccessRequest(
+            ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories, under_legal_hold=held
+        )
         access = await self.authorizer.authorize_async(ctx, event, request, participant_id)
         return ReadResult(pseudonym, access, self.store.read(access))
 
@@ -141,6 +148,7 @@ class ExchangeService:
             region,
             (category,),
             tuple((category, f) for f in values),
+            under_legal_hold=self.policy.lifecycle.under_hold(participant_id),
         )
         access = await self.authorizer.authorize_async(ctx, event, request, participant_id)
         version = self.store.write(access, category, values, self.clock.now())
@@ -152,9 +160,21 @@ class ExchangeService:
         purpose = await self._purpose(ctx, event)
         request = AccessRequest(ctx.principal.organisation, ctx.role, purpose, Operation.LIST)
         org = ctx.principal.organisation
-        access, rows = await self.authorizer.authorize_listing_async(
-            ctx, event, request, lambda regions: self.store.list_candidates(org, regions, limit, after)
-        )
+        policy = self.policy
+        held = policy.lifecycle.held if not policy.purposes[purpose].legal_procedure else frozenset()
+
+        def fetch(regions: frozenset[str]) -> list[tuple[str, Listed]]:
+            # A participant under a legal hold is listed for the legal procedure only.
+            rows = self.store.list_candidates(org, regions, limit, after)
+            if not held:
+                return rows
+            kept = [row for row in rows if row[0] not in held]
+            while len(rows) == limit and len(kept) < limit:
+                rows = self.store.list_candidates(org, regions, limit, rows[-1][1].pseudonym)
+                kept += [row for row in rows if row[0] not in held]
+            return kept[:limit]
+
+        access, rows = await self.authorizer.authorize_listing_async(ctx, event, request, fetch)
         return ListResult(access, [item for _, item in rows])
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway.lifecycle.model import NO_FACTS, LifecycleFacts
 from gateway.policies.loader import policy_version
 from gateway.policies.model import (
     Covenant,
     DataCategory,
+    Mandate,
     Operation,
     Organisation,
     PolicyConfig,
@@ -28,6 +31,7 @@ class CompiledCovenant:
     regions: frozenset[str]
     parties: frozenset[str]
     source: Covenant
+    revoked_ts: float | None = None  # a recorded early revocation, already folded into ends_ts
 
     def in_force(self, ts: float) -> bool:
         """Return whether the covenant is in force at POSIX time `ts` (end exclusive)."""
@@ -64,10 +68,18 @@ class CompiledRule:
     legal_basis: str
     source: SharingRule
     category_grants: tuple[CategoryGrant, ...] = ()
+    after_end_under_hold: bool = False
+    # Per covenant, the [from, until) window of the mandate that carries this rule there (none: no mandate).
+    mandate_windows: Mapping[str, tuple[float, float]] = field(default_factory=lambda: MappingProxyType({}))
 
     def serves(self, org: Organisation, role: str) -> bool:
         """Return whether this rule names the organisation (or its kind) and the role."""
         return role in self.roles and (org.id in self.organisations or org.kind.value in self.kinds)
+
+    def mandated(self, covenant_id: str, ts: float) -> bool:
+        """Return whether a mandate this rule depends on under `covenant_id` is in force at `ts` (or none needed)."""
+        window = self.mandate_windows.get(covenant_id)
+        return window is None or window[0] <= ts < window[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,30 @@ class CompiledPolicy:
     covenants_by_org: Mapping[str, tuple[CompiledCovenant, ...]]
     rules_by_purpose_op: Mapping[tuple[str, Operation], tuple[CompiledRule, ...]]
     sources: Mapping[str, frozenset[str]]
+    mandates: Mapping[str, Mandate] = field(default_factory=lambda: MappingProxyType({}))
+    lifecycle: LifecycleFacts = NO_FACTS
+
+    @property
+    def lifecycle_version(self) -> str | None:
+        """Return the version of the lifecycle facts folded in (None: the configuration alone)."""
+        if self.lifecycle.empty:
+            return None
+        return f"lifecycle:{self.lifecycle.version}:{self.lifecycle.fingerprint()}"
+
+    def with_lifecycle(self, facts: LifecycleFacts) -> CompiledPolicy:
+        """Return the effective policy: this configuration with the recorded lifecycle facts folded in.
+
+        A covenant ends at the earlier of its configured end and its revocation; a rule carried by a
+        mandate stops at the earlier of the mandate's configured end and its recorded withdrawal.
+        """
+        return compile_policy(self.config, facts, version=self.version)
+
+    def mandate_ends(self, mandate_id: str) -> float:
+        """Return the POSIX time a mandate stops carrying its permissions (inf while open-ended)."""
+        mandate = self.mandates[mandate_id]
+        configured = mandate.ends_at.timestamp() if mandate.ends_at is not None else math.inf
+        withdrawal = self.lifecycle.withdrawals.get(mandate_id)
+        return min(configured, withdrawal.effective_at.timestamp()) if withdrawal else configured
 
 
 def _expand(category: DataCategory, fields: tuple[str, ...] | str) -> tuple[str, ...]:
@@ -92,20 +128,40 @@ def _expand(category: DataCategory, fields: tuple[str, ...] | str) -> tuple[str,
     return tuple(fields)
 
 
-def compile_policy(config: PolicyConfig) -> CompiledPolicy:
-    """Return the compiled form of a validated configuration."""
+def _mandate_windows(config: PolicyConfig, facts: LifecycleFacts) -> dict[str, dict[str, tuple[float, float]]]:
+    """Return, per rule and covenant, the window of the mandate that carries it there."""
+    windows: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    for mandate in config.mandates:
+        until = mandate.ends_at.timestamp() if mandate.ends_at is not None else math.inf
+        withdrawal = facts.withdrawals.get(mandate.id)
+        if withdrawal is not None:
+            until = min(until, withdrawal.effective_at.timestamp())
+        for rule_id in mandate.rules:
+            for cov_id in mandate.covenants:
+                windows[rule_id][cov_id] = (mandate.starts_at.timestamp(), until)
+    return windows
+
+
+def compile_policy(
+    config: PolicyConfig, facts: LifecycleFacts = NO_FACTS, version: str | None = None
+) -> CompiledPolicy:
+    """Return the compiled form of a validated configuration, with lifecycle facts folded in if given."""
     categories = {c.id: c for c in config.categories}
-    covenants = {
-        c.id: CompiledCovenant(
+    covenants: dict[str, CompiledCovenant] = {}
+    for c in config.covenants:
+        revocation = facts.revocations.get(c.id)
+        revoked_ts = revocation.effective_at.timestamp() if revocation is not None else None
+        ends_ts = c.ends_at.timestamp() if revoked_ts is None else min(c.ends_at.timestamp(), revoked_ts)
+        covenants[c.id] = CompiledCovenant(
             id=c.id,
             starts_ts=c.starts_at.timestamp(),
-            ends_ts=c.ends_at.timestamp(),
+            ends_ts=ends_ts,
             regions=frozenset(c.regions),
             parties=frozenset(p.organisation for p in c.parties),
             source=c,
+            revoked_ts=revoked_ts,
         )
-        for c in config.covenants
-    }
+    windows = _mandate_windows(config, facts)
     by_org: dict[str, list[CompiledCovenant]] = defaultdict(list)
     for cov in covenants.values():
         for party in cov.parties:
@@ -126,11 +182,13 @@ def compile_policy(config: PolicyConfig) -> CompiledPolicy:
             legal_basis=rule.legal_basis.dpv,
             source=rule,
             category_grants=tuple(CategoryGrant(g.category, g.fields, rule.id, rule.legal_basis.dpv) for g in grants),
+            after_end_under_hold=rule.during_legal_hold_after_end,
+            mandate_windows=MappingProxyType(windows.get(rule.id, {})),
         )
         for op in rule.operations:
             rules[(rule.purpose, op)].append(compiled)
     return CompiledPolicy(
-        version=policy_version(config),
+        version=version or policy_version(config),
         config=config,
         organisations=MappingProxyType({o.id: o for o in config.organisations}),
         purposes=MappingProxyType({p.id: p for p in config.purposes}),
@@ -139,4 +197,6 @@ def compile_policy(config: PolicyConfig) -> CompiledPolicy:
         covenants_by_org=MappingProxyType({k: tuple(v) for k, v in by_org.items()}),
         rules_by_purpose_op=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
         sources=MappingProxyType({c.id: frozenset(c.sources) for c in config.categories}),
+        mandates=MappingProxyType({m.id: m for m in config.mandates}),
+        lifecycle=facts,
     )

@@ -4,6 +4,22 @@ Deny by default: a request is permitted only when a rule names exactly this orga
 kind), role, purpose and operation, under a covenant in force at that instant to which the
 organisation is a party, for a participant in a region of that covenant (and of the organisation,
 where the rule says `same_region`). There is no other way to get `permitted=True`.
+
+Lifecycle facts enter through the compiled policy (a revoked covenant ends at its revocation; a rule a
+mandate carries stops when the mandate is withdrawn) and through the request (`under_legal_hold`):
+
+| held | legal-procedure purpose | covenant      | rule flag after end | result                                   |
+|------|-------------------------|---------------|---------------------|------------------------------------------|
+| no   | either                  | in force      | either              | as the rules say                         |
+| no   | either                  | ended/revoked | either              | deny `no_covenant_in_force`              |
+| yes  | no                      | in force      | either              | deny `participant_under_legal_hold` (*)  |
+| yes  | no                      | ended/revoked | either              | deny `no_covenant_in_force`              |
+| yes  | yes                     | in force      | either              | as the rules say                         |
+| yes  | yes                     | ended/revoked | yes                 | as the rules say (flagged rules only)    |
+| yes  | yes                     | ended/revoked | no                  | deny `no_rule_for_purpose`               |
+
+(*) only to a caller that a rule would otherwise serve; anyone else gets the denial it had without
+the hold (so a hold never reveals that a participant exists).
 """
 
 from __future__ import annotations
@@ -30,6 +46,8 @@ class Reason(StrEnum):
     CATEGORY_NOT_PERMITTED = "category_not_permitted"
     NOT_SOURCE = "not_source_of_category"
     FIELD_NOT_PERMITTED = "field_not_permitted"
+    UNDER_LEGAL_HOLD = "participant_under_legal_hold"
+    NO_MANDATE_IN_FORCE = "no_mandate_in_force"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -45,6 +63,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.CATEGORY_NOT_PERMITTED: "None of the requested categories is permitted for this purpose.",
     Reason.NOT_SOURCE: "The organisation is not the source of this category and may not write it.",
     Reason.FIELD_NOT_PERMITTED: "A field to be written is not permitted for this organisation and purpose.",
+    Reason.UNDER_LEGAL_HOLD: "The participant is under a legal hold: access only for the legal procedure.",
+    Reason.NO_MANDATE_IN_FORCE: "The mandate that carries the matching rule is not in force at this moment.",
 }
 
 # Denials for which the caller may not even learn that the participant exists (answered 404).
@@ -62,6 +82,7 @@ class AccessRequest:
     participant_region: str | None = None  # None for list requests
     categories: tuple[str, ...] | None = None  # None: every category the rules permit
     fields: tuple[tuple[str, str], ...] | None = None  # (category, field) pairs a write holds
+    under_legal_hold: bool = False  # the participant has an active legal hold (objection, appeal, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,35 +151,56 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
     if purpose.aggregate_only:
         return deny(Reason.AGGREGATE_PURPOSE)
 
-    in_force = [c for c in policy.covenants_by_org.get(org.id, ()) if c.in_force(now_ts)]
-    if not in_force:
+    own = policy.covenants_by_org.get(org.id, ())
+    in_force = [c for c in own if c.in_force(now_ts)]
+    # Under a legal hold, the legal procedure may go on after a covenant ended (flagged rules only).
+    hold_procedure = request.under_legal_hold and purpose.legal_procedure
+    ended = [c for c in own if c.starts_ts <= now_ts and not c.in_force(now_ts)] if hold_procedure else []
+    if not in_force and not ended:
         return deny(Reason.NO_COVENANT_IN_FORCE)
     region = request.participant_region
     if region is None and request.operation is not Operation.LIST:
         return deny(Reason.OUTSIDE_COVENANT_REGION)  # a record without a known region matches no covenant
     if region is not None:
         in_force = [c for c in in_force if region in c.regions]
-        if not in_force:
+        ended = [c for c in ended if region in c.regions]
+        if not in_force and not ended:
             return deny(Reason.OUTSIDE_COVENANT_REGION)
     covenant_ids = {c.id for c in in_force}
+    ended_ids = {c.id for c in ended}
     org_regions = frozenset(org.regions)
 
     matching: list[CompiledRule] = []
-    region_miss = False
+    used: set[str] = set()
+    region_miss = mandate_miss = False
     visible: set[str] = set()
     for rule in policy.rules_by_purpose_op.get((purpose.id, request.operation), ()):
         rule_covenants = rule.covenants & covenant_ids
+        if rule.after_end_under_hold and ended_ids:
+            rule_covenants |= rule.covenants & ended_ids
         if not rule_covenants or not rule.serves(org, request.role):
             continue
+        if rule.mandate_windows:
+            carried = frozenset(c for c in rule_covenants if rule.mandated(c, now_ts))
+            if not carried:
+                mandate_miss = True
+                continue
+            rule_covenants = carried
         if region is not None and rule.same_region and region not in org_regions:
             region_miss = True
             continue
         matching.append(rule)
+        used |= rule_covenants
         for cov_id in rule_covenants:
             regions = policy.covenants[cov_id].regions
             visible |= regions & org_regions if rule.same_region else regions
     if not matching:
-        return deny(Reason.OUTSIDE_RECIPIENT_REGION if region_miss else Reason.NO_RULE)
+        if region_miss:
+            return deny(Reason.OUTSIDE_RECIPIENT_REGION)
+        return deny(Reason.NO_MANDATE_IN_FORCE if mandate_miss else Reason.NO_RULE)
+    if request.under_legal_hold and not purpose.legal_procedure:
+        # Said only to a caller a rule would otherwise serve: it already knows the participant exists.
+        return deny(Reason.UNDER_LEGAL_HOLD)
 
     grants = [g for r in matching for g in r.category_grants]
     withheld: tuple[str, ...] = ()
@@ -181,7 +223,7 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
                 return deny(Reason.FIELD_NOT_PERMITTED)
 
     rule_ids = tuple(dict.fromkeys(r.id for r in matching))
-    used_covenants = tuple(sorted({c for r in matching for c in r.covenants & covenant_ids}))
+    used_covenants = tuple(sorted(used))
     return Decision(
         permitted=True,
         reason=Reason.PERMITTED,

@@ -20,6 +20,7 @@ from gateway.policies.model import (
     ConfigMeta,
     Covenant,
     DataCategory,
+    Mandate,
     Operation,
     Organisation,
     OrganisationKind,
@@ -37,6 +38,10 @@ FILES: dict[str, tuple[type[BaseModel], str]] = {
     "categories.yaml": (DataCategory, "category"),
     "rules.yaml": (SharingRule, "rule"),
     "retention.yaml": (RetentionRule, "retention rule"),
+}
+# Optional files: a configuration without them simply has none of these entries.
+OPTIONAL_FILES: dict[str, tuple[type[BaseModel], str]] = {
+    "mandates.yaml": (Mandate, "mandate"),
 }
 
 
@@ -146,6 +151,9 @@ def load_config(directory: Path) -> PolicyConfig:
             problems.extend(ConfigProblem("meta.yaml", "", msg) for msg in _format(exc))
     invalid: set[str] = set()
     parts = {name: _entries(directory / name, model, kind, problems, invalid) for name, (model, kind) in FILES.items()}
+    for name, (model, kind) in OPTIONAL_FILES.items():
+        present = (directory / name).exists()
+        parts[name] = _entries(directory / name, model, kind, problems, invalid) if present else []
     if meta is None or problems:
         problems.extend(_cross_check_parts(parts, invalid))
         raise ConfigError(directory, problems or [ConfigProblem("meta.yaml", "", "missing")])
@@ -157,6 +165,7 @@ def load_config(directory: Path) -> PolicyConfig:
         categories=tuple(parts["categories.yaml"]),
         rules=tuple(parts["rules.yaml"]),
         retention=tuple(parts["retention.yaml"]),
+        mandates=tuple(parts["mandates.yaml"]),
     )
     problems.extend(cross_check(config))
     if problems:
@@ -175,6 +184,7 @@ def _cross_check_parts(parts: dict[str, list[Any]], invalid: set[str]) -> list[C
         categories=tuple(parts["categories.yaml"]),
         rules=tuple(parts["rules.yaml"]),
         retention=tuple(parts["retention.yaml"]),
+        mandates=tuple(parts["mandates.yaml"]),
     )
     return cross_check(partial, invalid)
 
@@ -232,6 +242,11 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
         recipients = [
             o for o in orgs.values() if o.id in rule.recipient.organisations or o.kind in rule.recipient.kinds
         ]
+        if rule.during_legal_hold_after_end and purpose is not None and not purpose.legal_procedure:
+            say(
+                f"during_legal_hold_after_end is allowed only for a legal-procedure purpose, not '{purpose.id}' "
+                "(set legal_procedure: true on the purpose)"
+            )
         for role in rule.recipient.roles:
             if role not in known_roles:
                 say(f"role '{role}' is not a role of any organisation")
@@ -276,6 +291,49 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
         if retention.applies_to in seen_subjects:
             say(f"'{retention.applies_to}' has more than one retention rule")
         seen_subjects.add(retention.applies_to)
+    problems.extend(_cross_check_mandates(config, invalid))
+    return problems
+
+
+def _cross_check_mandates(config: PolicyConfig, invalid: set[str] | frozenset[str]) -> list[ConfigProblem]:
+    """Return every broken reference of the mandates: organisations, covenants, rules."""
+    problems: list[ConfigProblem] = []
+    orgs = {o.id for o in config.organisations}
+    covenants = {c.id: c for c in config.covenants}
+    rules = {r.id: r for r in config.rules}
+    claimed: dict[tuple[str, str], str] = {}
+    for mandate in config.mandates:
+        label = f"mandate '{mandate.id}'"
+
+        def say(message: str, label: str = label) -> None:
+            problems.append(ConfigProblem("mandates.yaml", label, message))
+
+        for org in (mandate.mandator, *mandate.mandataries):
+            if org not in orgs and org not in invalid:
+                say(f"organisation '{org}' is not in organisations.yaml")
+        for cov_id in mandate.covenants:
+            cov = covenants.get(cov_id)
+            if cov is None:
+                if cov_id not in invalid:
+                    say(f"covenant '{cov_id}' is not in covenants.yaml")
+                continue
+            parties = {p.organisation for p in cov.parties}
+            for org in (mandate.mandator, *mandate.mandataries):
+                if org in orgs and org not in parties:
+                    say(f"organisation '{org}' is not a party to covenant '{cov_id}'")
+        for rule_id in mandate.rules:
+            rule = rules.get(rule_id)
+            if rule is None:
+                if rule_id not in invalid:
+                    say(f"rule '{rule_id}' is not in rules.yaml")
+                continue
+            for cov_id in mandate.covenants:
+                if cov_id in covenants and cov_id not in rule.covenants:
+                    say(f"rule '{rule_id}' does not apply under covenant '{cov_id}'")
+                    continue
+                other = claimed.setdefault((rule_id, cov_id), mandate.id)
+                if other != mandate.id:
+                    say(f"rule '{rule_id}' under covenant '{cov_id}' is already carried by mandate '{other}'")
     return problems
 
 

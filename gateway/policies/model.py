@@ -60,6 +60,12 @@ class Organisation(Strict):
     oin: Annotated[str, Field(pattern=r"^\d{20}$", description="Organisatie-identificatienummer")]
     regions: tuple[Identifier, ...] = Field(min_length=1)
     roles: tuple[Identifier, ...] = Field(min_length=1)
+    notify_url: str | None = Field(
+        default=None,
+        pattern=r"^(https://[^\s/]+(/\S*)?|http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/\S*)?)$",
+        description="Where the gateway POSTs signed notices (https; plain http only on loopback). "
+        "None: notices wait for the organisation to fetch and acknowledge them",
+    )
 
 
 class LegalBasis(Strict):
@@ -72,6 +78,31 @@ class LegalBasis(Strict):
         if not _DPV_LEGAL_BASIS.match(value):
             raise ValueError(f"'{value}' is not a known legal-basis term (eu-gdpr:A6-1-c, eu-gdpr:A9-2-g, ...)")
         return value
+
+
+def _require_full_moment(value: object) -> object:
+    # A bare date would silently mean midnight: a covenant "until 2024-12-31" would end a day early.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
+    if isinstance(value, str) and "T" not in value and " " not in value.strip():
+        raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
+    return value
+
+
+def _require_known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone '{value}'") from exc
+    return value
+
+
+def _exclusive_end(valid_until: datetime, timezone: str) -> datetime:
+    """Return the second after an inclusive last second in force (aware, in `timezone`)."""
+    local = valid_until if valid_until.tzinfo is not None else valid_until.replace(tzinfo=ZoneInfo(timezone))
+    # In UTC: adding a second to local wall-clock time is wrong across a DST change.
+    end = local.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    return end.astimezone(ZoneInfo(timezone))
 
 
 class CovenantParty(Strict):
@@ -95,21 +126,12 @@ class Covenant(Strict):
     @field_validator("valid_from", "valid_until", mode="before")
     @classmethod
     def _full_moment(cls, value: object) -> object:
-        # A bare date would silently mean midnight: a covenant "until 2024-12-31" would end a day early.
-        if isinstance(value, date) and not isinstance(value, datetime):
-            raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
-        if isinstance(value, str) and "T" not in value and " " not in value.strip():
-            raise ValueError("give a full date and time, e.g. 2024-12-31T23:59:59, not a bare date")
-        return value
+        return _require_full_moment(value)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone '{value}'") from exc
-        return value
+        return _require_known_zone(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> Covenant:
@@ -133,9 +155,7 @@ class Covenant(Strict):
     @property
     def ends_at(self) -> datetime:
         """The first instant no longer in force: the second after `valid_until` (aware, exclusive)."""
-        # In UTC: adding a second to local wall-clock time is wrong across a DST change.
-        end = self._localise(self.valid_until).astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        return end.astimezone(ZoneInfo(self.timezone))
+        return _exclusive_end(self.valid_until, self.timezone)
 
 
 class Purpose(Strict):
@@ -150,6 +170,11 @@ class Purpose(Strict):
     art9_condition: LegalBasis | None = Field(default=None, description="GDPR art. 9(2) exception")
     art10_condition: LegalBasis | None = Field(default=None, description="GDPR art. 10 / UAVG basis")
     aggregate_only: bool = Field(default=False, description="Serves counts only, never a person's record")
+    legal_procedure: bool = Field(
+        default=False,
+        description="Handles an objection, appeal, complaint or access request: the only kind of purpose "
+        "for which a participant under a legal hold may be read",
+    )
 
 
 class CategoryField(Strict):
@@ -221,6 +246,11 @@ class SharingRule(Strict):
     )
     grants: tuple[Grant, ...] = ()
     legal_basis: LegalBasis
+    during_legal_hold_after_end: bool = Field(
+        default=False,
+        description="Also applies after its covenants ended (or were revoked), for a participant under a legal "
+        "hold only; allowed only for a legal-procedure purpose",
+    )
 
     @model_validator(mode="after")
     def _grants_for_data(self) -> SharingRule:
@@ -266,6 +296,56 @@ class RetentionRule(Strict):
         return self
 
 
+class Mandate(Strict):
+    """A mandate decision (mandaatbesluit): one authority lets others act in its name.
+
+    The permissions it carries are the sharing rules in `rules`, under the covenants in `covenants`:
+    they apply only from `valid_from` and, once the mandate is withdrawn (here, or by a jurist's recorded
+    withdrawal), no longer from that moment.
+    """
+
+    id: Identifier
+    reference: str = Field(min_length=5, description="The reference of the mandate decision")
+    mandator: Identifier = Field(description="The organisation whose authority is mandated (mandaatgever)")
+    mandataries: tuple[Identifier, ...] = Field(min_length=1, description="Who act in its name (gemandateerden)")
+    covenants: tuple[Identifier, ...] = Field(min_length=1)
+    rules: tuple[Identifier, ...] = Field(min_length=1, description="The sharing rules whose permissions it carries")
+    valid_from: datetime
+    valid_until: datetime | None = Field(
+        default=None, description="Last second in force, inclusive; none: until withdrawn"
+    )
+    timezone: str = "Europe/Amsterdam"
+    note: str | None = None
+
+    @field_validator("valid_from", "valid_until", mode="before")
+    @classmethod
+    def _full_moment(cls, value: object) -> object:
+        return _require_full_moment(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _require_known_zone(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Mandate:
+        if self.ends_at is not None and self.starts_at >= self.ends_at:
+            raise ValueError("valid_until lies before valid_from")
+        return self
+
+    @property
+    def starts_at(self) -> datetime:
+        """The first instant in force (aware)."""
+        if self.valid_from.tzinfo is None:
+            return self.valid_from.replace(tzinfo=ZoneInfo(self.timezone))
+        return self.valid_from
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """The first instant no longer in force (aware, exclusive), or None while it runs open-ended."""
+        return None if self.valid_until is None else _exclusive_end(self.valid_until, self.timezone)
+
+
 class ConfigMeta(Strict):
     name: Identifier
     title: str
@@ -284,3 +364,4 @@ class PolicyConfig(Strict):
     categories: tuple[DataCategory, ...]
     rules: tuple[SharingRule, ...]
     retention: tuple[RetentionRule, ...] = ()
+    mandates: tuple[Mandate, ...] = ()

@@ -7,6 +7,7 @@ failure; elsewhere browser tests skip with a clear message.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -79,7 +80,10 @@ class Browser:
         if not targets:
             self.close()
             raise RuntimeError("chromium did not start")
-        self._ws: ClientConnection = connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024)
+        self._stack = contextlib.ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, proxy=None)
+        )
         self._ids = itertools.count(1)
         self.send("Page.enable")
         self.send("Network.enable")

@@ -90,7 +90,7 @@ def test_the_shipped_config_loads_with_every_expected_part(shipped: PolicyConfig
     assert {o.id for o in shipped.organisations} >= {"amsterdam", "ind", "dtv", "avim", "ngo-medisch"}
     assert {p.id for p in shipped.purposes} == {
         "intake", "lso_case_discussion", "identity_nationality", "return_support", "shelter_counselling",
-        "medical_advice", "police_screening", "legal_aid", "monitoring",
+        "medical_advice", "police_screening", "legal_aid", "monitoring", "legal_procedure",
     }  # fmt: skip
 
 

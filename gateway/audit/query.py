@@ -1,0 +1,381 @@
+"""Queries over the audit log for privacy officers: scope, filters, pages and exports.
+
+The log is personal data too. An officer sees only the entries in her organisation's scope:
+- an officer of a gemeente (the city holds regie and is joint controller for its region) sees every
+  entry about a participant registered in one of its regions, entries that name one of its regions
+  (registrations, listings), and every entry of its own organisation;
+- an officer of any other organisation sees the entries of its own organisation only.
+Participants are shown by the officer's *own* pseudonym, never by the internal id or by another
+organisation's pseudonym. The log holds no record contents, so neither does anything here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, array
+
+from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.model import OrganisationKind
+from gateway.store.db import Database
+from gateway.store.tables import audit_entries, participants
+
+Pseudonymise = Callable[[str, str], str]  # (organisation, participant id) -> that organisation's pseudonym
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which entries one organisation's privacy officer may see, and the sentence that says so."""
+
+    organisation: str
+    regions: frozenset[str]
+    text: str
+
+
+def scope_for(policy: CompiledPolicy, organisation: str) -> Scope:
+    """Return the review scope of `organisation`'s privacy officer."""
+    org = policy.organisations[organisation]
+    if org.kind is OrganisationKind.GEMEENTE:
+        regions = frozenset(org.regions)
+        text = (
+            f"Entries about participants in {', '.join(sorted(regions))} (the regions of {org.name}) "
+            f"and every entry of {org.name}."
+        )
+        return Scope(org.id, regions, text)
+    return Scope(org.id, frozenset(), f"Entries of {org.name} only.")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """What an officer searches for; every part is optional and they combine with AND."""
+
+    participant_id: str | None = None
+    organisation: str | None = None
+    purpose: str | None = None
+    decision: str | None = None
+    event: str | None = None
+    reasons: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    no_match: bool = False  # an unknown pseudonym was asked for: nothing matches (but the query is logged)
+
+    def describe(self) -> dict[str, Any]:
+        """Return the filter as it is written into the `audit.query` entry (no pseudonyms, no contents)."""
+        out: dict[str, Any] = {
+            "organisation": self.organisation,
+            "purpose": self.purpose,
+            "decision": self.decision,
+            "event": self.event,
+            "reasons": list(self.reasons) or None,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "participant": bool(self.participant_id) or self.no_match,
+        }
+        return {k: v for k, v in out.items() if v not in (None, False)}
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One audit entry as an officer sees it: the participant by her own pseudonym, names beside ids."""
+
+    seq: int
+    time: datetime
+    event: str
+    decision: str
+    reason: str | None
+    organisation: str | None
+    organisation_name: str | None
+    client_id: str | None
+    acting_user: str | None
+    role: str | None
+    purpose: str | None
+    processing_activity_id: str | None
+    participant: str | None
+    participants_listed: int | None
+    region: str | None
+    categories: tuple[str, ...]
+    fields: dict[str, list[str]]
+    withheld: tuple[str, ...]
+    rule_ids: tuple[str, ...]
+    legal_bases: tuple[str, ...]
+    covenants: tuple[str, ...]
+    policy_version: str | None
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the view as JSON-ready data."""
+        return {
+            "seq": self.seq,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "event": self.event,
+            "decision": self.decision,
+            "reason": self.reason,
+            "organisation": self.organisation,
+            "organisation_name": self.organisation_name,
+            "client_id": self.client_id,
+            "acting_user": self.acting_user,
+            "role": self.role,
+            "purpose": self.purpose,
+            "processing_activity_id": self.processing_activity_id,
+            "participant": self.participant,
+            "participants_listed": self.participants_listed,
+            "region": self.region,
+            "categories": list(self.categories),
+            "fields": self.fields,
+            "withheld": list(self.withheld),
+            "rule_ids": list(self.rule_ids),
+            "legal_bases": list(self.legal_bases),
+            "covenants": list(self.covenants),
+            "policy_version": self.policy_version,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+        }
+
+
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "event",
+    "decision",
+    "reason",
+    "organisation",
+    "organisation_name",
+    "client_id",
+    "acting_user",
+    "role",
+    "purpose",
+    "processing_activity_id",
+    "participant",
+    "participants_listed",
+    "region",
+    "categories",
+    "withheld",
+    "rule_ids",
+    "legal_bases",
+    "covenants",
+    "policy_version",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        value = ";".join(str(v) for v in value)
+    text = str(value)
+    # Spreadsheets run cells that start like a formula; an acting user may start with + - or @.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_header() -> str:
+    """Return the CSV header line."""
+    return _csv_line(CSV_COLUMNS)
+
+
+def csv_row(view: EntryView) -> str:
+    """Return one entry as a CSV line, formula-like cells neutralised."""
+    data = view.as_dict()
+    return _csv_line([_cell(data[c]) for c in CSV_COLUMNS])
+
+
+def json_document(head: dict[str, Any], views: Iterable[EntryView]) -> Iterator[bytes]:
+    """Yield a JSON object: `head` plus an `items` array of the views, streamed in pieces."""
+    yield orjson.dumps(head)[:-1] + (b',"items":[' if head else b'"items":[')
+    for i, view in enumerate(views):
+        yield (b"," if i else b"") + orjson.dumps(view.as_dict())
+    yield b"]}"
+
+
+def _csv_line(values: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[EntryView]
+    next_cursor: int | None
+    scope: Scope = field(repr=False)
+
+
+class AuditQuery:
+    """Read-only queries over `audit_entries`, always within a scope."""
+
+    def __init__(self, db: Database, policy: CompiledPolicy, pseudonymise: Pseudonymise) -> None:
+        self._db = db
+        self._policy = policy
+        self._pseudonymise = pseudonymise
+
+    # -- SQL building -----------------------------------------------------------------------------
+
+    def json_text(self, key: str) -> ColumnElement[Any]:
+        """Return an SQL expression for a top-level text member of the entry's canonical JSON."""
+        if self._db.is_sqlite:
+            return func.json_extract(audit_entries.c.entry, f"$.{key}")
+        member: ColumnElement[Any] = cast(audit_entries.c.entry, JSONB)[key].astext
+        return member
+
+    def _json_array_overlaps(self, key: str, values: frozenset[str]) -> ColumnElement[bool]:
+        if self._db.is_sqlite:
+            items = func.json_each(audit_entries.c.entry, f"$.{key}").table_valued("value")
+            return exists(select(literal(1)).select_from(items).where(items.c.value.in_(sorted(values))))
+        overlaps: ColumnElement[bool] = cast(audit_entries.c.entry, JSONB)[key].has_any(array(sorted(values)))
+        return overlaps
+
+    def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
+        """Return the WHERE clause that keeps an officer inside her scope."""
+        own = audit_entries.c.organisation == scope.organisation
+        if not scope.regions:
+            return own
+        regions = sorted(scope.regions)
+        in_region = select(participants.c.id).where(participants.c.region.in_(regions))
+        return or_(
+            own,
+            audit_entries.c.participant_id.in_(in_region),
+            self.json_text("region").in_(regions),
+            self._json_array_overlaps("regions", scope.regions),
+        )
+
+    def _where(self, scope: Scope | None, flt: EntryFilter) -> list[ColumnElement[bool]]:
+        """Return the clauses for `flt` within `scope` (`None`: the whole log, for the operator's CLI)."""
+        if flt.no_match:
+            return [false()]
+        clauses = [self.scope_clause(scope)] if scope is not None else []
+        if flt.participant_id:
+            listed = and_(
+                audit_entries.c.participant_id.is_(None),
+                audit_entries.c.entry.like(f'%"{flt.participant_id}"%'),
+            )
+            clauses.append(or_(audit_entries.c.participant_id == flt.participant_id, listed))
+        if flt.organisation:
+            clauses.append(audit_entries.c.organisation == flt.organisation)
+        if flt.decision:
+            clauses.append(audit_entries.c.decision == flt.decision)
+        if flt.purpose:
+            clauses.append(self.json_text("purpose") == flt.purpose)
+        if flt.event:
+            clauses.append(self.json_text("event") == flt.event)
+        if flt.reasons:
+            clauses.append(self.json_text("reason").in_(flt.reasons))
+        if flt.since:
+            clauses.append(self._recorded() >= self._moment(flt.since))
+        if flt.until:
+            clauses.append(self._recorded() < self._moment(flt.until))
+        return clauses
+
+    def _recorded(self) -> ColumnElement[Any]:
+        # SQLite keeps times as text, and not every writer spells them alike ('... 09:00:00.000000' and
+        # '... 09:00:00+00:00' both occur): compare a normalised UTC spelling, to the millisecond.
+        if self._db.is_sqlite:
+            return func.strftime("%Y-%m-%d %H:%M:%f", audit_entries.c.recorded_at)
+        return audit_entries.c.recorded_at
+
+    def _moment(self, moment: datetime) -> Any:
+        if self._db.is_sqlite:
+            utc = moment.astimezone(UTC)
+            return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d}"
+        return moment
+
+    def _select(self, scope: Scope, flt: EntryFilter) -> Select[Any]:
+        return select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry).where(
+            *self._where(scope, flt)
+        )
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def count(self, scope: Scope, flt: EntryFilter) -> int:
+        """Return how many entries match."""
+        query = select(func.count()).select_from(audit_entries).where(*self._where(scope, flt))
+        with self._db.read.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def page(self, scope: Scope, flt: EntryFilter, limit: int, cursor: int | None = None) -> Page:
+        """Return up to `limit` matching entries, newest first, starting below `cursor` (a seq)."""
+        query = self._select(scope, flt).order_by(audit_entries.c.seq.desc()).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(audit_entries.c.seq < cursor)
+        with self._db.read.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [self.view(scope, r.seq, r.recorded_at, r.entry) for r in rows[:limit]]
+        next_cursor = items[-1].seq if len(rows) > limit and items else None
+        return Page(items, next_cursor, scope)
+
+    def iterate(
+        self, scope: Scope, flt: EntryFilter, batch: int = 1000, newest_first: bool = True
+    ) -> Iterator[EntryView]:
+        """Yield every matching entry in batches (for exports)."""
+        for seq, recorded_at, entry in self.iterate_raw(scope, flt, batch, newest_first):
+            yield self.view(scope, seq, recorded_at, entry)
+
+    def iterate_raw(
+        self, scope: Scope | None, flt: EntryFilter, batch: int = 1000, newest_first: bool = False
+    ) -> Iterator[tuple[int, datetime, dict[str, Any]]]:
+        """Yield (seq, recorded_at, entry) of matching entries; `scope=None` is the whole log (operator)."""
+        where = self._where(scope, flt)
+        cursor: int | None = None
+        order = audit_entries.c.seq.desc() if newest_first else audit_entries.c.seq.asc()
+        while True:
+            query = (
+                select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry)
+                .where(*where)
+                .order_by(order)
+                .limit(batch)
+            )
+            if cursor is not None:
+                query = query.where(audit_entries.c.seq < cursor if newest_first else audit_entries.c.seq > cursor)
+            with self._db.read.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row.seq), row.recorded_at, orjson.loads(row.entry)
+            cursor = int(rows[-1].seq)
+
+    def view(self, scope: Scope, seq: int, recorded_at: datetime, entry: str | dict[str, Any]) -> EntryView:
+        """Return the officer's view of one stored entry."""
+        data: dict[str, Any] = orjson.loads(entry) if isinstance(entry, str) else entry
+        org_id = data.get("organisation")
+        org = self._policy.organisations.get(org_id) if org_id else None
+        participant = data.get("participant")
+        listed = data.get("participants")
+        return EntryView(
+            seq=seq,
+            time=recorded_at,
+            event=str(data.get("event", "")),
+            decision=str(data.get("decision", "")),
+            reason=data.get("reason"),
+            organisation=org_id,
+            organisation_name=org.name if org else None,
+            client_id=data.get("client_id"),
+            acting_user=data.get("acting_user"),
+            role=data.get("role"),
+            purpose=data.get("purpose"),
+            processing_activity_id=data.get("processing_activity_id"),
+            participant=self._pseudonymise(scope.organisation, participant) if participant else None,
+            participants_listed=len(listed) if isinstance(listed, list) else None,
+            region=data.get("region"),
+            categories=tuple(data.get("categories") or ()),
+            fields={str(k): list(v) for k, v in (data.get("fields") or {}).items()},
+            withheld=tuple(data.get("withheld") or ()),
+            rule_ids=tuple(data.get("rule_ids") or ()),
+            legal_bases=tuple(data.get("legal_bases") or ()),
+            covenants=tuple(data.get("covenants") or ()),
+            policy_version=data.get("policy_version"),
+            trace_id=data.get("trace_id"),
+            span_id=data.get("span_id"),
+            parent_span_id=data.get("parent_span_id"),
+        )

@@ -1,0 +1,121 @@
+"""DPIA parts C (risks, section 16) and D (measures, section 17)."""
+
+from __future__ import annotations
+
+from gateway.dpia.document import Code, Human, Section, Strong, Text, bullets, para, table, text, to_assess
+from gateway.dpia.measures import INHERENT_RISKS, MEASURES, measure
+from gateway.dpia.risks import Finding, level
+
+EXAMPLES = 3
+
+
+def _codes(ids: tuple[str, ...]) -> Text:
+    spans: list[str | Code] = []
+    for i, value in enumerate(ids):
+        spans += [", " if i else "", Code(value)]
+    return tuple(spans) or ("none",)
+
+
+def _where(finding: Finding) -> str:
+    shown = "; ".join(finding.occurrences[:EXAMPLES])
+    more = len(finding.occurrences) - EXAMPLES
+    return shown + (f"; and {more} more (16.1)" if more > 0 else "")
+
+
+def risks(found: list[Finding]) -> Section:
+    config_rows: list[tuple[Text | str, ...]] = [
+        (
+            text(Code(f.id)),
+            f.title,
+            _where(f),
+            f.likelihood,
+            f.impact,
+            text(Strong(f.level)),
+            f.motivation,
+        )
+        for f in found
+    ]
+    inherent_rows: list[tuple[Text | str, ...]] = [
+        (text(Code(r.id)), r.title, r.origin, r.likelihood, r.impact, text(Strong(level(r.likelihood, r.impact))))
+        for r in INHERENT_RISKS
+    ]
+    where = Section(
+        "s16-1",
+        "16.1 Where each risk shows in the configuration",
+        tuple(b for f in found for b in (para(Code(f.id), " ", f.title), bullets(list(f.occurrences)))),
+    )
+    return Section(
+        "s16",
+        "16. Risks",
+        (
+            para(
+                "Risks the configuration itself reveals, found by the generator. Likelihood and impact are initial "
+                "estimates from the configuration; the level follows from them (to be confirmed in the human "
+                "assessment below)."
+            ),
+            table(("ID", "Risk", "Where", "Likelihood", "Impact", "Level", "Motivation"), config_rows)
+            if config_rows
+            else para("The configuration reveals no risk the generator knows of."),
+            para("Risks of the processing itself, whatever the configuration:"),
+            table(("ID", "Risk", "Origin", "Likelihood", "Impact", "Level"), inherent_rows),
+            Human(
+                "risks-additional",
+                to_assess("Risks the parties see that neither list names, with likelihood, impact and motivation."),
+            ),
+        ),
+        children=(where,) if found else (),
+    )
+
+
+def _measure_names(ids: tuple[str, ...]) -> Text:
+    spans: list[str | Code] = []
+    for i, mid in enumerate(ids):
+        spans += ["; " if i else "", Code(mid), f" {measure(mid).title}"]
+    return tuple(spans) or ("none in the gateway",)
+
+
+def measures(found: list[Finding]) -> Section:
+    measure_rows: list[tuple[Text | str, ...]] = [
+        (text(Code(m.id)), m.title, m.description, _codes(m.tests)) for m in MEASURES
+    ]
+    against: list[tuple[Text | str, ...]] = [
+        (text(Code(r.id)), r.title, text(Strong(level(r.likelihood, r.impact))), _measure_names(r.measures), "")
+        for r in INHERENT_RISKS
+    ]
+    against += [(text(Code(f.id)), f.title, text(Strong(f.level)), _measure_names(f.measures), f.advice) for f in found]
+    residual = tuple(
+        Human(f"residual-{rid.lower()}", to_assess(f"Residual risk of `{rid}` after the measures, and its owner."))
+        for rid in [r.id for r in INHERENT_RISKS] + [f.id for f in found]
+    )
+    return Section(
+        "s17",
+        "17. Measures",
+        (
+            para(
+                "Technical measures the gateway enforces. Each names the tests that prove it; the test suite fails "
+                "when a named test does not exist."
+            ),
+            table(("ID", "Measure", "What it does", "Proved by"), measure_rows),
+            para("Measures against each risk (organisational measures are suggestions from the generator):"),
+            table(("Risk", "Title", "Level", "Technical measures", "Organisational measure"), against),
+            para("Residual risk and owner per risk:"),
+            *residual,
+            Human(
+                "residual-risk-acceptance",
+                to_assess(
+                    "Whether the controllers accept the residual risks, and who decided (art. 36: prior "
+                    "consultation of the Autoriteit Persoonsgegevens when a high residual risk remains)."
+                ),
+            ),
+        ),
+    )
+
+
+def part_c(found: list[Finding]) -> Section:
+    """Return part C of the DPIA (section 16)."""
+    return Section("part-c", "C. Risks for the data subjects", children=(risks(found),))
+
+
+def part_d(found: list[Finding]) -> Section:
+    """Return part D of the DPIA (section 17)."""
+    return Section("part-d", "D. Measures", children=(measures(found),))

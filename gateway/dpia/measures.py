@@ -1,0 +1,266 @@
+"""The technical measures the gateway enforces, each proved by a named test (DPIA part D, register (g))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: str
+    title: str
+    description: str
+    tests: tuple[str, ...]  # "tests/<path>.py::<test function>"
+
+
+_API = "tests/integration/test_exchange_api.py::"
+_AUDIT = "tests/integration/test_audit_durability.py::"
+_CRYPT = "tests/integration/test_encryption_at_rest.py::"
+_TOKEN = "tests/integration/test_token_forgery.py::"
+_DECIDE = "tests/unit/test_decision.py::"
+_CONFIG = "tests/unit/test_config.py::"
+
+MEASURES: tuple[Measure, ...] = (
+    Measure(
+        "M01",
+        "Deny by default",
+        "A request is served only when a rule in force names this organisation, role, purpose and category; "
+        "there is no switch that turns enforcement off.",
+        (
+            _DECIDE + "test_a_request_no_rule_of_the_policy_matches_is_denied",
+            _DECIDE + "test_a_policy_without_rules_denies_everything",
+            _DECIDE + "test_every_permit_is_justified_by_a_rule_in_force",
+        ),
+    ),
+    Measure(
+        "M02",
+        "Purpose on every request",
+        "A request without a known purpose (a processing activity of the register) is refused with 400.",
+        (_API + "test_a_request_without_a_known_purpose_is_refused_with_400",),
+    ),
+    Measure(
+        "M03",
+        "Field-level data minimisation per purpose",
+        "The response holds only the fields the rules of the stated purpose grant.",
+        (
+            _API + "test_the_same_participant_is_cut_down_for_another_purpose",
+            _CONFIG + "test_the_same_case_manager_sees_a_cut_down_record_for_shelter_counselling",
+        ),
+    ),
+    Measure(
+        "M04",
+        "National identifiers only by explicit rule",
+        "A grant of all fields never includes a national-id field (V-nummer, UAVG art. 46).",
+        (
+            _API + "test_the_v_number_is_released_only_where_a_rule_names_it",
+            _DECIDE + "test_an_all_fields_grant_never_includes_the_national_id_field",
+        ),
+    ),
+    Measure(
+        "M05",
+        "Covenant end enforced on every request",
+        "The decision checks the covenant's validity at request time, to the second; tokens do not outlive it.",
+        (
+            _API + "test_the_covenant_end_is_enforced_to_the_second",
+            _DECIDE + "test_a_covenant_ending_just_before_the_autumn_clock_change_stops_at_that_second",
+            _CONFIG + "test_national_partners_lose_access_at_the_first_second_of_2025_while_utrecht_continues_locally",
+        ),
+    ),
+    Measure(
+        "M06",
+        "Region scoping; existence hidden outside one's regions",
+        "A participant outside the covenant's (and recipient's) regions is answered 404, like an unknown one.",
+        (
+            _API + "test_a_participant_of_another_region_is_not_found_for_a_city",
+            _DECIDE + "test_outside_its_covenant_regions_an_organisation_cannot_tell_a_participant_from_an_unknown_one",
+        ),
+    ),
+    Measure(
+        "M07",
+        "Only the source writes",
+        "Only the source organisation (bronhouder) of a category may write it.",
+        (_API + "test_only_the_source_of_a_category_may_write_it",),
+    ),
+    Measure(
+        "M08",
+        "No log, no data (fail closed)",
+        "Every decision is durably in the audit log before any data leaves; if the log cannot write, "
+        "the gateway answers 503 and releases nothing.",
+        (
+            _AUDIT + "test_when_the_audit_store_cannot_write_a_read_answers_503_and_releases_nothing",
+            _AUDIT + "test_when_the_audit_store_cannot_write_a_write_changes_nothing",
+        ),
+    ),
+    Measure(
+        "M09",
+        "Complete audit trail without contents",
+        "Each response has exactly one committed audit entry naming who, what, why (purpose, legal basis, "
+        "rule, policy version) and when, never record contents.",
+        (
+            _AUDIT + "test_every_response_has_exactly_one_committed_entry_with_its_trace_id",
+            _AUDIT + "test_an_audit_entry_names_who_what_why_and_never_the_contents",
+            _API + "test_a_purpose_without_a_rule_for_the_caller_is_denied_and_logged",
+        ),
+    ),
+    Measure(
+        "M10",
+        "Tamper-evident audit log",
+        "Entries are hash-chained; altering or deleting an entry is detected at that entry.",
+        (
+            _AUDIT + "test_editing_an_entry_breaks_the_chain_at_that_entry",
+            _AUDIT + "test_deleting_an_entry_breaks_the_chain",
+        ),
+    ),
+    Measure(
+        "M11",
+        "Encryption at rest",
+        "Records are stored only as AES-GCM ciphertext under per-participant data keys; the key-encryption "
+        "key never enters the database.",
+        (
+            _CRYPT + "test_registered_values_are_stored_only_as_ciphertext_in_every_table",
+            _CRYPT + "test_the_kek_is_not_in_the_sqlite_file_or_its_wal",
+        ),
+    ),
+    Measure(
+        "M12",
+        "Destruction by crypto-shredding",
+        "Destroying a data key makes that data unrecoverable, backups included.",
+        (
+            _CRYPT + "test_the_kek_decrypts_no_ciphertext_of_a_destroyed_category_with_any_remaining_key",
+            _CRYPT + "test_a_destroyed_wrapped_key_is_gone_from_the_sqlite_file_after_a_checkpoint",
+            _CRYPT + "test_a_destroyed_category_is_absent_from_a_permitted_read",
+        ),
+    ),
+    Measure(
+        "M13",
+        "Per-recipient pseudonyms",
+        "Each organisation sees its own pseudonym for a participant, so recipients cannot link their data.",
+        (_API + "test_each_organisation_sees_its_own_stable_pseudonym",),
+    ),
+    Measure(
+        "M14",
+        "Strong authentication of partner systems",
+        "Only signed access tokens from trusted keys are accepted; the organisation comes from the token.",
+        (
+            _TOKEN + "test_a_forged_or_invalid_token_is_refused_with_401_and_releases_nothing",
+            _TOKEN + "test_a_rotterdam_token_cannot_read_an_amsterdam_participant_by_claiming_amsterdam",
+            _API + "test_no_participant_data_without_a_token",
+        ),
+    ),
+    Measure(
+        "M15",
+        "Acting user and role on every request",
+        "The acting person and role are required and logged; a role the organisation lacks is denied.",
+        (
+            _API + "test_the_acting_user_and_role_are_required",
+            _API + "test_a_role_the_organisation_does_not_have_is_denied",
+        ),
+    ),
+    Measure(
+        "M16",
+        "Configuration refuses unlawful grants",
+        "A rule granting special or criminal data for a purpose without an art. 9 / art. 10 condition is "
+        "refused; the gateway does not start on an invalid configuration.",
+        (
+            _CONFIG + "test_an_ngo_rule_granting_screening_for_a_purpose_without_art10_basis_is_refused",
+            "tests/e2e/test_cli_and_demo.py::test_the_server_refuses_to_start_on_an_invalid_configuration",
+        ),
+    ),
+    Measure(
+        "M17",
+        "Traceable across partners",
+        "The caller's W3C trace context is continued and returned, so an entry links to the partner's own log.",
+        (_API + "test_the_callers_trace_is_continued_and_returned",),
+    ),
+    Measure(
+        "M18",
+        "DPIA and register kept current",
+        "The register and DPIA are generated from the enforced configuration; the test run fails when they are stale.",
+        ("tests/e2e/test_dpia_cli.py::test_changing_one_sharing_rule_makes_dpia_check_fail_until_regenerated",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class InherentRisk:
+    """A risk of the processing itself (not of one configuration), with the measures against it."""
+
+    id: str
+    title: str
+    origin: str
+    likelihood: str
+    impact: str
+    measures: tuple[str, ...]
+
+
+INHERENT_RISKS: tuple[InherentRisk, ...] = (
+    InherentRisk(
+        "R-unauthorised-access",
+        "Unauthorised access to a participant's records",
+        "A partner's staff or system asks for more than its task needs, or an outsider poses as a partner.",
+        "medium",
+        "high",
+        ("M01", "M06", "M14", "M15"),
+    ),
+    InherentRisk(
+        "R-purpose-creep",
+        "Use for another purpose than the one shared for",
+        "Data shared for one purpose is used for another (doelbinding).",
+        "medium",
+        "high",
+        ("M02", "M03", "M09"),
+    ),
+    InherentRisk(
+        "R-excess-data",
+        "More data than necessary",
+        "Whole records or national identifiers are shared where a few fields would do.",
+        "medium",
+        "medium",
+        ("M03", "M04", "M13"),
+    ),
+    InherentRisk(
+        "R-after-covenant",
+        "Sharing continues after the covenant ended",
+        "Tokens, caches or habits outlive the covenant and its mandate.",
+        "medium",
+        "high",
+        ("M05",),
+    ),
+    InherentRisk(
+        "R-no-accountability",
+        "Disclosures cannot be accounted for",
+        "A disclosure is not logged, or the log is altered afterwards, so access requests and supervision fail.",
+        "low",
+        "high",
+        ("M08", "M09", "M10", "M17"),
+    ),
+    InherentRisk(
+        "R-storage-breach",
+        "Breach of the stored copies",
+        "The database or a backup is copied or kept beyond its retention.",
+        "low",
+        "high",
+        ("M11", "M12"),
+    ),
+    InherentRisk(
+        "R-wrong-source",
+        "Incorrect data from a party that is not its source",
+        "A party overwrites data it does not answer for, and others decide on it.",
+        "low",
+        "medium",
+        ("M07",),
+    ),
+    InherentRisk(
+        "R-drift",
+        "Documents and practice drift apart",
+        "The DPIA and register describe another sharing than the gateway enforces.",
+        "medium",
+        "medium",
+        ("M16", "M18"),
+    ),
+)
+
+
+def measure(measure_id: str) -> Measure:
+    """Return the measure with this id."""
+    return next(m for m in MEASURES if m.id == measure_id)

@@ -1,0 +1,1 @@
+"""Signed evidence for jurists: revocation reports, destruction records, covenant-end notices, their pages."""

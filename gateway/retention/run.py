@@ -1,0 +1,437 @@
+"""The retention run: destroy what is due by crypto-shredding, keep what is held or archived, log each one.
+
+For a batch of participants (one by default up to a few hundred), one transaction re-checks their
+holds, destroys the category data keys that are due (`wrapped_key` set to NULL, `destroyed_at` set),
+deletes those categories' ciphertext rows and records what was destroyed (`retention_destructions`,
+no content). One audit entry per participant (`retention.destroyed`) is appended right after; entries
+a crash left unwritten are appended by the next run before anything else. A run can therefore be
+interrupted at any moment: what committed stays destroyed and logged, a rerun continues the rest. On SQLite
+the write-ahead log is checkpointed and truncated afterwards, so old pages with wrapped keys leave it
+(secure_delete overwrites freed space in the database file itself).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+
+from gateway.audit.writer import Appended, AuditUnavailable, AuditWriter
+from gateway.clock import Clock
+from gateway.lifecycle.events import Actor, iso, lifecycle_entry
+from gateway.lifecycle.repository import holds_by_participant
+from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.model import RetentionTrigger
+from gateway.retention.model import METHOD, DueItem, KeptGroup, LiveKey, RetentionPlan
+from gateway.retention.plan import plan, rules_by_category
+from gateway.store.db import Database
+from gateway.store.tables import (
+    data_keys,
+    legal_holds,
+    lifecycle_state,
+    participants,
+    records,
+    retention_destructions,
+    retention_runs,
+)
+
+log = structlog.get_logger("gateway.retention")
+Progress = Callable[[int, int], None]
+LEASE = timedelta(minutes=10)
+
+
+class RetentionBusy(Exception):
+    """Another retention run holds the lease."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What one run did (the full statement comes from `gateway.lifecycle.facts.destruction_facts`)."""
+
+    run_id: str
+    status: str
+    participants: int
+    keys_destroyed: int
+    records_deleted: int
+    skipped_on_hold: int  # participants a hold set after planning protected
+    wal_checkpointed: bool | None  # SQLite: whether the WAL was truncated; None on PostgreSQL
+
+
+def live_keys(db: Database, policy: CompiledPolicy) -> Iterator[LiveKey]:
+    """Yield every data key that still exists, with its participant's region (and last write where needed)."""
+    recorded = [c for c, r in rules_by_category(policy).items() if r.trigger is RetentionTrigger.RECORDED]
+    last_written: dict[tuple[str, str], datetime] = {}
+    with db.read.connect() as conn:
+        if recorded:
+            rows = conn.execute(
+                select(records.c.participant_id, records.c.category, func.max(records.c.written_at))
+                .where(records.c.category.in_(recorded))
+                .group_by(records.c.participant_id, records.c.category)
+            )
+            last_written = {(r[0], r[1]): r[2] for r in rows}
+        query = (
+            select(data_keys.c.participant_id, data_keys.c.category, participants.c.region)
+            .join(participants, participants.c.id == data_keys.c.participant_id)
+            .where(data_keys.c.wrapped_key.is_not(None))
+        )
+        for row in conn.execute(query):
+            yield LiveKey(
+                row.participant_id, row.region, row.category, last_written.get((row.participant_id, row.category))
+            )
+
+
+class RetentionRunner:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditWriter,
+        clock: Clock,
+        policy: Callable[[], CompiledPolicy],
+        audit_timeout: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock = clock
+        self.policy = policy
+        self.audit_timeout = audit_timeout
+        self.holder_id = f"{os.getpid()}@{socket.gethostname()}"[:128]
+
+    # -- planning ------------------------------------------------------------------------------------
+
+    def plan(self, as_of: datetime | None = None) -> RetentionPlan:
+        """Return what is due as of `as_of` (default: now) and what is kept and why; changes nothing."""
+        policy = self.policy()
+        with self.db.read.connect() as conn:
+            holds = holds_by_participant(conn)
+        return plan(policy, live_keys(self.db, policy), holds, as_of or self.clock.now())
+
+    # -- the lease -------------------------------------------------------------------------------------
+
+    def _lease(self, take: bool) -> None:
+        now = self.clock.now()
+        state = lifecycle_state.c
+        with self.db.write.begin() as conn:
+            if take:
+                free = or_(state.retention_holder.is_(None), state.retention_lease_until < now)
+                mine = state.retention_holder == self.holder_id
+                taken = conn.execute(
+                    update(lifecycle_state)
+                    .where(state.id == 1, or_(free, mine))
+                    .values(retention_holder=self.holder_id, retention_lease_until=now + LEASE)
+                ).rowcount
+                if taken != 1:
+                    raise RetentionBusy("another retention run holds the lease; try again later")
+            else:
+                conn.execute(
+                    update(lifecycle_state)
+                    .where(state.id == 1, state.retention_holder == self.holder_id)
+                    .values(retention_holder=None, retention_lease_until=None)
+                )
+
+    # -- the run -----------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        actor: Actor,
+        authority: str,
+        as_of: datetime | None = None,
+        progress: Progress | None = None,
+        batch: int = 200,
+    ) -> RunOutcome:
+        """Destroy what is due as of `as_of` (default: now); return what was done.
+
+        `batch` participants share one transaction: each batch is destroyed, or not at all, so an
+        interruption loses at most the batch in flight, which the next run destroys (batch=1: one
+        transaction per participant).
+        """
+        self._lease(True)
+        try:
+            self._log_unlogged()
+            return self._run(actor, authority, as_of, progress, max(1, batch))
+        finally:
+            self._lease(False)
+
+    def _run(
+        self, actor: Actor, authority: str, as_of: datetime | None, progress: Progress | None, batch: int
+    ) -> RunOutcome:
+        policy = self.policy()
+        now = self.clock.now()
+        as_of = as_of or now
+        planned = self.plan(as_of)
+        by_participant: dict[str, list[DueItem]] = defaultdict(list)
+        for item in planned.due:
+            by_participant[item.participant_id].append(item)
+        run_id = str(uuid.uuid4())
+        summary = _summary(policy, planned, actor)
+        with self.db.write.begin() as conn:
+            conn.execute(
+                insert(retention_runs).values(
+                    id=run_id,
+                    started_at=now,
+                    as_of=as_of,
+                    authority=authority,
+                    acting_user=actor.acting_user,
+                    status="running",
+                    summary=orjson.dumps(summary).decode(),
+                    destroyed_keys=0,
+                    deleted_records=0,
+                )
+            )
+        log.info("retention.run.started", run_id=run_id, participants=len(by_participant), keys=len(planned.due))
+        keys = deleted = done = held_late = participants_destroyed = 0
+        status = "interrupted"
+        pending: list[tuple[str, Future[Appended]]] = []
+        try:
+            total = len(by_participant)
+            groups = list(by_participant.values())
+            for first in range(0, total, batch):
+                chunk = groups[first : first + batch]
+                destroyed, held = self._destroy_batch(run_id, chunk)
+                done += len(chunk)
+                held_late += len(held)
+                participants_destroyed += len(destroyed)
+                for pid, what in destroyed.items():
+                    region = by_participant[pid][0].region
+                    entry = self._entry(policy, actor, run_id, authority, region, pid, what)
+                    pending.append((pid, self.audit.submit(entry, self.clock.now())))
+                    keys += len(what)
+                    deleted += sum(n for _, n, _ in what)
+                self._settle(pending)
+                self._count(run_id, keys, deleted)
+                if progress is not None:
+                    progress(done, total)
+            status = "completed"
+        finally:
+            if pending:  # interrupted: still record the entries already queued (the rest: next run)
+                with contextlib.suppress(Exception):
+                    self._settle(pending)
+            with self.db.write.begin() as conn:
+                conn.execute(
+                    update(retention_runs)
+                    .where(retention_runs.c.id == run_id)
+                    .values(status=status, finished_at=self.clock.now(), destroyed_keys=keys, deleted_records=deleted)
+                )
+            checkpointed = self.checkpoint_wal()
+            log.info("retention.run.finished", run_id=run_id, status=status, keys=keys, records=deleted)
+        return RunOutcome(run_id, status, participants_destroyed, keys, deleted, held_late, checkpointed)
+
+    def _destroy_batch(
+        self, run_id: str, groups: list[list[DueItem]]
+    ) -> tuple[dict[str, list[tuple[str, int, str]]], set[str]]:
+        """Destroy the due keys of some participants in one transaction.
+
+        Return (participant -> [(category, records deleted, rule)], participants skipped for a hold).
+        """
+        due = {(i.participant_id, i.category): i for items in groups for i in items}
+        pids = sorted({pid for pid, _ in due})
+        now = self.clock.now()
+        destroyed: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+        with self.db.write.begin() as conn:
+            # A hold set after planning keeps the participant: destruction stays suspended.
+            held = set(
+                conn.execute(
+                    select(legal_holds.c.participant_id).where(
+                        legal_holds.c.participant_id.in_(pids), legal_holds.c.lifted_at.is_(None)
+                    )
+                ).scalars()
+            )
+            live_query = select(data_keys.c.participant_id, data_keys.c.category).where(
+                data_keys.c.participant_id.in_([p for p in pids if p not in held]),
+                data_keys.c.wrapped_key.is_not(None),
+            )
+            if not self.db.is_sqlite:
+                live_query = live_query.with_for_update()
+            live = [(r.participant_id, r.category) for r in conn.execute(live_query) if (r[0], r[1]) in due]
+            if not live:
+                return {}, held
+            by_category: dict[str, list[str]] = defaultdict(list)
+            for pid, category in live:
+                by_category[category].append(pid)
+            stats: dict[tuple[str, str], Any] = {}
+            # One statement per category (not per pair): the few categories repeat across participants.
+            for category, members in by_category.items():
+                in_records = (records.c.category == category, records.c.participant_id.in_(members))
+                for r in conn.execute(
+                    select(
+                        records.c.participant_id,
+                        func.count().label("n"),
+                        func.min(records.c.written_at).label("first"),
+                        func.max(records.c.written_at).label("last"),
+                    )
+                    .where(*in_records)
+                    .group_by(records.c.participant_id)
+                ):
+                    stats[(r.participant_id, category)] = r
+                conn.execute(
+                    update(data_keys)
+                    .where(data_keys.c.category == category, data_keys.c.participant_id.in_(members))
+                    .values(wrapped_key=None, destroyed_at=now)
+                )
+                conn.execute(delete(records).where(*in_records))
+            rows = []
+            for pair in live:
+                item, stat = due[pair], stats.get(pair)
+                rows.append(
+                    {
+                        "participant_id": item.participant_id,
+                        "category": item.category,
+                        "run_id": run_id,
+                        "region": item.region,
+                        "rule_id": item.rule_id,
+                        "trigger_at": item.trigger_at,
+                        "due_at": item.due_at,
+                        "destroyed_at": now,
+                        "records_deleted": stat.n if stat else 0,
+                        "period_from": stat.first if stat else None,
+                        "period_until": stat.last if stat else None,
+                        "audit_seq": None,
+                    }
+                )
+                destroyed[item.participant_id].append((item.category, stat.n if stat else 0, item.rule_id))
+            conn.execute(insert(retention_destructions), rows)
+        return dict(destroyed), held
+
+    def _entry(
+        self,
+        policy: CompiledPolicy,
+        actor: Actor,
+        run_id: str,
+        authority: str,
+        region: str,
+        pid: str,
+        destroyed: list[tuple[str, int, str]],
+    ) -> dict[str, Any]:
+        return lifecycle_entry(
+            "retention.destroyed",
+            self.clock.now(),
+            actor,
+            policy.version,
+            "retention_due",
+            participant=pid,
+            region=region,
+            categories=sorted(c for c, _, _ in destroyed),
+            rule_ids=sorted({r for _, _, r in destroyed}),
+            records_deleted=sum(n for _, n, _ in destroyed),
+            run_id=run_id,
+            method=METHOD,
+            authority=authority,
+        )
+
+    def _settle(self, pending: list[tuple[str, Future[Appended]]]) -> None:
+        """Wait for the queued audit entries and record their sequence numbers on the destruction rows."""
+        if not pending:
+            return
+        try:
+            done = [(pid, future.result(self.audit_timeout).seq) for pid, future in pending]
+        except Exception as exc:
+            # The destructions stand; their entries are appended by the next run (`_log_unlogged`).
+            raise AuditUnavailable(f"retention audit entries not confirmed: {type(exc).__name__}") from exc
+        finally:
+            pending.clear()
+        d = retention_destructions.c
+        statement = (
+            update(retention_destructions)
+            .where(d.participant_id == bindparam("pid"), d.audit_seq.is_(None))
+            .values(audit_seq=bindparam("seq"))
+        )
+        with self.db.write.begin() as conn:
+            conn.execute(statement, [{"pid": pid, "seq": seq} for pid, seq in done])
+
+    def _count(self, run_id: str, keys: int, deleted: int) -> None:
+        """Record the run's progress and renew its lease (a long run keeps others out)."""
+        state = lifecycle_state.c
+        with self.db.write.begin() as conn:
+            conn.execute(
+                update(retention_runs)
+                .where(retention_runs.c.id == run_id)
+                .values(destroyed_keys=keys, deleted_records=deleted)
+            )
+            conn.execute(
+                update(lifecycle_state)
+                .where(state.id == 1, state.retention_holder == self.holder_id)
+                .values(retention_lease_until=self.clock.now() + LEASE)
+            )
+
+    def _log_unlogged(self) -> int:
+        """Append the audit entries an interrupted run did not get to; return how many participants."""
+        with self.db.read.connect() as conn:
+            rows = conn.execute(
+                select(retention_destructions, retention_runs.c.authority, retention_runs.c.acting_user)
+                .join(retention_runs, retention_runs.c.id == retention_destructions.c.run_id)
+                .where(retention_destructions.c.audit_seq.is_(None))
+            ).all()
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            grouped[row.participant_id].append(row)
+        if not grouped:
+            return 0
+        policy = self.policy()
+        pending: list[tuple[str, Future[Appended]]] = []
+        for pid, group in grouped.items():
+            first = group[0]
+            actor = Actor(None, first.acting_user, "system")
+            destroyed = [(r.category, r.records_deleted, r.rule_id) for r in group]
+            entry = self._entry(policy, actor, first.run_id, first.authority, first.region, pid, destroyed)
+            entry["late"] = True  # appended by a later run after an interruption; destroyed_at says when
+            entry["destroyed_at"] = iso(first.destroyed_at)
+            pending.append((pid, self.audit.submit(entry, self.clock.now())))
+        self._settle(pending)
+        log.warning("retention.audit.backfilled", participants=len(grouped))
+        return len(grouped)
+
+    def checkpoint_wal(self) -> bool | None:
+        """On SQLite, copy the WAL into the database and truncate it; return whether it fully succeeded."""
+        if not self.db.is_sqlite:
+            return None
+        raw = self.db.write.raw_connection()
+        try:
+            busy, _, _ = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()  # type: ignore[union-attr]
+        finally:
+            raw.close()
+        if busy:
+            log.warning("retention.wal_checkpoint.busy")
+        return not busy
+
+
+def _summary(policy: CompiledPolicy, planned: RetentionPlan, actor: Actor) -> dict[str, Any]:
+    used = {d.rule_id for d in planned.due}
+    return {
+        "policy_version": policy.version,
+        "lifecycle_version": policy.lifecycle_version,
+        "organisation": actor.organisation,
+        "rules": [
+            {
+                "rule_id": r.id,
+                "applies_to": r.applies_to,
+                "trigger": r.trigger.value,
+                "duration": r.duration,
+                "legal_source": r.legal_source,
+                "suggestion": r.suggestion,
+            }
+            for r in policy.config.retention
+            if r.id in used
+        ],
+        "kept": [_kept_json(k) for k in planned.kept_groups],
+    }
+
+
+def _kept_json(k: KeptGroup) -> dict[str, Any]:
+    return {
+        "category": k.category,
+        "reason": k.reason.value,
+        "rule_id": k.rule_id,
+        "keys": k.keys,
+        "participants": k.participants,
+        "next_due": iso(k.next_due) if k.next_due else None,
+    }

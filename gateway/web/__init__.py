@@ -1,0 +1,1 @@
+"""Privacy-officer review: server-rendered pages (no front-end build step) and their service."""

@@ -1,0 +1,202 @@
+"""Rehearsal mode as real processes: copy the database, serve the copy on a simulated clock, step the
+clock from the command line and over HTTP, see it said on every response; refuse a database that is not
+a copy. SQLite source and copy (the copy is made through SQLAlchemy, so PostgreSQL works the same)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from gateway.store.db import connect
+from gateway.store.tables import data_keys
+from tests.conftest import AMS, LVV_CONFIG, Gateway
+from tests.support.server import free_port
+from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
+
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+START = datetime(2024, 12, 31, 23, 59, 30, tzinfo=AMS)
+
+
+def env_for(gw: Gateway, url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_CONFIG_DIR=str(LVV_CONFIG),
+        GATEWAY_DATABASE_URL=url,
+        GATEWAY_KEY_DIR=str(gw.container.settings.key_dir),
+        GATEWAY_TOKEN_ISSUER=ISSUER,
+        GATEWAY_TOKEN_AUDIENCE=AUDIENCE,
+        GATEWAY_TOKEN_JWKS_FILE=str(gw.minter.jwks_path),
+        GATEWAY_LIFECYCLE_POLL_SECONDS="0.5",
+        GATEWAY_LIFECYCLE_PROPAGATION_MARGIN_SECONDS="5",
+        **extra,
+    )
+    return env
+
+
+def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def source(gateway: Gateway) -> Gateway:
+    if "sqlite" not in gateway.container.db.url:
+        pytest.skip("the rehearsal processes run on SQLite files here")
+    return gateway
+
+
+def serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    port = free_port()
+    out = cwd / f"serve-{port}.out"
+    with out.open("w") as log:
+        proc = subprocess.Popen([GATEWAY, "serve", "--port", str(port)], cwd=cwd, env=env, stdout=log, stderr=log)
+    return proc, f"http://127.0.0.1:{port}", out
+
+
+@pytest.fixture
+def rehearsal(source: Gateway, tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str], list[str]]]:
+    people = [source.register("amsterdam"), source.register("utrecht")]
+    copy_url = f"sqlite:///{tmp_path}/rehearsal.db"
+    made = cli(
+        [
+            "rehearsal",
+            "copy",
+            "--from",
+            source.container.db.url,
+            "--to",
+            copy_url,
+            "--start",
+            START.isoformat(),
+            "--stand",
+        ],
+        tmp_path,
+        env_for(source, copy_url),
+    )
+    assert made.returncode == 0, made.stderr
+    env = env_for(source, copy_url, GATEWAY_REHEARSAL="true")
+    proc, base, out = serve(env, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield base, copy_url, env, people
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def read(
+    base: str, minter: TokenMinter, at: datetime, org: str, role: str, purpose: str, pseudonym: str
+) -> httpx.Response:
+    minter.now = at.timestamp()
+    headers = {
+        "Authorization": f"Bearer {minter.token(org)}",
+        "Acting-User": "rehearser.1",
+        "Acting-Role": role,
+        "Processing-Purpose": purpose,
+    }
+    return httpx.get(f"{base}/v1/participants/{pseudonym}", headers=headers, timeout=10)
+
+
+def test_the_gateway_refuses_rehearsal_mode_on_a_database_that_is_not_a_copy(source: Gateway, tmp_path: Path) -> None:
+    proc, _, out = serve(env_for(source, source.container.db.url, GATEWAY_REHEARSAL="true"), tmp_path)
+    assert proc.wait(60) != 0
+    assert "not marked as a rehearsal copy" in out.read_text()
+
+
+def test_every_rehearsal_response_says_so_in_a_header_and_in_its_json(
+    rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway
+) -> None:
+    base, _, _, people = rehearsal
+    health = httpx.get(f"{base}/health", timeout=5)
+    assert health.headers["gateway-rehearsal"].startswith("REHEARSAL on a copy of sqlite:///")
+    assert "simulated clock standing at 2024-12-31T22:59:30+00:00" in health.headers["gateway-rehearsal"]
+    assert health.json()["rehearsal"] == health.headers["gateway-rehearsal"]
+    ngo = source.pseudonym_for("ngo-opvang-amsterdam", people[0])
+    denied = read(base, source.minter, START, "ngo-opvang-amsterdam", "counsellor", "police_screening", ngo)
+    assert denied.status_code == 403
+    assert denied.json()["rehearsal"].startswith("REHEARSAL")
+    assert "gateway-rehearsal" in denied.headers
+
+
+def test_stepping_the_clock_from_the_command_line_ends_the_covenants_in_the_rehearsal_only(
+    rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway, tmp_path: Path
+) -> None:
+    base, _, env, people = rehearsal
+    ams = people[0]
+    ind = source.pseudonym_for("ind", ams)
+    assert read(base, source.minter, START, "ind", "ind_officer", "identity_nationality", ind).status_code == 200
+
+    new_year = datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS)
+    stepped = cli(["rehearsal", "step", "--to", new_year.isoformat()], tmp_path, env)
+    assert stepped.returncode == 0, stepped.stderr
+    deadline = time.monotonic() + 10
+    while "2024-12-31T23:00:00+00:00" not in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]:
+        assert time.monotonic() < deadline, "the server did not follow the stepped clock"
+        time.sleep(0.2)
+    after = read(base, source.minter, new_year, "amsterdam", "case_manager", "lso_case_discussion", ams)
+    assert after.status_code == 403
+    assert after.json()["code"] == "no_covenant_in_force"
+    # the source database and its clock are untouched
+    assert source.clock.now() < new_year
+    backwards = cli(["rehearsal", "step", "--to", START.isoformat()], tmp_path, env)
+    assert backwards.returncode == 2
+    assert "only moves forward" in backwards.stderr
+
+
+def test_a_jurist_steps_the_clock_over_http_and_a_retention_run_destroys_in_the_copy_only(
+    rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway, tmp_path: Path
+) -> None:
+    base, copy_url, env, _ = rehearsal
+    july = datetime(2025, 7, 1, 0, 0, tzinfo=AMS)
+    source.minter.now = START.timestamp()
+    headers = {
+        "Authorization": f"Bearer {source.minter.token('amsterdam')}",
+        "Acting-User": "jurist.1",
+        "Acting-Role": "jurist",
+    }
+    not_jurist = httpx.post(
+        f"{base}/v1/rehearsal/clock", json={"to": july.isoformat()}, headers={**headers, "Acting-Role": "case_manager"}
+    )
+    assert not_jurist.status_code == 403
+    stepped = httpx.post(f"{base}/v1/rehearsal/clock", json={"to": july.isoformat()}, headers=headers, timeout=10)
+    assert stepped.status_code == 200, stepped.text
+    assert stepped.json()["now"] == "2025-06-30T22:00:00+00:00"
+
+    dry = cli(["retention", "run", "--dry-run"], tmp_path, env)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing is destroyed" in dry.stdout
+    assert "identity-after-covenant" in dry.stdout
+    run = cli(["retention", "run", "--quiet", "--by", "rehearser.1"], tmp_path, env)
+    assert run.returncode == 0, run.stderr
+    assert "3 data keys destroyed" in run.stdout  # the Amsterdam participant; Utrecht continues locally
+
+    def live(url: str) -> int:
+        db = connect(url)
+        try:
+            with db.read.connect() as conn:
+                return int(
+                    conn.execute(
+                        select(func.count()).select_from(data_keys).where(data_keys.c.wrapped_key.is_not(None))
+                    ).scalar_one()
+                )
+        finally:
+            db.dispose()
+
+    assert live(copy_url) == 3
+    assert live(source.container.db.url) == 6

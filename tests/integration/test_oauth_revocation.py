@@ -1,0 +1,132 @@
+"""Revocation that bites per request, on SQLite and PostgreSQL: a disabled client, a disabled
+organisation, and an organisation whose every covenant has ended make their tokens useless at once,
+in every gateway process, not when the tokens expire. Each refusal is a 401 and is logged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+
+from gateway.auth.model import Status
+from gateway.container import Container, build
+from tests.conftest import AMS, Gateway
+from tests.support.oauth import api_headers, captured_logs, events_named, get_token, register
+
+
+def read(
+    gw: Gateway, token: str, pseudonym: str, role: str = "case_manager", purpose: str = "lso_case_discussion"
+) -> httpx.Response:
+    return gw.http.get(f"/v1/participants/{pseudonym}", headers=api_headers(token, role, purpose))
+
+
+def assert_revoked(gw: Gateway, token: str, pseudonym: str, reason: str, **kw: str) -> None:
+    with captured_logs() as events:
+        response = read(gw, token, pseudonym, **kw)
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "invalid_token"
+    assert "invalid_token" in response.headers["www-authenticate"]
+    assert [e["reason"] for e in events_named(events, "auth.token.rejected")] == [f"revoked: {reason}"]
+
+
+@pytest.fixture
+def other_process(gateway: Gateway) -> Iterator[Container]:
+    """The same gateway built a second time over the same database: another process's view of it."""
+    second = build(gateway.container.settings, gateway.clock)
+    yield second
+    second.close()
+
+
+def test_a_disabled_clients_token_stops_working_at_once_and_works_again_when_enabled(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    partner = register(gateway)
+    token = get_token(gateway, partner)
+    assert read(gateway, token, p).status_code == 200
+    gateway.container.auth.registry.set_client_status(partner.client_id, Status.DISABLED, "test")
+    assert_revoked(gateway, token, p, "client_disabled")
+    gateway.container.auth.registry.set_client_status(partner.client_id, Status.ACTIVE)
+    assert read(gateway, token, p).status_code == 200
+
+
+def test_disabling_a_client_leaves_other_clients_of_its_organisation_working(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    partner, colleague = register(gateway), register(gateway)
+    token, other = get_token(gateway, partner), get_token(gateway, colleague)
+    gateway.container.auth.registry.set_client_status(partner.client_id, Status.DISABLED)
+    assert_revoked(gateway, token, p, "client_disabled")
+    assert read(gateway, other, p).status_code == 200
+
+
+def test_a_disabled_organisation_makes_every_token_naming_it_useless(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    token = get_token(gateway, register(gateway, "amsterdam"))
+    external = gateway.token("amsterdam")  # signed by an additionally trusted issuer key
+    rotterdam = get_token(gateway, register(gateway, "rotterdam", roles=("case_manager",)))
+    gateway.container.auth.registry.set_organisation_status("amsterdam", Status.DISABLED, "mandate withdrawn")
+    assert_revoked(gateway, token, p, "organisation_disabled")
+    assert_revoked(gateway, external, p, "organisation_disabled")
+    assert read(gateway, rotterdam, gateway.pseudonym_for("rotterdam", p)).status_code == 404  # still authenticated
+    gateway.container.auth.registry.set_organisation_status("amsterdam", Status.ACTIVE)
+    assert read(gateway, token, p).status_code == 200
+
+
+def test_the_token_of_an_organisation_whose_covenants_all_ended_is_refused_from_the_end_second(
+    gateway: Gateway,
+) -> None:
+    p = gateway.register("amsterdam")
+    ind = gateway.pseudonym_for("ind", p)
+    gateway.clock.set(datetime(2024, 12, 31, 23, 50, 0, tzinfo=AMS))
+    token = get_token(gateway, register(gateway, "ind", roles=("ind_officer",)))  # valid until 00:05
+    gateway.clock.set(datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS))
+    assert read(gateway, token, ind, "ind_officer", "identity_nationality").status_code == 200
+    gateway.clock.set(datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
+    assert_revoked(gateway, token, ind, "no_covenant_in_force", role="ind_officer", purpose="identity_nationality")
+
+
+def test_an_organisation_with_a_successor_covenant_keeps_working_after_the_others_ended(gateway: Gateway) -> None:
+    gateway.container.settings.access_token_lifetime_seconds = 3600
+    p = gateway.register("utrecht")
+    gateway.clock.set(datetime(2024, 12, 31, 23, 30, 0, tzinfo=AMS))
+    token = get_token(gateway, register(gateway, "utrecht", roles=("case_manager",)))
+    gateway.clock.set(datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
+    response = read(gateway, token, p, purpose="shelter_counselling")
+    assert response.status_code == 200, response.text
+
+
+def test_a_client_disabled_by_another_gateway_process_is_refused_here_on_the_next_request(
+    gateway: Gateway, other_process: Container
+) -> None:
+    p = gateway.register("amsterdam")
+    partner = register(gateway)
+    token = get_token(gateway, partner)
+    assert read(gateway, token, p).status_code == 200
+    assert gateway.container.verifier.cached == 1
+    other_process.auth.registry.set_client_status(partner.client_id, Status.DISABLED)
+    assert_revoked(gateway, token, p, "client_disabled")
+
+
+def test_revocation_clears_the_verified_token_cache(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    partner, colleague = register(gateway), register(gateway)
+    read(gateway, get_token(gateway, partner), p)
+    read(gateway, get_token(gateway, colleague), p)
+    assert gateway.container.verifier.cached == 2
+    gateway.container.auth.registry.set_client_status(partner.client_id, Status.DISABLED)
+    assert gateway.container.verifier.cached == 0
+
+
+def test_a_token_of_an_unregistered_client_signed_by_the_gateway_key_is_refused(gateway: Gateway) -> None:
+    """A gateway-issued token is bound to its registered client: gone from the registry, gone."""
+    from sqlalchemy import delete
+
+    from gateway.store.tables import auth_clients
+
+    p = gateway.register("amsterdam")
+    partner = register(gateway)
+    token = get_token(gateway, partner)
+    with gateway.container.db.write.begin() as conn:
+        conn.execute(delete(auth_clients).where(auth_clients.c.client_id == partner.client_id))
+        gateway.container.auth.repo.bump_epoch(conn)
+    assert_revoked(gateway, token, p, "client_unknown")
