@@ -175,12 +175,12 @@ def print_plan(plan: RetentionPlan, dry_run: bool) -> None:
     print(f"due: {keys} data keys of {plan.participants_due} participants")
     if plan.due_groups:
         print(
-            f"  {'category':22} {'keys':>7} {'particip.':>9}  {'rule':30} {'trigger':13} {'after':6} "
+            f"  {'category':22} {'keys':>7} {'particip.':>9}  {'rule':36} {'trigger':13} {'after':6} "
             "due (first .. last)"
         )
         for g in plan.due_groups:
             print(
-                f"  {g.category:22} {g.keys:>7} {g.participants:>9}  {g.rule_id:30} {g.trigger:13} {g.duration:6} "
+                f"  {g.category:22} {g.keys:>7} {g.participants:>9}  {g.rule_id:36} {g.trigger:13} {g.duration:6} "
                 f"{g.earliest_due.astimezone(LOCAL):%Y-%m-%d} .. {g.latest_due.astimezone(LOCAL):%Y-%m-%d}"
             )
             label = " [suggestion, not law]" if g.suggestion else ""

@@ -12,8 +12,6 @@ from tests.support.browser import Browser
 
 pytestmark = [
     pytest.mark.browser,
-    # tests/support/browser.py opens its CDP socket without a context manager (websockets >= 14 warns).
-    pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"),
 ]
 
 IND = "Immigratie- en Naturalisatiedienst (IND)"
