@@ -231,7 +231,9 @@ def download(
         "Audit-Seq": str(seq),
         "Cache-Control": "no-store",
     }
-    return Response(body, headers=headers, media_type=MEDIA[fmt])
+    # A rehearsal marks JSON and HTML responses on the way out; a signed file must leave byte for byte.
+    media = "application/octet-stream" if container.settings.rehearsal and fmt != "pdf" else MEDIA[fmt]
+    return Response(body, headers=headers, media_type=media)
 
 
 @evidence_router.post(
