@@ -117,6 +117,7 @@ class DeliveryWorker:
         self._transport = transport
         # Why nothing is sent (e.g. a rehearsal on a copy of the database must never reach real partners).
         self.paused = paused
+        self._said_paused = False
         self._before_run = tuple(before_run)  # e.g. queue notices that are due (runs in a thread)
         self.worker_id = f"outbox:{os.getpid()}@{socket.gethostname()}"[:128]
 
@@ -130,7 +131,9 @@ class DeliveryWorker:
         """Send every notice that is due now (leased first); return what happened."""
         report = DeliveryReport()
         if self.paused is not None:
-            log.info("outbox.paused", reason=self.paused)
+            if not self._said_paused:
+                log.info("outbox.paused", reason=self.paused)
+                self._said_paused = True
             return report
         if self._signer is None:
             log.error("outbox.unsigned", reason="no evidence signing key in the key dir; nothing is sent")

@@ -25,7 +25,7 @@ from gateway.api.app import create_app
 from gateway.clock import FixedClock
 from gateway.container import Container, build
 from gateway.evidence.envelope import verify_bytes
-from gateway.evidence.keys import EvidenceKey, parse_keys
+from gateway.evidence.keys import EvidenceKey, parse_keys, published_keys
 from gateway.evidence.parts import EvidenceParts
 from gateway.outbox.delivery import DeliveryWorker
 from gateway.outbox.signing import SignatureInvalid, verify_request
@@ -152,12 +152,16 @@ def start(
             "config_dir": config,
         }
         options.update(overrides)
-        container = build(make_settings(database_url, tmp_path / "keys", minter, **options), clock)
+        settings = make_settings(database_url, tmp_path / "keys", minter, **options)
+        # The recipients hold the gateway's published keys before the first notice can arrive ...
+        sim.keys = published_keys(settings.key_dir)
+        container = build(settings, clock)
         app = create_app(container=container)
         try:
             with LiveServer(app) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as http:
-                # The recipients fetched the gateway's published keys earlier, over HTTP.
-                sim.keys = parse_keys(http.get("/.well-known/evidence-keys.json").content)
+                # ... and they are the keys the gateway publishes over HTTP.
+                served = parse_keys(http.get("/.well-known/evidence-keys.json").content)
+                assert [k.kid for k in served] == [k.kid for k in sim.keys]
                 assert container.evidence is not None
                 yield Setup(container, container.evidence, clock, sim, gateway.url, http, minter)
         finally:
