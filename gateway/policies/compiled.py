@@ -6,18 +6,23 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 from gateway.lifecycle.model import NO_FACTS, LifecycleFacts
-from gateway.policies.loader import policy_version
+from gateway.policies.loader import add_duration, policy_version
 from gateway.policies.model import (
     Covenant,
     DataCategory,
     Mandate,
     Operation,
     Organisation,
+    OversightAction,
+    OversightActivity,
     PolicyConfig,
     Purpose,
+    RetentionTrigger,
     Sensitivity,
     SharingRule,
 )
@@ -83,6 +88,25 @@ class CompiledRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledOversight:
+    """An oversight activity with, per covenant it serves, the window [start, end of aftercare)."""
+
+    id: str
+    processing_activity_id: str
+    legal_basis: str
+    actions: frozenset[OversightAction]
+    kinds: frozenset[str]
+    organisations: frozenset[str]
+    roles: frozenset[str]
+    windows: Mapping[str, tuple[float, float]]
+    source: OversightActivity
+
+    def serves(self, org: Organisation, role: str) -> bool:
+        """Return whether this activity names the organisation (or its kind) and the role."""
+        return role in self.roles and (org.id in self.organisations or org.kind.value in self.kinds)
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledPolicy:
     version: str
     config: PolicyConfig
@@ -95,6 +119,10 @@ class CompiledPolicy:
     sources: Mapping[str, frozenset[str]]
     mandates: Mapping[str, Mandate] = field(default_factory=lambda: MappingProxyType({}))
     lifecycle: LifecycleFacts = NO_FACTS
+    oversight_by_action: Mapping[OversightAction, tuple[CompiledOversight, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    oversight: Mapping[str, CompiledOversight] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def lifecycle_version(self) -> str | None:
@@ -142,6 +170,42 @@ def _mandate_windows(config: PolicyConfig, facts: LifecycleFacts) -> dict[str, d
     return windows
 
 
+def retention_end(config: PolicyConfig, covenant: Covenant, ends_ts: float) -> float:
+    """Return when the last retention period (trigger covenant_end) of data shared under a covenant runs out."""
+    end = datetime.fromtimestamp(ends_ts, ZoneInfo(covenant.timezone))
+    shared = {g.category for r in config.rules if covenant.id in r.covenants for g in r.grants}
+    latest = ends_ts
+    for rule in config.retention:
+        if rule.applies_to in shared and rule.trigger is RetentionTrigger.COVENANT_END and rule.duration:
+            latest = max(latest, add_duration(end, rule.duration).timestamp())
+    return latest
+
+
+def _compile_oversight(config: PolicyConfig, covenants: Mapping[str, CompiledCovenant]) -> dict[str, CompiledOversight]:
+    out: dict[str, CompiledOversight] = {}
+    for activity in config.oversight:
+        windows: dict[str, tuple[float, float]] = {}
+        for cov_id in activity.covenants or tuple(covenants):
+            cov = covenants[cov_id]
+            until = cov.ends_ts
+            if activity.aftercare.after_retention:
+                until = retention_end(config, cov.source, cov.ends_ts)
+            local = datetime.fromtimestamp(until, ZoneInfo(cov.source.timezone))
+            windows[cov_id] = (cov.starts_ts, add_duration(local, activity.aftercare.period).timestamp())
+        out[activity.id] = CompiledOversight(
+            id=activity.id,
+            processing_activity_id=activity.processing_activity_id,
+            legal_basis=activity.legal_basis.dpv,
+            actions=frozenset(activity.actions),
+            kinds=frozenset(k.value for k in activity.recipient.kinds),
+            organisations=frozenset(activity.recipient.organisations),
+            roles=frozenset(activity.recipient.roles),
+            windows=MappingProxyType(windows),
+            source=activity,
+        )
+    return out
+
+
 def compile_policy(
     config: PolicyConfig, facts: LifecycleFacts = NO_FACTS, version: str | None = None
 ) -> CompiledPolicy:
@@ -187,6 +251,11 @@ def compile_policy(
         )
         for op in rule.operations:
             rules[(rule.purpose, op)].append(compiled)
+    oversight = _compile_oversight(config, covenants)
+    by_action: dict[OversightAction, list[CompiledOversight]] = defaultdict(list)
+    for activity in oversight.values():
+        for action in activity.source.actions:
+            by_action[action].append(activity)
     return CompiledPolicy(
         version=version or policy_version(config),
         config=config,
@@ -199,4 +268,6 @@ def compile_policy(
         sources=MappingProxyType({c.id: frozenset(c.sources) for c in config.categories}),
         mandates=MappingProxyType({m.id: m for m in config.mandates}),
         lifecycle=facts,
+        oversight_by_action=MappingProxyType({k: tuple(v) for k, v in by_action.items()}),
+        oversight=MappingProxyType(oversight),
     )

@@ -48,6 +48,9 @@ class Reason(StrEnum):
     FIELD_NOT_PERMITTED = "field_not_permitted"
     UNDER_LEGAL_HOLD = "participant_under_legal_hold"
     NO_MANDATE_IN_FORCE = "no_mandate_in_force"
+    NO_OVERSIGHT_ACTIVITY = "no_oversight_activity"
+    AFTERCARE_ENDED = "aftercare_ended"
+    NOT_A_PARTY = "not_a_party"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -65,10 +68,13 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.FIELD_NOT_PERMITTED: "A field to be written is not permitted for this organisation and purpose.",
     Reason.UNDER_LEGAL_HOLD: "The participant is under a legal hold: access only for the legal procedure.",
     Reason.NO_MANDATE_IN_FORCE: "The mandate that carries the matching rule is not in force at this moment.",
+    Reason.NO_OVERSIGHT_ACTIVITY: "No oversight activity permits this organisation and role this action.",
+    Reason.AFTERCARE_ENDED: "The covenants have ended and so has the aftercare period of this oversight activity.",
+    Reason.NOT_A_PARTY: "The organisation is not a party to this covenant.",
 }
 
 # Denials for which the caller may not even learn that the participant exists (answered 404).
-HIDES_EXISTENCE = frozenset({Reason.OUTSIDE_COVENANT_REGION, Reason.OUTSIDE_RECIPIENT_REGION})
+HIDES_EXISTENCE = frozenset({Reason.OUTSIDE_COVENANT_REGION, Reason.OUTSIDE_RECIPIENT_REGION, Reason.NOT_A_PARTY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,7 @@ class Decision:
     withheld: tuple[str, ...] = ()
     visible_regions: frozenset[str] = field(default_factory=frozenset)
     permitted_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    bases: tuple[str, ...] = ()  # legal bases of an oversight decision (no grants)
 
     @property
     def reason_text(self) -> str:
@@ -112,7 +119,7 @@ class Decision:
     @property
     def legal_bases(self) -> tuple[str, ...]:
         """Return the distinct legal bases of the grants, in order."""
-        return tuple(dict.fromkeys(g.legal_basis for g in self.grants))
+        return tuple(dict.fromkeys([*(g.legal_basis for g in self.grants), *self.bases]))
 
     @property
     def fields_by_category(self) -> dict[str, tuple[str, ...]]:

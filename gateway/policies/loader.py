@@ -24,6 +24,7 @@ from gateway.policies.model import (
     Operation,
     Organisation,
     OrganisationKind,
+    OversightActivity,
     PolicyConfig,
     Purpose,
     RetentionRule,
@@ -42,6 +43,7 @@ FILES: dict[str, tuple[type[BaseModel], str]] = {
 # Optional files: a configuration without them simply has none of these entries.
 OPTIONAL_FILES: dict[str, tuple[type[BaseModel], str]] = {
     "mandates.yaml": (Mandate, "mandate"),
+    "oversight.yaml": (OversightActivity, "oversight activity"),
 }
 
 
@@ -166,6 +168,7 @@ def load_config(directory: Path) -> PolicyConfig:
         rules=tuple(parts["rules.yaml"]),
         retention=tuple(parts["retention.yaml"]),
         mandates=tuple(parts["mandates.yaml"]),
+        oversight=tuple(parts["oversight.yaml"]),
     )
     problems.extend(cross_check(config))
     if problems:
@@ -185,6 +188,7 @@ def _cross_check_parts(parts: dict[str, list[Any]], invalid: set[str]) -> list[C
         rules=tuple(parts["rules.yaml"]),
         retention=tuple(parts["retention.yaml"]),
         mandates=tuple(parts["mandates.yaml"]),
+        oversight=tuple(parts["oversight.yaml"]),
     )
     return cross_check(partial, invalid)
 
@@ -292,6 +296,39 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
             say(f"'{retention.applies_to}' has more than one retention rule")
         seen_subjects.add(retention.applies_to)
     problems.extend(_cross_check_mandates(config, invalid))
+    problems.extend(_cross_check_oversight(config, invalid))
+    return problems
+
+
+def _cross_check_oversight(config: PolicyConfig, invalid: set[str] | frozenset[str]) -> list[ConfigProblem]:
+    """Return every broken reference of the oversight activities, and any that could reach records."""
+    problems: list[ConfigProblem] = []
+    orgs = {o.id: o for o in config.organisations}
+    covenants = {c.id for c in config.covenants}
+    purposes = {p.id for p in config.purposes}
+    rule_purposes = {r.purpose for r in config.rules}
+    for activity in config.oversight:
+        label = f"oversight activity '{activity.id}'"
+
+        def say(message: str, label: str = label) -> None:
+            problems.append(ConfigProblem("oversight.yaml", label, message))
+
+        if activity.id in rule_purposes:
+            say("a sharing rule names this id as its purpose: an oversight activity never releases record contents")
+        elif activity.id in purposes:
+            say("the id is also a purpose in purposes.yaml; a processing activity is one or the other")
+        for cov_id in activity.covenants:
+            if cov_id not in covenants and cov_id not in invalid:
+                say(f"covenant '{cov_id}' is not in covenants.yaml")
+        for org_id in activity.recipient.organisations:
+            if org_id not in orgs and org_id not in invalid:
+                say(f"recipient organisation '{org_id}' is not in organisations.yaml")
+        recipients = [
+            o for o in orgs.values() if o.id in activity.recipient.organisations or o.kind in activity.recipient.kinds
+        ]
+        for role in activity.recipient.roles:
+            if recipients and all(role not in o.roles for o in recipients):
+                say(f"role '{role}' is not a role of any organisation the activity names")
     return problems
 
 

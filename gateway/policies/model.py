@@ -346,6 +346,81 @@ class Mandate(Strict):
         return None if self.valid_until is None else _exclusive_end(self.valid_until, self.timezone)
 
 
+class OversightAction(StrEnum):
+    """What oversight and aftercare may do: a closed catalogue, none of which releases record contents."""
+
+    AUDIT_REVIEW = "audit.review"  # read the organisation's own audit entries, searches, LDV export
+    SUBJECT_ACCESS = "audit.subject_access"  # compile an art. 15 report of disclosures about one participant
+    EVIDENCE_VIEW = "evidence.view"  # covenants, revocation reports, destruction records, legal holds
+    EVIDENCE_ISSUE = "evidence.issue"  # issue a revocation report or destruction record
+    NOTICE_ACKNOWLEDGE = "notice.acknowledge"  # read and acknowledge deletion notices sent to the organisation
+    LEGAL_HOLD = "lifecycle.hold"  # set and lift legal holds
+    COVENANT_REVOKE = "lifecycle.revoke"  # revoke a covenant early, withdraw a mandate
+    REHEARSAL_CLOCK = "rehearsal.clock"  # move a rehearsal's simulated clock forward
+
+
+# Keys that would make an oversight activity hand out records; refused with a pointer to rules.yaml.
+_RECORD_KEYS = ("grants", "categories", "fields", "operations", "condition", "purpose")
+
+
+class Aftercare(Strict):
+    """How long an oversight activity outlives the end of the covenants it serves."""
+
+    after_retention: bool = Field(
+        default=False,
+        description="Until the last retention period (trigger covenant_end) of the categories shared under the "
+        "covenant has run out, then `period` more",
+    )
+    period: str = Field(default="P0D", description="ISO-8601 duration after the end (or after the retention)")
+
+    @field_validator("period")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        if not _ISO_DURATION.match(value):
+            raise ValueError("period must be an ISO-8601 duration such as P0D, P6M or P1Y")
+        return value
+
+
+class OversightActivity(Strict):
+    """A processing activity of oversight or aftercare (log review, art. 15, evidence, holds, notices).
+
+    Decided by the same gate as the exchange: the organisation must be a party to one of `covenants`
+    (every covenant when empty) that has started and whose end plus `aftercare` has not passed.
+    It never releases record contents; reading a participant is a sharing rule's (rules.yaml).
+    """
+
+    id: Identifier
+    name: str
+    description: str
+    processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
+    dpv_purpose: str
+    legal_basis: LegalBasis
+    actions: tuple[OversightAction, ...] = Field(min_length=1)
+    recipient: Recipient
+    covenants: tuple[Identifier, ...] = Field(default=(), description="Empty: every covenant of the organisation")
+    aftercare: Aftercare = Field(default_factory=Aftercare)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_record_contents(cls, value: object) -> object:
+        if isinstance(value, dict):
+            found = [k for k in _RECORD_KEYS if k in value]
+            if found:
+                raise ValueError(
+                    f"an oversight activity never releases record contents ({', '.join(found)} given); "
+                    "access to a participant's records is a sharing rule in rules.yaml"
+                )
+            actions = value.get("actions")
+            if isinstance(actions, list | tuple):
+                exchange = [a for a in actions if a in {op.value for op in Operation}]
+                if exchange:
+                    raise ValueError(
+                        f"action {', '.join(map(str, exchange))} would release record contents; an oversight "
+                        "activity may only name oversight actions (" + ", ".join(a.value for a in OversightAction) + ")"
+                    )
+        return value
+
+
 class ConfigMeta(Strict):
     name: Identifier
     title: str
@@ -365,3 +440,4 @@ class PolicyConfig(Strict):
     rules: tuple[SharingRule, ...]
     retention: tuple[RetentionRule, ...] = ()
     mandates: tuple[Mandate, ...] = ()
+    oversight: tuple[OversightActivity, ...] = ()
