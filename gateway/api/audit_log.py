@@ -9,26 +9,25 @@ an audit entry (`audit.read`) committed before the entries are returned.
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from gateway.api.deps import ContainerDep, ContextDep
+from gateway.api.deps import ContainerDep
+from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
 from gateway.audit import repository
 from gateway.audit.proofs import ProofUnavailable, TreeCache
 from gateway.audit.writer import AuditUnavailable
 from gateway.container import Container
-from gateway.exchange.authorize import Denied
+from gateway.exchange.authorize import OversightGrant
+from gateway.policies.model import OversightAction
 
 router = APIRouter(prefix="/v1/audit", tags=["audit log"])
 
-OFFICER_ROLE = "privacy_officer"
 READ_EVENT = "audit.read"
-REVIEW_PURPOSE = "audit_review"
 CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
 
 
@@ -158,30 +157,23 @@ def _view(container: Container, organisation: str, text: str) -> dict[str, Any]:
     return entry
 
 
+AuditReviewGrant = Annotated[OversightGrant, Depends(oversight_guard(OversightAction.AUDIT_REVIEW, READ_EVENT))]
+
+
 @router.get("/entries", summary="Your organisation's own entries, in log order (privacy officers only)")
 def own_entries(
-    ctx: ContextDep,
+    grant: AuditReviewGrant,
     container: ContainerDep,
     after: Annotated[int, Query(ge=0, description="Return entries with a larger sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    ctx = replace(ctx, purpose=REVIEW_PURPOSE)
-    organisation = ctx.principal.organisation
+    organisation = grant.organisation
     authorizer = container.exchange.authorizer
-    org = container.policy.organisations.get(organisation)
     try:
-        if org is None or ctx.role != OFFICER_ROLE or OFFICER_ROLE not in org.roles:
-            raise authorizer.refuse(
-                ctx,
-                READ_EVENT,
-                "role_not_allowed",
-                "Only a privacy officer (Acting-Role: privacy_officer) may read the log.",
-                view="partner_entries",
-            )
         upto = repository.entry_count(container.db)
         rows = repository.entries_of_organisation(container.db, organisation, after, limit, upto)
-        seq = authorizer.record_log_access(
-            ctx,
+        seq = authorizer.record(
+            grant,
             READ_EVENT,
             "privacy_officer_review",
             view="partner_entries",
@@ -191,15 +183,8 @@ def own_entries(
             first_seq=rows[0].seq if rows else None,
             last_seq=rows[-1].seq if rows else None,
         )
-    except Denied as exc:
-        raise Problem(403, exc.reason, "Access denied.", exc.text, audit_seq=exc.audit_seq) from None
     except AuditUnavailable:
-        raise Problem(
-            503,
-            "audit_unavailable",
-            "The audit log cannot record this request; nothing was released.",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise audit_unavailable() from None
     latest = repository.latest_checkpoint(container.db)
     return _json(
         {

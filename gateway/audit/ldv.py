@@ -162,7 +162,7 @@ def cmd_ldv_export(args: argparse.Namespace) -> int:
             TraceContext.from_header(None),
         )
         # No log, no data: the export itself is an audit entry, durable before a line is written.
-        seq = container.exchange.authorizer.record_log_access(
+        seq = container.exchange.authorizer.record_operator_access(
             ctx, "audit.ldv_export", "operator_export", query=flt.describe(), format="ldv-jsonl"
         )
         query = AuditQuery(container.db, container.policy, container.store.pseudonym)

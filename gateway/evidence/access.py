@@ -1,32 +1,34 @@
 """Who may see which evidence, and the logging of it (framework-free; the API and the pages use it).
 
-Jurists and privacy officers (acting role `jurist` or `privacy_officer`, which their organisation must
-hold) see the covenants their organisation is a party to, their revocation reports, the mandates
-under them, the legal holds in their organisation's regions, and every destruction record (counts
-only). To anyone else a document does not exist (404). Every refusal, every document download and
-every view of legal holds (which name case references) is an audit entry, committed first.
+Whether a caller may see or issue evidence at all is the gate's (`Authorizer.oversee`, the
+`evidence_review` activity of oversight.yaml: jurists and privacy officers of a party, during the
+covenant and its aftercare). Within that, a viewer sees the covenants its organisation is a party
+to, their revocation reports, the mandates under them, the legal holds in its organisation's
+regions, and every destruction record (counts only). To anyone else a document does not exist (404).
+Every refusal, every document download and every view of legal holds (which name case references)
+is an audit entry, committed first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway.evidence import repository as repo
 from gateway.evidence.parts import EvidenceParts
 from gateway.evidence.service import DESTRUCTION_RECORD, REVOCATION_REPORT
-from gateway.exchange.authorize import Authorizer
+from gateway.exchange.authorize import Authorizer, Denied, OversightGrant
 from gateway.exchange.context import RequestContext
 from gateway.lifecycle.facts import legal_holds
 from gateway.lifecycle.model import LegalHold
 from gateway.policies.compiled import CompiledPolicy
-from gateway.policies.model import Organisation
+from gateway.policies.model import Organisation, OversightAction
 from gateway.store.db import Database
 
-EVIDENCE_ROLES = ("jurist", "privacy_officer")
-EVIDENCE_PURPOSE = "evidence_review"
+EVIDENCE_ROLES = ("jurist", "privacy_officer")  # offered by the sign-in form; who may is oversight.yaml's
 VIEW_EVENT = "evidence.view"
 DOWNLOAD_EVENT = "evidence.download"
 ISSUE_EVENT = "evidence.request"
+LOGIN_EVENT = "evidence.login"
 
 
 class DocumentNotFound(Exception):
@@ -39,10 +41,14 @@ class DocumentNotFound(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """A signed-in jurist or privacy officer: the request context (fixed purpose) and organisation."""
+    """A jurist or privacy officer the gate let see evidence: the grant, its context and organisation."""
 
-    ctx: RequestContext
+    grant: OversightGrant
     organisation: Organisation
+
+    @property
+    def ctx(self) -> RequestContext:
+        return self.grant.ctx
 
 
 class EvidenceAccess:
@@ -57,17 +63,14 @@ class EvidenceAccess:
         return self._parts.service.policy()
 
     def viewer(self, ctx: RequestContext, event: str = VIEW_EVENT) -> Viewer:
-        """Return the viewer; log and raise Denied unless a jurist or privacy officer of a known organisation."""
-        ctx = replace(ctx, purpose=EVIDENCE_PURPOSE)
-        org = self.policy.organisations.get(ctx.principal.organisation)
-        if org is None or ctx.role not in EVIDENCE_ROLES or ctx.role not in org.roles:
-            raise self._authorizer.refuse(
-                ctx,
-                event,
-                "role_not_allowed",
-                "Only a jurist or privacy officer of a party (Acting-Role: jurist or privacy_officer) sees evidence.",
-            )
-        return Viewer(ctx, org)
+        """Return the viewer the gate permits to see evidence; the gate logs and raises Denied otherwise."""
+        grant = self._authorizer.oversee(ctx, event, OversightAction.EVIDENCE_VIEW)
+        return Viewer(grant, self.policy.organisations[grant.organisation])
+
+    def sign_in(self, ctx: RequestContext) -> int:
+        """Record that a jurist or privacy officer opened the evidence pages (refused and logged otherwise)."""
+        viewer = self.viewer(ctx, LOGIN_EVENT)
+        return self._authorizer.record(viewer.grant, LOGIN_EVENT, "session_started")
 
     def covenant_ids(self, viewer: Viewer) -> list[str]:
         """Return the covenants the viewer's organisation is a party to."""
@@ -92,12 +95,12 @@ class EvidenceAccess:
         with self._db.read.connect() as conn:
             doc = repo.get(conn, document_id)
         if doc is None or not self.may_see(viewer, doc):
-            denied = self._authorizer.refuse(
-                viewer.ctx, DOWNLOAD_EVENT, "unknown_document", "No such document.", document_id=document_id
+            denied = self._authorizer.refuse_within(
+                viewer.grant, DOWNLOAD_EVENT, "unknown_document", "No such document.", document_id=document_id
             )
             raise DocumentNotFound(denied.audit_seq)
-        seq = self._authorizer.record_log_access(
-            viewer.ctx,
+        seq = self._authorizer.record(
+            viewer.grant,
             DOWNLOAD_EVENT,
             "evidence_download",
             document_id=doc.id,
@@ -112,22 +115,28 @@ class EvidenceAccess:
         """Return the legal holds in the viewer's organisation's regions, newest first, once the view is logged."""
         regions = set(viewer.organisation.regions)
         found = [h for h in legal_holds(self._db) if h.region in regions]
-        seq = self._authorizer.record_log_access(
-            viewer.ctx, VIEW_EVENT, "evidence_review", view="legal_holds", results=len(found)
+        seq = self._authorizer.record(
+            viewer.grant, VIEW_EVENT, "evidence_review", view="legal_holds", results=len(found)
         )
         return sorted(found, key=lambda h: h.set_at, reverse=True), seq
 
     def request_report(self, viewer: Viewer, covenant_id: str) -> repo.StoredDocument:
         """Issue a new version of a covenant's revocation report at a party's jurist's request."""
-        if covenant_id not in self.covenant_ids(viewer):
-            denied = self._authorizer.refuse(
-                viewer.ctx, ISSUE_EVENT, "not_a_party", "No such covenant.", covenant_id=covenant_id
+        try:
+            grant = self._authorizer.oversee(
+                viewer.ctx, ISSUE_EVENT, OversightAction.EVIDENCE_ISSUE, covenant_id, covenant_id=covenant_id
             )
-            raise DocumentNotFound(denied.audit_seq)
+        except Denied as exc:
+            if exc.hides_existence:
+                raise DocumentNotFound(exc.audit_seq) from None
+            raise
+        self._authorizer.record(grant, ISSUE_EVENT, "evidence_issue", covenant_id=covenant_id)
         who = f"{viewer.ctx.acting_user} ({viewer.organisation.id}, {viewer.ctx.role})"
         return self._parts.service.issue_revocation_report(covenant_id, requested_by=who)
 
     def request_record(self, viewer: Viewer, run_id: str) -> repo.StoredDocument:
         """Issue a destruction record for a retention run at a jurist's or officer's request."""
+        grant = self._authorizer.oversee(viewer.ctx, ISSUE_EVENT, OversightAction.EVIDENCE_ISSUE, run_id=run_id)
+        self._authorizer.record(grant, ISSUE_EVENT, "evidence_issue", run_id=run_id)
         who = f"{viewer.ctx.acting_user} ({viewer.organisation.id}, {viewer.ctx.role})"
         return self._parts.service.issue_destruction_record(run_id, requested_by=who)

@@ -231,8 +231,7 @@ def login(request: Request, parts: PartsDep, form: FormDep) -> Response:
         )
     ctx = RequestContext(principal, acting_user, role, None, trace)
     try:
-        viewer = parts.access.viewer(ctx, "evidence.login")
-        parts.container.exchange.authorizer.record_log_access(viewer.ctx, "evidence.login", "session_started")
+        parts.access.sign_in(ctx)
     except Denied as exc:
         return _login_page(request, parts, exc.text, 403, acting_user=acting_user, role=role)
     except AuditUnavailable:

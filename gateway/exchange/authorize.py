@@ -8,7 +8,7 @@ nothing else. A denial raises `Denied` after its own audit entry is committed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -19,7 +19,8 @@ from gateway.clock import Clock
 from gateway.exchange.context import RequestContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Decision, decide
-from gateway.policies.model import Operation
+from gateway.policies.model import Operation, OversightAction
+from gateway.policies.oversight import OversightRequest, decide_oversight
 
 log = structlog.get_logger("gateway.exchange")
 _MINT = object()
@@ -58,6 +59,35 @@ class AuthorizedAccess:
         self.audit_seq = audit_seq
         self.organisation = organisation
         self.operation = operation
+
+
+class OversightGrant:
+    """Proof that the gate permitted one oversight action (log review, evidence, notices, holds, ...).
+
+    Made only by `Authorizer.oversee`; the services of oversight take it instead of a bare request
+    context, and record the access with `Authorizer.record`, which writes the permit entry with the
+    activity (rule id), its legal basis and the covenants it serves.
+    """
+
+    __slots__ = ("action", "ctx", "decision")
+
+    def __init__(self, mint: object, ctx: RequestContext, action: OversightAction, decision: Decision) -> None:
+        if mint is not _MINT or not decision.permitted:
+            raise PermissionError("OversightGrant is made only by Authorizer.oversee")
+        self.ctx = ctx
+        self.action = action
+        self.decision = decision
+
+    @property
+    def organisation(self) -> str:
+        """Return the organisation the grant was decided for."""
+        return self.ctx.principal.organisation
+
+    def require(self, *actions: OversightAction) -> OversightGrant:
+        """Return self when the grant is for one of `actions`; a grant for another action is a bug."""
+        if self.action not in actions:
+            raise PermissionError(f"a grant for {self.action.value} does not permit {', '.join(actions)}")
+        return self
 
 
 def _iso(moment: datetime) -> str:
@@ -154,23 +184,127 @@ class Authorizer:
         self._log_denial(ctx, event, reason, appended.seq)
         return Denied(reason, text, appended.seq, hides_existence)
 
-    def record_log_access(
-        self, ctx: RequestContext, event: str, reason: str, participant_id: str | None = None, **fields: Any
-    ) -> int:
-        """Log a permitted access to the audit log itself (privacy-officer review); return its seq once durable.
+    # -- oversight: the same gate for everything outside the exchange ------------------------------
 
-        The caller releases log entries or reports only after this returns (no log, no data).
-        """
+    def _oversight_decision(
+        self, ctx: RequestContext, action: OversightAction, covenant: str | None
+    ) -> tuple[Decision, datetime, CompiledPolicy]:
         now = self.clock.now()
-        entry = self._entry(
-            ctx,
+        policy = self.current_policy()
+        request = OversightRequest(ctx.principal.organisation, ctx.role, action, covenant)
+        return decide_oversight(policy, request, now.timestamp()), now, policy
+
+    def _oversight_entry(
+        self,
+        ctx: RequestContext,
+        event: str,
+        decision: Decision,
+        now: datetime,
+        policy: CompiledPolicy | None,
+        action: OversightAction,
+        reason: str,
+        participant_id: str | None,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        return self._entry(
+            replace(ctx, purpose=decision.purpose),
             event,
             now,
-            decision="permit",
+            policy,
+            decision="permit" if decision.permitted else "deny",
             reason=reason,
             participant=participant_id,
-            processing_activity_id=None,
+            processing_activity_id=decision.processing_activity_id,
+            action=action.value,
+            rule_ids=list(decision.rule_ids),
+            legal_bases=list(decision.legal_bases),
+            covenants=list(decision.covenant_ids),
             **fields,
+        )
+
+    def _oversight_outcome(
+        self, ctx: RequestContext, event: str, action: OversightAction, decision: Decision, seq: int | None
+    ) -> OversightGrant:
+        if not decision.permitted:
+            assert seq is not None
+            self._log_denial(ctx, event, decision.reason.value, seq)
+            raise Denied(decision.reason.value, decision.reason_text, seq, decision.hides_existence)
+        return OversightGrant(_MINT, replace(ctx, purpose=decision.purpose), action, decision)
+
+    def oversee(
+        self, ctx: RequestContext, event: str, action: OversightAction, covenant: str | None = None, **fields: Any
+    ) -> OversightGrant:
+        """Decide an oversight action; a denial is logged durably and raised as Denied, a permit returned.
+
+        The permit is logged by `record` once the caller knows what it releases, before it releases it.
+        """
+        decision, now, policy = self._oversight_decision(ctx, action, covenant)
+        seq = None
+        if not decision.permitted:
+            entry = self._oversight_entry(
+                ctx, event, decision, now, policy, action, decision.reason.value, None, fields
+            )
+            seq = self.audit.append(entry, now, self.audit_timeout).seq
+        return self._oversight_outcome(ctx, event, action, decision, seq)
+
+    async def oversee_async(
+        self, ctx: RequestContext, event: str, action: OversightAction, covenant: str | None = None, **fields: Any
+    ) -> OversightGrant:
+        """As `oversee`, awaiting the durable commit instead of blocking a thread."""
+        decision, now, policy = self._oversight_decision(ctx, action, covenant)
+        seq = None
+        if not decision.permitted:
+            entry = self._oversight_entry(
+                ctx, event, decision, now, policy, action, decision.reason.value, None, fields
+            )
+            seq = (await self.audit.append_async(entry, now, self.audit_timeout)).seq
+        return self._oversight_outcome(ctx, event, action, decision, seq)
+
+    def record(
+        self, grant: OversightGrant, event: str, reason: str, participant_id: str | None = None, **fields: Any
+    ) -> int:
+        """Log a permitted oversight access durably; return its seq. The caller releases only after this."""
+        now = self.clock.now()
+        entry = self._oversight_entry(
+            grant.ctx, event, grant.decision, now, None, grant.action, reason, participant_id, fields
+        )
+        return self.audit.append(entry, now, self.audit_timeout).seq
+
+    async def record_async(
+        self, grant: OversightGrant, event: str, reason: str, participant_id: str | None = None, **fields: Any
+    ) -> int:
+        """As `record`, awaiting the durable commit."""
+        now = self.clock.now()
+        entry = self._oversight_entry(
+            grant.ctx, event, grant.decision, now, None, grant.action, reason, participant_id, fields
+        )
+        return (await self.audit.append_async(entry, now, self.audit_timeout)).seq
+
+    def refuse_within(
+        self,
+        grant: OversightGrant,
+        event: str,
+        reason: str,
+        text: str,
+        participant_id: str | None = None,
+        hides_existence: bool = False,
+        **fields: Any,
+    ) -> Denied:
+        """Log a refusal inside a permitted activity (an unknown document or participant); return it."""
+        now = self.clock.now()
+        decision = replace(grant.decision, permitted=False)
+        entry = self._oversight_entry(
+            grant.ctx, event, decision, now, None, grant.action, reason, participant_id, fields
+        )
+        seq = self.audit.append(entry, now, self.audit_timeout).seq
+        self._log_denial(grant.ctx, event, reason, seq)
+        return Denied(reason, text, seq, hides_existence)
+
+    def record_operator_access(self, ctx: RequestContext, event: str, reason: str, **fields: Any) -> int:
+        """Log an operator's access from the command line (on the machine, outside the partner gate)."""
+        now = self.clock.now()
+        entry = self._entry(
+            ctx, event, now, decision="permit", reason=reason, participant=None, processing_activity_id=None, **fields
         )
         return self.audit.append(entry, now, self.audit_timeout).seq
 

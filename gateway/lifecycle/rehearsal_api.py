@@ -11,12 +11,16 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.deps import ContainerDep, ContextDep, get_principal
+from gateway.api.deps import ContainerDep, get_principal
+from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
-from gateway.lifecycle.events import JURIST_ROLE
+from gateway.audit.writer import AuditUnavailable
+from gateway.exchange.authorize import OversightGrant
 from gateway.lifecycle.rehearsal import RehearsalClock
+from gateway.policies.model import OversightAction
 
 HEADER = b"gateway-rehearsal"
+STEP_EVENT = "rehearsal.clock_step"
 
 
 class RehearsalMiddleware:
@@ -108,13 +112,25 @@ def read_clock(clock: ClockDep) -> dict[str, Any]:
     return {"now": clock.now().isoformat(), "running": clock.running, "copy_of": clock.copy_of}
 
 
+RehearsalClockGrant = Annotated[OversightGrant, Depends(oversight_guard(OversightAction.REHEARSAL_CLOCK, STEP_EVENT))]
+
+
 @router.post("/clock", summary="Step the rehearsal's simulated clock forward (jurists)")
-def step_clock(body: StepClock, ctx: ContextDep, container: ContainerDep, clock: ClockDep) -> dict[str, Any]:
-    org = container.policy.organisations.get(ctx.principal.organisation)
-    if ctx.role != JURIST_ROLE or org is None or JURIST_ROLE not in org.roles:
-        raise Problem(403, "not_a_jurist", "Only a jurist may step the rehearsal clock.")
+def step_clock(body: StepClock, grant: RehearsalClockGrant, container: ContainerDep, clock: ClockDep) -> dict[str, Any]:
     if body.to.tzinfo is None:
         raise Problem(422, "naive_moment", "Give the moment with its time zone offset.")
+    before = clock.now()
+    if body.to < before:
+        raise Problem(
+            409, "clock_backwards", f"The rehearsal clock never goes back (it stands at {before.isoformat()})."
+        )
+    try:
+        # Logged first, on the clock as it stood: the step itself is what the jurist did.
+        container.exchange.authorizer.record(
+            grant, STEP_EVENT, "rehearsal_clock_stepped", clock_from=before.isoformat(), clock_to=body.to.isoformat()
+        )
+    except AuditUnavailable:
+        raise audit_unavailable() from None
     try:
         now = clock.step(body.to, body.running)
     except ValueError as exc:

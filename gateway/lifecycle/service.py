@@ -20,9 +20,11 @@ from sqlalchemy import Connection, select
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
 from gateway.lifecycle import repository as repo
-from gateway.lifecycle.events import JURIST_ROLE, Actor, iso, lifecycle_entry
+from gateway.lifecycle.events import Actor, iso, lifecycle_entry
 from gateway.lifecycle.holder import PolicyHolder
 from gateway.lifecycle.model import CovenantRevocation, HoldReason, LegalHold, MandateWithdrawal
+from gateway.policies.model import OversightAction
+from gateway.policies.oversight import OversightRequest, decide_oversight
 from gateway.store.db import Database
 from gateway.store.tables import participants
 
@@ -73,10 +75,28 @@ class LifecycleService:
 
     # -- checks ------------------------------------------------------------------------------------
 
-    def _jurist(self, actor: Actor) -> None:
-        org = self.holder.current.organisations.get(actor.organisation or "")
-        if org is None or actor.role != JURIST_ROLE or JURIST_ROLE not in org.roles:
-            raise LifecycleRefused("not_a_jurist", "Only a jurist of an organisation with the jurist role may do this.")
+    def _jurist(self, actor: Actor, action: OversightAction, event: str, covenant: str | None = None) -> dict[str, Any]:
+        """Return the gate's permit facts for the entry; log the denial and raise LifecycleRefused otherwise.
+
+        Decided by `decide_oversight` over the effective policy (oversight.yaml: legal_hold_administration,
+        covenant_administration), like every other access.
+        """
+        policy = self.holder.current
+        now = self.clock.now()
+        request = OversightRequest(actor.organisation or "", actor.role, action, covenant)
+        decision = decide_oversight(policy, request, now.timestamp())
+        facts: dict[str, Any] = {
+            "processing_activity_id": decision.processing_activity_id,
+            "action": action.value,
+            "oversight_rule_ids": list(decision.rule_ids),
+            "legal_bases": list(decision.legal_bases),
+        }
+        if not decision.permitted:
+            entry = lifecycle_entry(event, now, actor, policy.version, decision.reason.value, **facts)
+            entry.update(decision="deny", purpose=decision.purpose)
+            self.audit.append(entry, now, self.audit_timeout)
+            raise LifecycleRefused(decision.reason.value, decision.reason_text)
+        return {**facts, "purpose": decision.purpose}
 
     def _not_before_margin(self, effective_at: datetime, now: datetime) -> datetime:
         effective_at = _aware(effective_at)
@@ -112,7 +132,7 @@ class LifecycleService:
         self, actor: Actor, covenant_id: str, effective_at: datetime, reason: str, authority_reference: str
     ) -> CovenantRevocation:
         """Revoke a covenant early, effective at `effective_at`; return the recorded revocation."""
-        self._jurist(actor)
+        gate = self._jurist(actor, OversightAction.COVENANT_REVOKE, "covenant.revoked")
         policy = self.holder.current
         covenant = policy.covenants.get(covenant_id)
         if covenant is None:
@@ -148,6 +168,7 @@ class LifecycleService:
             revocation_reason=fact.reason,
             authority_reference=fact.authority_reference,
         )
+        entry.update(gate)
 
         def store(conn: Connection, seq: int) -> CovenantRevocation:
             stored = replace(fact, audit_seq=seq)
@@ -162,7 +183,7 @@ class LifecycleService:
         self, actor: Actor, mandate_id: str, effective_at: datetime, reason: str, authority_reference: str
     ) -> MandateWithdrawal:
         """Record the withdrawal of a mandate, effective at `effective_at`; return it."""
-        self._jurist(actor)
+        gate = self._jurist(actor, OversightAction.COVENANT_REVOKE, "mandate.withdrawn")
         policy = self.holder.current
         mandate = policy.mandates.get(mandate_id)
         if mandate is None:
@@ -201,6 +222,7 @@ class LifecycleService:
             withdrawal_reason=fact.reason,
             authority_reference=fact.authority_reference,
         )
+        entry.update(gate)
 
         def store(conn: Connection, seq: int) -> MandateWithdrawal:
             stored = replace(fact, audit_seq=seq)
@@ -213,7 +235,7 @@ class LifecycleService:
 
     def set_hold(self, actor: Actor, participant_id: str, reason: HoldReason | str, case_reference: str) -> LegalHold:
         """Put a participant under a legal hold, at once; return the hold."""
-        self._jurist(actor)
+        gate = self._jurist(actor, OversightAction.LEGAL_HOLD, "legal_hold.set")
         try:
             why = HoldReason(reason)
         except ValueError:
@@ -249,6 +271,7 @@ class LifecycleService:
             hold_reason=why.value,
             case_reference=hold.case_reference,
         )
+        entry.update(gate)
 
         def store(conn: Connection, seq: int) -> LegalHold:
             stored = replace(hold, set_audit_seq=seq)
@@ -261,7 +284,7 @@ class LifecycleService:
 
     def lift_hold(self, actor: Actor, hold_id: str, reason: str) -> LegalHold:
         """Lift a legal hold (the decision is final): the retention clock restarts now; return the hold."""
-        self._jurist(actor)
+        gate = self._jurist(actor, OversightAction.LEGAL_HOLD, "legal_hold.lifted")
         current = repo.hold(self.db, hold_id)
         policy = self.holder.current
         org = policy.organisations[str(actor.organisation)]
@@ -284,6 +307,7 @@ class LifecycleService:
             case_reference=current.case_reference,
             lift_reason=lift_reason,
         )
+        entry.update(gate)
 
         def store(conn: Connection, seq: int) -> LegalHold:
             if not repo.mark_lifted(conn, hold_id, now, actor.acting_user, lift_reason, seq):

@@ -10,19 +10,19 @@ the moment of acknowledgement, the latest the recipient's current statement.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway.clock import Clock
-from gateway.exchange.authorize import Authorizer
+from gateway.exchange.authorize import Authorizer, OversightGrant
 from gateway.exchange.context import RequestContext
 from gateway.outbox.model import Acknowledgement, AckOutcome, Notice
 from gateway.outbox.repository import Outbox
 from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.model import OversightAction
 from gateway.store.db import Database
 
 ACK_EVENT = "notice.acknowledge"
 READ_EVENT = "notice.read"
-NOTICE_PURPOSE = "notice_acknowledgement"
 REFERENCE = re.compile(r"^[\w .:/#()-]{1,120}$")
 
 
@@ -54,39 +54,41 @@ class NoticeService:
         self._policy = policy
         self._clock = clock
 
-    def _guard(self, ctx: RequestContext, event: str, notice_id: str | None) -> tuple[RequestContext, Notice | None]:
-        ctx = replace(ctx, purpose=NOTICE_PURPOSE)
-        org = self._policy.organisations.get(ctx.principal.organisation)
-        if org is None or ctx.role not in org.roles:
-            raise self._authorizer.refuse(
-                ctx, event, "role_not_allowed", "Act in a role of your organisation.", notice_id=notice_id
-            )
+    def _guard(self, ctx: RequestContext, event: str, notice_id: str | None) -> tuple[OversightGrant, Notice | None]:
+        """Return the gate's grant (the notice_acknowledgement activity) and the notice, if one is named.
+
+        A notice of another organisation does not exist for the caller (404, logged).
+        """
+        grant = self._authorizer.oversee(ctx, event, OversightAction.NOTICE_ACKNOWLEDGE, notice_id=notice_id)
         if notice_id is None:
-            return ctx, None
+            return grant, None
         with self._db.read.connect() as conn:
             notice = self._outbox.get(conn, notice_id)
-        if notice is None or notice.recipient_org != org.id:
-            denied = self._authorizer.refuse(
-                ctx, event, "unknown_notice", "No such notice.", hides_existence=True, notice_id=notice_id
+        if notice is None or notice.recipient_org != grant.organisation:
+            denied = self._authorizer.refuse_within(
+                grant, event, "unknown_notice", "No such notice.", hides_existence=True, notice_id=notice_id
             )
             raise NoticeNotFound(denied.audit_seq)
-        return ctx, notice
+        return grant, notice
 
     def notices(self, ctx: RequestContext, unacknowledged_only: bool = False) -> list[NoticeView]:
         """Return the notices addressed to the caller's organisation, oldest first."""
-        self._guard(ctx, READ_EVENT, None)
+        grant, _ = self._guard(ctx, READ_EVENT, None)
         with self._db.read.connect() as conn:
-            notices = self._outbox.notices(conn, recipient_org=ctx.principal.organisation)
+            notices = self._outbox.notices(conn, recipient_org=grant.organisation)
             acks = self._outbox.acks(conn, [n.id for n in notices])
         views = [NoticeView(n, tuple(acks[n.id])) for n in notices]
-        return [v for v in views if not v.acknowledged] if unacknowledged_only else views
+        shown = [v for v in views if not v.acknowledged] if unacknowledged_only else views
+        self._authorizer.record(grant, READ_EVENT, "notices_read", results=len(shown))
+        return shown
 
     def notice(self, ctx: RequestContext, notice_id: str) -> NoticeView:
         """Return one notice addressed to the caller's organisation (NoticeNotFound otherwise)."""
-        _, notice = self._guard(ctx, READ_EVENT, notice_id)
+        grant, notice = self._guard(ctx, READ_EVENT, notice_id)
         assert notice is not None
         with self._db.read.connect() as conn:
             acks = self._outbox.acks(conn, [notice.id])[notice.id]
+        self._authorizer.record(grant, READ_EVENT, "notice_read", notice_id=notice.id)
         return NoticeView(notice, tuple(acks))
 
     def acknowledge(
@@ -95,10 +97,10 @@ class NoticeService:
         """Record the caller's acknowledgement: logged durably first, then stored; return it."""
         if reference is not None and not REFERENCE.match(reference):
             raise ValueError("reference: up to 120 letters, digits, spaces and . : / # ( ) - _")
-        ctx, notice = self._guard(ctx, ACK_EVENT, notice_id)
+        grant, notice = self._guard(ctx, ACK_EVENT, notice_id)
         assert notice is not None
-        seq = self._authorizer.record_log_access(
-            ctx,
+        seq = self._authorizer.record(
+            grant,
             ACK_EVENT,
             "notice_acknowledged",
             notice_id=notice.id,

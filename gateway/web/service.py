@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -23,11 +23,11 @@ from gateway.audit.report import ReportBuilder, SubjectAccessReport
 from gateway.audit.status import log_status
 from gateway.container import Container
 from gateway.crypto.keys import LDV_SUBJECT_FILE, load_secret_file
+from gateway.exchange.authorize import OversightGrant
 from gateway.exchange.context import RequestContext
+from gateway.policies.model import OversightAction
 
-OFFICER_ROLE = "privacy_officer"
-REVIEW_PURPOSE = "audit_review"
-SUBJECT_ACCESS_PURPOSE = "subject_access_request"
+OFFICER_ROLE = "privacy_officer"  # the role the sign-in form suggests; who may is oversight.yaml's
 QUERY_EVENT = "audit.query"
 SUBJECT_ACCESS_EVENT = "audit.subject_access"
 LOGIN_EVENT = "audit.login"
@@ -102,25 +102,17 @@ class OfficerService:
 
     # -- guard ------------------------------------------------------------------------------------
 
-    def authorise(self, ctx: RequestContext, event: str, purpose: str = REVIEW_PURPOSE) -> tuple[RequestContext, Scope]:
-        """Return the context (with its fixed purpose) and scope; log and raise Denied unless a privacy officer."""
-        ctx = replace(ctx, purpose=purpose)
-        org = self.policy.organisations.get(ctx.principal.organisation)
-        if org is None:
-            raise self._authorizer.refuse(ctx, event, "unknown_organisation", "The organisation is not known.")
-        if ctx.role != OFFICER_ROLE or OFFICER_ROLE not in org.roles:
-            raise self._authorizer.refuse(
-                ctx,
-                event,
-                "role_not_allowed",
-                "Only a privacy officer (Acting-Role: privacy_officer) may read the log.",
-            )
-        return ctx, scope_for(self.policy, org.id)
+    def authorise(
+        self, ctx: RequestContext, event: str, action: OversightAction = OversightAction.AUDIT_REVIEW
+    ) -> tuple[OversightGrant, Scope]:
+        """Return the gate's grant and the scope; the gate logs and raises Denied for anyone it refuses."""
+        grant = self._authorizer.oversee(ctx, event, action)
+        return grant, scope_for(self.policy, grant.organisation)
 
     def sign_in(self, ctx: RequestContext) -> int:
         """Record that a privacy officer opened a review session (refused and logged for anyone else)."""
-        ctx, _scope = self.authorise(ctx, LOGIN_EVENT)
-        return self._authorizer.record_log_access(ctx, LOGIN_EVENT, "session_started")
+        grant, _scope = self.authorise(ctx, LOGIN_EVENT)
+        return self._authorizer.record(grant, LOGIN_EVENT, "session_started")
 
     def _filter(self, scope: Scope, criteria: Criteria) -> tuple[EntryFilter, str | None]:
         participant_id = None
@@ -141,8 +133,8 @@ class OfficerService:
         )
         return flt, participant_id
 
-    def _log(self, ctx: RequestContext, event: str, participant_id: str | None, **fields: object) -> int:
-        return self._authorizer.record_log_access(ctx, event, PERMIT_REASON, participant_id, **fields)
+    def _log(self, grant: OversightGrant, event: str, participant_id: str | None, **fields: object) -> int:
+        return self._authorizer.record(grant, event, PERMIT_REASON, participant_id, **fields)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -150,21 +142,21 @@ class OfficerService:
         self, ctx: RequestContext, criteria: Criteria, limit: int = 50, cursor: int | None = None, view: str = "search"
     ) -> Reviewed[Page]:
         """Return one page of entries in scope; the query is logged before the page is returned."""
-        ctx, scope = self.authorise(ctx, QUERY_EVENT)
+        grant, scope = self.authorise(ctx, QUERY_EVENT)
         flt, participant_id = self._filter(scope, criteria)
         page = self.query.page(scope, flt, limit, cursor)
         seq = self._log(
-            ctx, QUERY_EVENT, participant_id, view=view, query=flt.describe(), cursor=cursor, results=len(page.items)
+            grant, QUERY_EVENT, participant_id, view=view, query=flt.describe(), cursor=cursor, results=len(page.items)
         )
         return Reviewed(page, seq, scope, len(page.items))
 
     def export(self, ctx: RequestContext, criteria: Criteria, fmt: str) -> Reviewed[Iterator[EntryView]]:
         """Return every entry in scope that matches, for CSV or JSON export (count logged first)."""
-        ctx, scope = self.authorise(ctx, QUERY_EVENT)
+        grant, scope = self.authorise(ctx, QUERY_EVENT)
         flt, participant_id = self._filter(scope, criteria)
         count = self.query.count(scope, flt)
         seq = self._log(
-            ctx, QUERY_EVENT, participant_id, view="export", format=fmt, query=flt.describe(), results=count
+            grant, QUERY_EVENT, participant_id, view="export", format=fmt, query=flt.describe(), results=count
         )
         return Reviewed(self.query.iterate(scope, flt), seq, scope, count)
 
@@ -186,26 +178,26 @@ class OfficerService:
 
     def anomalies(self, ctx: RequestContext, since: datetime, until: datetime) -> Reviewed[list[Anomaly]]:
         """Return the anomalies in scope for [since, until); logged before they are returned."""
-        ctx, scope = self.authorise(ctx, QUERY_EVENT)
+        grant, scope = self.authorise(ctx, QUERY_EVENT)
         t = self.thresholds()
         rows = self.query.iterate_raw(scope, EntryFilter(since=since - timedelta(days=t.baseline_days), until=until))
         found = detect(rows, since, until, t)
         period = EntryFilter(since=since, until=until).describe()
-        seq = self._log(ctx, QUERY_EVENT, None, view="anomalies", query=period, results=len(found))
+        seq = self._log(grant, QUERY_EVENT, None, view="anomalies", query=period, results=len(found))
         return Reviewed(found, seq, scope, len(found))
 
     def subject_access(self, ctx: RequestContext, pseudonym: str, fmt: str) -> Reviewed[SubjectAccessReport]:
         """Return the art. 15 report for the participant the officer's organisation knows as `pseudonym`."""
-        ctx, scope = self.authorise(ctx, SUBJECT_ACCESS_EVENT, SUBJECT_ACCESS_PURPOSE)
+        grant, scope = self.authorise(ctx, SUBJECT_ACCESS_EVENT, OversightAction.SUBJECT_ACCESS)
         ref = self._c.store.resolve(scope.organisation, pseudonym.strip())
         if ref is None:
-            denied = self._authorizer.refuse(
-                ctx, SUBJECT_ACCESS_EVENT, "unknown_participant", "No such participant.", None, hides_existence=True
+            denied = self._authorizer.refuse_within(
+                grant, SUBJECT_ACCESS_EVENT, "unknown_participant", "No such participant.", None, hides_existence=True
             )
             raise NotFound(denied.audit_seq)
         report = self.reports.build(scope, ref.id, ref.region, pseudonym.strip(), self.clock.now())
         seq = self._log(
-            ctx,
+            grant,
             SUBJECT_ACCESS_EVENT,
             ref.id,
             format=fmt,
@@ -216,10 +208,10 @@ class OfficerService:
 
     def ldv(self, ctx: RequestContext, since: datetime | None, until: datetime | None) -> Reviewed[Iterator[bytes]]:
         """Return the LDV export (JSON lines) of the entries in scope; logged before the first line."""
-        ctx, scope = self.authorise(ctx, QUERY_EVENT)
+        grant, scope = self.authorise(ctx, QUERY_EVENT)
         flt = EntryFilter(since=since, until=until)
         count = self.query.count(scope, flt)
-        seq = self._log(ctx, QUERY_EVENT, None, view="ldv", format="ldv-jsonl", query=flt.describe(), results=count)
+        seq = self._log(grant, QUERY_EVENT, None, view="ldv", format="ldv-jsonl", query=flt.describe(), results=count)
         return Reviewed(ldv_lines(self.query, scope, flt, self.cipher(), self.policy), seq, scope, count)
 
     def cipher(self) -> SubjectIdCipher:

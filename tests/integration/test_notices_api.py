@@ -98,7 +98,7 @@ def test_a_recipient_acknowledges_its_notice_and_the_acknowledgement_is_logged(a
 
 def test_acknowledging_again_adds_a_later_statement_and_keeps_the_first(api: Api) -> None:
     notice = api.notice_of("ind")
-    headers = api.headers("ind", "ind_officer")
+    headers = api.headers("ind", "privacy_officer")
     assert api.http.post(f"/v1/notices/{notice}/ack", headers=headers).status_code == 201
     assert api.http.post(f"/v1/notices/{notice}/ack", json={"outcome": "deleted"}, headers=headers).status_code == 201
     view = api.http.get(f"/v1/notices/{notice}", headers=headers).json()
@@ -107,7 +107,7 @@ def test_acknowledging_again_adds_a_later_statement_and_keeps_the_first(api: Api
 
 def test_another_organisation_cannot_see_or_acknowledge_a_notice_and_the_attempt_is_logged(api: Api) -> None:
     notice = api.notice_of("amsterdam")
-    headers = api.headers("rotterdam", "jurist")
+    headers = api.headers("rotterdam", "privacy_officer")
     answer = api.http.post(f"/v1/notices/{notice}/ack", headers=headers)
     assert answer.status_code == 404
     entry = api.entry(answer.json()["audit_seq"])
@@ -126,7 +126,7 @@ def test_acting_in_a_role_the_organisation_does_not_hold_is_refused(api: Api) ->
 def test_an_unknown_outcome_or_a_missing_token_is_refused(api: Api) -> None:
     notice = api.notice_of("ind")
     bad = api.http.post(
-        f"/v1/notices/{notice}/ack", json={"outcome": "ignored"}, headers=api.headers("ind", "ind_officer")
+        f"/v1/notices/{notice}/ack", json={"outcome": "ignored"}, headers=api.headers("ind", "privacy_officer")
     )
     assert bad.status_code == 422
     assert api.http.post(f"/v1/notices/{notice}/ack").status_code == 401

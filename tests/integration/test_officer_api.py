@@ -57,7 +57,7 @@ def test_a_counsellor_gets_403_and_the_refusal_is_logged(gateway: Gateway) -> No
     response = gateway.http.get("/v1/officer/entries", headers=headers)
     assert response.status_code == 403
     problem = response.json()
-    assert problem["code"] == "role_not_allowed"
+    assert problem["code"] == "no_oversight_activity"
     entry = stored(gateway, problem["audit_seq"])
     assert (entry["event"], entry["decision"], entry["role"]) == ("audit.query", "deny", "counsellor")
 

@@ -119,9 +119,9 @@ def test_a_sign_in_without_the_forms_csrf_token_is_refused(gateway: Gateway, bro
 def test_a_counsellor_cannot_sign_in_and_the_attempt_is_logged(gateway: Gateway, browser: httpx.Client) -> None:
     response = sign_in(gateway, browser, org="ngo-opvang-amsterdam", role="counsellor")
     assert response.status_code == 403
-    assert "Only a privacy officer" in response.text
+    assert "No oversight activity permits" in response.text
     entry = last_entry(gateway)
-    assert (entry["event"], entry["decision"], entry["reason"]) == ("audit.login", "deny", "role_not_allowed")
+    assert (entry["event"], entry["decision"], entry["reason"]) == ("audit.login", "deny", "no_oversight_activity")
 
 
 def test_a_token_whose_scope_lacks_the_privacy_officer_role_cannot_sign_in(
