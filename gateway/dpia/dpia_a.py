@@ -20,6 +20,7 @@ from gateway.dpia.facts import (
     rules_for,
     served_recipients,
 )
+from gateway.dpia.oversight import oversight_section
 from gateway.policies.model import RECORD_KINDS, PolicyConfig, RetentionRule, SharingRule
 
 _RECORD_NAMES = {
@@ -380,6 +381,7 @@ def part_a(config: PolicyConfig) -> Section:
             operations(config),
             techniques(),
             purposes(config),
+            oversight_section(config),
             parties(config),
             interests(),
             locations(config),

@@ -26,6 +26,7 @@ from gateway.dpia.facts import (
     strongest_type,
 )
 from gateway.dpia.measures import MEASURES
+from gateway.dpia.oversight import oversight_entry
 from gateway.dpia.versions import activity_version, versioned_uri
 from gateway.dpia.vocab import DATA_SUBJECT, DATA_TYPE, LEGAL_BASIS_CLASS, LEGAL_ROLE, PREFIXES, PROCESSING, REMOVE
 from gateway.policies.loader import policy_version
@@ -274,7 +275,11 @@ def build_register(config: PolicyConfig) -> dict[str, Any]:
             {"id": o.id, "oin": o.oin, "name": o.name, "kind": o.kind.value, "type": "Organisation"}
             for o in config.organisations
         ],
-        "processingActivities": [activity_entry(config, p) for p in config.purposes],
+        "processingActivities": [activity_entry(config, p) for p in config.purposes]
+        + [
+            oversight_entry(config, a, retention_row(retention_for(config, "audit_log"), "audit_log"))
+            for a in config.oversight
+        ],
         "measures": [
             {
                 "id": m.id,

@@ -75,7 +75,11 @@ def versioned_uri(purpose: Purpose, version: str) -> str:
 
 def register_versions(config: PolicyConfig) -> dict[str, str]:
     """Return {processing-activity id: version id} for every activity of this configuration."""
-    return {p.processing_activity_id: activity_version(config, p) for p in config.purposes}
+    from gateway.dpia.oversight import oversight_version
+
+    versions = {p.processing_activity_id: activity_version(config, p) for p in config.purposes}
+    versions.update({a.processing_activity_id: oversight_version(config, a) for a in config.oversight})
+    return versions
 
 
 def empty_index(config_name: str) -> dict[str, Any]:
@@ -107,6 +111,11 @@ def merged_index(existing: dict[str, Any] | None, config: PolicyConfig) -> dict[
         index["activityVersions"].setdefault(
             activity_version(config, purpose),
             {"activity": purpose.processing_activity_id, "purpose": purpose.id, "name": purpose.name},
+        )
+    for activity in config.oversight:
+        index["activityVersions"].setdefault(
+            register_versions(config)[activity.processing_activity_id],
+            {"activity": activity.processing_activity_id, "purpose": activity.id, "name": activity.name},
         )
     return index
 
