@@ -305,7 +305,8 @@ evidence_documents = Table(
 
 # Signed-in sessions of the web pages (officer and jurist), shared by every gateway process: the
 # cookie carries only the session id, stored here as its SHA-256. Sign-out, or a token that no longer
-# verifies, sets ended_at, and the session is refused from then on. No access token is stored.
+# verifies, sets ended_at, and the session is refused from then on. No access token is stored. Rows
+# are deleted a day after they expire (at a later sign-in).
 web_sessions = Table(
     "web_sessions",
     metadata,

@@ -299,10 +299,8 @@ class PageSignIn:
         with self._db.write.begin() as conn:
             ended = repo.end(conn, id_hash, self._clock.now(), reason)
         if ended:
-            log.info(
-                "web.session.ended", family=self.family.name, reason=reason, detail=detail,
-                trace_id=_trace(request).trace_id,
-            )  # fmt: skip
+            trace_id = _trace(request).trace_id
+            log.info("web.session.ended", family=self.family.name, reason=reason, detail=detail, trace_id=trace_id)
 
     # -- sign out ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import orjson
@@ -190,3 +191,13 @@ def test_sign_out_in_one_gateway_process_ends_the_session_in_another(
             assert_sent_to_sign_in(answer, family)
     finally:
         other.close()
+
+
+def test_sessions_a_day_past_their_expiry_are_deleted_at_a_later_sign_in(
+    gateway: Gateway, browser: httpx.Client
+) -> None:
+    sign_in(browser, OFFICER, gateway.token("amsterdam"))
+    gateway.clock.advance(timedelta(days=1, minutes=11))
+    with httpx.Client(base_url=gateway.url, timeout=10) as later:
+        assert sign_in(later, JURIST, gateway.token("amsterdam")).status_code == 303
+    assert sessions(gateway) == [(JURIST.name, None)]
