@@ -5,6 +5,7 @@ certificate binding (RFC 8705); the acting role within the token's scope; the cl
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 import structlog
 from fastapi import Request
@@ -30,17 +31,38 @@ def _rate_limit(container: Container, result: Authenticated) -> int | None:
 
 def authenticate_bearer(request: Request, container: Container, token: str) -> Principal:
     """Return the principal of the request's bearer token; raise InvalidToken (401) or a Problem (403, 429)."""
+    trace = getattr(request.state, "trace", None)
+    return authenticate_token(
+        container,
+        token,
+        request.headers.get(ROLE_HEADER),
+        request.client.host if request.client else None,
+        request.headers,
+        trace.trace_id if trace is not None else None,
+    )
+
+
+def authenticate_token(
+    container: Container,
+    token: str,
+    role: str | None,
+    peer: str | None,
+    headers: Mapping[str, str],
+    trace_id: str | None = None,
+) -> Principal:
+    """Return the principal of `token` presented by `peer` with `headers`, acting as `role` (None: no scope
+    check); raise InvalidToken (401) or a Problem (403 insufficient scope, 429 rate limited).
+
+    The one check of a token, for the API and the web pages alike: signature, expiry, client and
+    organisation status, certificate binding (RFC 8705), scope, rate limit.
+    """
     auth = container.auth
     result = auth.verifier.authenticate(token)
     verified = result.token
-    trace = getattr(request.state, "trace", None)
-    trace_id = trace.trace_id if trace is not None else None
     if verified.certificate_thumbprint is not None:
-        peer = request.client.host if request.client else None
-        presented = auth.certificates.thumbprint(peer, request.headers)
+        presented = auth.certificates.thumbprint(peer, headers)
         if presented is None or not hmac.compare_digest(presented, verified.certificate_thumbprint):
             raise InvalidToken("certificate-bound token without its certificate")
-    role = request.headers.get(ROLE_HEADER)
     if verified.scope is not None and role is not None and role not in verified.scope:
         log.warning(
             "auth.token.insufficient_scope",

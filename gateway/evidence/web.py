@@ -1,32 +1,26 @@
 """The jurists' pages under /jurist: covenants (state, end, revocation, notices, reports), mandates,
 legal holds, destruction records, and how to verify a document.
 
-Server-rendered HTML without scripts; every value escaped. Sign-in works as on the privacy-officer
-pages (an access token pasted once, never stored; a signed session cookie), with its own cookie,
-scoped to /jurist, and a session key derived from the officer session key for this purpose only.
-Acting role `jurist` or `privacy_officer`. Downloads and the legal-holds page are audit entries.
+Server-rendered HTML without scripts; every value escaped. Sign-in is the pages' one sign-in
+(`gateway.web.signin`, family `jurist`: its own cookie, scoped to /jurist, and keys of its own);
+acting role `jurist` or `privacy_officer`. Sign-in (`evidence.login`), refusals, downloads and the
+legal-holds page are audit entries.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import threading
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 import structlog
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.audit.writer import AuditUnavailable
-from gateway.auth.tokens import InvalidToken
 from gateway.container import Container
-from gateway.crypto.keys import OFFICER_SESSION_FILE, load_secret_file
-from gateway.evidence.access import EVIDENCE_ROLES, DocumentNotFound, EvidenceAccess, Viewer
+from gateway.evidence.access import DocumentNotFound, EvidenceAccess, Viewer
 from gateway.evidence.api import published
 from gateway.evidence.facts import RecipientNotified
 from gateway.evidence.gather import recipients_notified
@@ -35,26 +29,13 @@ from gateway.evidence.parts import EvidenceParts, evidence_parts
 from gateway.evidence.repository import DocumentSummary
 from gateway.evidence.service import DESTRUCTION_RECORD, KEYS_PATH, REVOCATION_REPORT, EvidenceUnavailable, file_stem
 from gateway.exchange.authorize import Denied
-from gateway.exchange.context import Principal, RequestContext, TraceContext
+from gateway.exchange.context import RequestContext
 from gateway.lifecycle.facts import CovenantState, covenant_states, mandate_facts, retention_runs_list
-from gateway.web.session import OfficerSession, SessionCodec
+from gateway.web.render import SECURITY_HEADERS
+from gateway.web.signin import JURIST_PAGES, FormDep, PageSignIn, SignInRefused, WebSession, html_page
 
 log = structlog.get_logger("gateway.evidence.web")
 router = APIRouter(prefix="/jurist", include_in_schema=False)
-SESSION_COOKIE = "jurist_session"
-LOGIN_COOKIE = "jurist_login"
-COOKIE_PATH = "/jurist"
-_USER = re.compile(r"^[A-Za-z0-9._@:+-]{1,128}$")
-_ROLE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_FORM_LIMIT = 16 * 1024
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
 _MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 _lock = threading.Lock()
 
@@ -64,9 +45,11 @@ class _Parts:
         self.container = container
         self.evidence: EvidenceParts = evidence_parts(container)
         self.access = EvidenceAccess(container.db, self.evidence, container.exchange.authorizer)
-        officer_key = load_secret_file(container.settings.key_dir, OFFICER_SESSION_FILE, 32)
-        # A key of its own: a jurist session is never an officer session, nor the other way round.
-        self.codec = SessionCodec(hmac.new(officer_key, b"jurist-session-v1", hashlib.sha256).digest())
+        self.signin = PageSignIn(container, JURIST_PAGES, self.admit)
+
+    def admit(self, ctx: RequestContext) -> None:
+        """Record the sign-in of a jurist or privacy officer of a known organisation (refusals are logged)."""
+        self.access.sign_in(ctx)
 
 
 def _parts(request: Request) -> _Parts:
@@ -83,30 +66,11 @@ def _parts(request: Request) -> _Parts:
 PartsDep = Annotated[_Parts, Depends(_parts)]
 
 
-async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > _FORM_LIMIT:
-        return {}
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items() if v}
-
-
-FormDep = Annotated[dict[str, str], Depends(_form)]
-
-
-def _html(body: str, status: int = 200) -> Response:
-    return Response(body, status, headers=_SECURITY_HEADERS, media_type="text/html; charset=utf-8")
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 @dataclass
 class _Page:
     request: Request
     parts: _Parts
-    session: OfficerSession
+    session: WebSession
     viewer: Viewer
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response:
@@ -114,7 +78,7 @@ class _Page:
         common: dict[str, Any] = {
             "viewer": self.session,
             "org_name": org.name,
-            "csrf": self.parts.codec.csrf(self.session),
+            "csrf": self.session.csrf,
             "rehearsal": self.parts.container.settings.rehearsal,
             "audit_seq": None,
             "flash": None,
@@ -122,10 +86,10 @@ class _Page:
             "now": self.parts.container.clock.now(),
         }
         common.update(values)
-        return _html(self.parts.evidence.renderer.page(template, **common), status)
+        return html_page(self.parts.evidence.renderer.page(template, **common), status)
 
 
-def _message(parts: _Parts, title: str, message: str, status: int, session: OfficerSession | None = None) -> Response:
+def _message(parts: _Parts, title: str, message: str, status: int, session: WebSession | None = None) -> Response:
     html = parts.evidence.renderer.page(
         "jurist_message.html",
         title=title,
@@ -136,18 +100,16 @@ def _message(parts: _Parts, title: str, message: str, status: int, session: Offi
         rehearsal=parts.container.settings.rehearsal,
         audit_seq=None,
     )
-    return _html(html, status)
+    return html_page(html, status)
 
 
 def _page(request: Request, parts: _Parts) -> _Page | Response:
     """Return the signed-in page, or the response to send instead (sign in, or refused)."""
-    session = parts.codec.read(request.cookies.get(SESSION_COOKIE), parts.container.clock.timestamp())
+    session = parts.signin.current(request)
     if session is None:
-        return RedirectResponse("/jurist/login", 303, headers=_SECURITY_HEADERS)
-    trace: TraceContext = request.state.trace
-    principal = Principal(session.organisation, session.client_id, session.token_id, session.expires_at)
+        return parts.signin.to_sign_in(request)
     try:
-        viewer = parts.access.viewer(RequestContext(principal, session.acting_user, session.role, None, trace))
+        viewer = parts.access.viewer(session.ctx)
     except Denied as exc:
         return _message(parts, "Not permitted", exc.text, 403, session)
     except AuditUnavailable:
@@ -155,7 +117,7 @@ def _page(request: Request, parts: _Parts) -> _Page | Response:
     return _Page(request, parts, session, viewer)
 
 
-def _failure(parts: _Parts, exc: Exception, session: OfficerSession) -> Response:
+def _failure(parts: _Parts, exc: Exception, session: WebSession) -> Response:
     if isinstance(exc, DocumentNotFound):
         return _message(parts, "Not found", "No such document or covenant.", 404, session)
     if isinstance(exc, Denied):
@@ -187,24 +149,21 @@ def home() -> Response:
 def _login_page(
     request: Request, parts: _Parts, error: str | None = None, status: int = 200, **values: str
 ) -> Response:
-    nonce = parts.codec.new_nonce()
-    html = parts.evidence.renderer.page(
-        "jurist_login.html",
-        title="Sign in",
-        viewer=None,
-        rehearsal=parts.container.settings.rehearsal,
-        login_csrf=parts.codec.login_csrf(nonce),
-        minutes=parts.container.settings.officer_session_minutes,
-        error=error,
-        acting_user=values.get("acting_user", ""),
-        role=values.get("role", "jurist"),
-        audit_seq=None,
-    )
-    response = _html(html, status)
-    response.set_cookie(
-        LOGIN_COOKIE, nonce, max_age=900, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
-    )
-    return response
+    def render(login_csrf: str) -> str:
+        return parts.evidence.renderer.page(
+            "jurist_login.html",
+            title="Sign in",
+            viewer=None,
+            rehearsal=parts.container.settings.rehearsal,
+            login_csrf=login_csrf,
+            minutes=parts.signin.minutes,
+            error=error,
+            acting_user=values.get("acting_user", ""),
+            role=values.get("role") or "jurist",
+            audit_seq=None,
+        )
+
+    return parts.signin.login_form(request, render, status)
 
 
 @router.get("/login")
@@ -214,62 +173,16 @@ def login_form(request: Request, parts: PartsDep) -> Response:
 
 @router.post("/login")
 def login(request: Request, parts: PartsDep, form: FormDep) -> Response:
-    acting_user, role = form.get("acting_user", "").strip(), form.get("role", "").strip()
-    if not parts.codec.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
-        return _login_page(request, parts, "The form expired. Please sign in again.", 400, acting_user=acting_user)
-    if not _USER.match(acting_user) or role not in EVIDENCE_ROLES:
-        return _login_page(
-            request, parts, "Give your user name and the role jurist or privacy_officer.", 400, acting_user=acting_user
-        )
-    trace: TraceContext = request.state.trace
     try:
-        principal = parts.container.verifier.verify(form.get("token", "").strip())
-    except InvalidToken as exc:
-        log.warning("jurist.login.token_rejected", reason=exc.reason, trace_id=trace.trace_id)
-        return _login_page(
-            request, parts, "The access token was not accepted.", 401, acting_user=acting_user, role=role
-        )
-    ctx = RequestContext(principal, acting_user, role, None, trace)
-    try:
-        parts.access.sign_in(ctx)
-    except Denied as exc:
-        return _login_page(request, parts, exc.text, 403, acting_user=acting_user, role=role)
-    except AuditUnavailable:
-        return _login_page(request, parts, "The audit log is unavailable; try again shortly.", 503)
-    now = parts.container.clock.timestamp()
-    minutes = parts.container.settings.officer_session_minutes
-    expires = int(min(now + minutes * 60, principal.expires_at))
-    session = OfficerSession(
-        principal.organisation,
-        principal.client_id,
-        principal.token_id,
-        acting_user,
-        role,
-        expires,
-        parts.codec.new_nonce(),
-    )
-    response = RedirectResponse("/jurist/covenants", 303, headers=_SECURITY_HEADERS)
-    response.set_cookie(
-        SESSION_COOKIE,
-        parts.codec.issue(session),
-        max_age=max(1, int(expires - now)),
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
-    response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
-    return response
+        started = parts.signin.sign_in(request, form)
+    except SignInRefused as exc:
+        return _login_page(request, parts, exc.text, exc.status, acting_user=exc.acting_user, role=exc.role)
+    return parts.signin.started(request, started)
 
 
 @router.post("/logout")
 def logout(request: Request, parts: PartsDep, form: FormDep) -> Response:
-    session = parts.codec.read(request.cookies.get(SESSION_COOKIE), parts.container.clock.timestamp())
-    if session is not None and not parts.codec.csrf_ok(session, form.get("csrf")):
-        return _html("Invalid form token.", 400)
-    response = RedirectResponse("/jurist/login", 303, headers=_SECURITY_HEADERS)
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request))
-    return response
+    return parts.signin.sign_out(request, form)
 
 
 # -- covenants -----------------------------------------------------------------------------------------
@@ -356,8 +269,8 @@ def issue_report(covenant_id: CovenantId, request: Request, parts: PartsDep, for
     page = _page(request, parts)
     if isinstance(page, Response):
         return page
-    if not parts.codec.csrf_ok(page.session, form.get("csrf")):
-        return _html("Invalid form token.", 400)
+    if not parts.signin.csrf_ok(page.session, form.get("csrf")):
+        return html_page("Invalid form token.", 400)
     try:
         doc = parts.access.request_report(page.viewer, covenant_id)
     except (DocumentNotFound, Denied, AuditUnavailable, EvidenceUnavailable) as exc:
@@ -365,7 +278,7 @@ def issue_report(covenant_id: CovenantId, request: Request, parts: PartsDep, for
     return RedirectResponse(
         f"/jurist/covenants/{covenant_id}?issued=Revocation+report+version+{doc.version}+issued.",
         303,
-        headers=_SECURITY_HEADERS,
+        headers=SECURITY_HEADERS,
     )
 
 
@@ -425,14 +338,14 @@ def issue_record(
     page = _page(request, parts)
     if isinstance(page, Response):
         return page
-    if not parts.codec.csrf_ok(page.session, form.get("csrf")):
-        return _html("Invalid form token.", 400)
+    if not parts.signin.csrf_ok(page.session, form.get("csrf")):
+        return html_page("Invalid form token.", 400)
     try:
         doc = parts.access.request_record(page.viewer, run_id)
     except (DocumentNotFound, Denied, AuditUnavailable, EvidenceUnavailable) as exc:
         return _failure(parts, exc, page.session)
     return RedirectResponse(
-        f"/jurist/destruction?issued=Destruction+record+version+{doc.version}+issued.", 303, headers=_SECURITY_HEADERS
+        f"/jurist/destruction?issued=Destruction+record+version+{doc.version}+issued.", 303, headers=SECURITY_HEADERS
     )
 
 

@@ -301,6 +301,28 @@ evidence_documents = Table(
     UniqueConstraint("type", "subject", "version", name="uq_evidence_documents_type_subject_version"),
 )
 
+# -- web page sessions ------------------------------------------------------------------------------
+
+# Signed-in sessions of the web pages (officer and jurist), shared by every gateway process: the
+# cookie carries only the session id, stored here as its SHA-256. Sign-out, or a token that no longer
+# verifies, sets ended_at, and the session is refused from then on. No access token is stored. Rows
+# are deleted a day after they expire (at a later sign-in).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("page_family", String(16), nullable=False),
+    Column("organisation", String(64), nullable=False),
+    Column("client_id", String(200), nullable=False, index=True),
+    Column("token_id", String(256), nullable=False),
+    Column("acting_user", String(128), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("end_reason", String(64), nullable=True),
+)
+
 # -- covenant lifecycle, legal holds and retention ----------------------------------------------------
 
 # One row: a counter bumped by every lifecycle change (revocation, mandate withdrawal, hold set or

@@ -8,20 +8,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.container import Container
-from gateway.crypto.keys import OFFICER_SESSION_FILE, load_secret_file
 from gateway.web.render import Renderer
 from gateway.web.service import OfficerService
-from gateway.web.session import SessionCodec
+from gateway.web.signin import OFFICER_PAGES, PageSignIn
 
 _lock = threading.Lock()
 
 
 class OfficerParts:
-    """The officer service, the session codec and the page renderer of one application."""
+    """The officer service, the pages' sign-in and the page renderer of one application."""
 
     def __init__(self, container: Container) -> None:
         self.service = OfficerService(container)
-        self.codec = SessionCodec(load_secret_file(container.settings.key_dir, OFFICER_SESSION_FILE, 32))
+        self.signin = PageSignIn(container, OFFICER_PAGES, self.service.sign_in)
         self.renderer = Renderer(container.settings.officer_timezone)
         self.container = container
 

@@ -20,11 +20,11 @@ from starlette.responses import Response, StreamingResponse
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
-from gateway.web import signin
+from gateway.web import officer_signin
 from gateway.web.deps import OfficerParts, PartsDep
+from gateway.web.officer_signin import signed_in
 from gateway.web.pdf import report_pdf
 from gateway.web.service import Criteria, NotFound, OfficerService
-from gateway.web.signin import signed_in, to_login
 
 pages = APIRouter(prefix="/officer", include_in_schema=False)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -110,8 +110,8 @@ def _options(service: OfficerService) -> dict[str, Any]:
 
 def _entries_page(request: Request, parts: OfficerParts, denied: bool) -> Response:
     page = signed_in(request, parts)
-    if page is None:
-        return to_login()
+    if isinstance(page, Response):
+        return page
     zone = ZoneInfo(parts.service.settings.officer_timezone)
     f = _Filters(request, zone, "deny" if denied else None)
     base = "/officer/denied" if denied else "/officer/entries"
@@ -163,8 +163,8 @@ def denied_attempts(request: Request, parts: PartsDep) -> Response:
 
 def _export(request: Request, parts: OfficerParts, fmt: str) -> Response:
     page = signed_in(request, parts)
-    if page is None:
-        return to_login()
+    if isinstance(page, Response):
+        return page
     f = _Filters(request, ZoneInfo(parts.service.settings.officer_timezone))
     try:
         result = page.service.export(page.ctx, f.criteria, fmt)
@@ -195,8 +195,8 @@ def export_json(request: Request, parts: PartsDep) -> Response:
 @pages.get("/ldv.jsonl")
 def export_ldv(request: Request, parts: PartsDep) -> Response:
     page = signed_in(request, parts)
-    if page is None:
-        return to_login()
+    if isinstance(page, Response):
+        return page
     f = _Filters(request, ZoneInfo(parts.service.settings.officer_timezone))
     try:
         result = page.service.ldv(page.ctx, f.criteria.since, f.criteria.until)
@@ -216,8 +216,8 @@ def export_ldv(request: Request, parts: PartsDep) -> Response:
 @pages.get("/anomalies")
 def anomalies(request: Request, parts: PartsDep) -> Response:
     page = signed_in(request, parts)
-    if page is None:
-        return to_login()
+    if isinstance(page, Response):
+        return page
     zone = ZoneInfo(parts.service.settings.officer_timezone)
     q = request.query_params
     default_since, default_until = page.service.default_period()
@@ -246,8 +246,8 @@ def anomalies(request: Request, parts: PartsDep) -> Response:
 
 def _subject(request: Request, parts: OfficerParts, fmt: str) -> Response:
     page = signed_in(request, parts)
-    if page is None:
-        return to_login()
+    if isinstance(page, Response):
+        return page
     participant = (request.query_params.get("participant") or "").strip()[:64]
     common: dict[str, Any] = {"title": "Subject access report", "nav": "subject", "participant": participant, "r": None}
     if not participant:
@@ -293,5 +293,5 @@ def subject_access_json(request: Request, parts: PartsDep) -> Response:
 
 
 router = APIRouter()
-router.include_router(signin.router)
+router.include_router(officer_signin.router)
 router.include_router(pages)

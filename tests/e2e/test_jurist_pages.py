@@ -179,6 +179,26 @@ def test_a_jurist_reviews_mandates_holds_and_issues_a_destruction_record(site: S
 
 def test_someone_without_the_jurist_or_privacy_officer_role_cannot_sign_in(site: Site) -> None:
     site.sign_in("ngo-opvang-amsterdam", "counsellor", "counsellor.synthetic")
-    assert "role jurist or privacy_officer" in site.browser.text()
+    assert "Only a jurist or privacy officer" in site.browser.text()  # the refusal is an audit entry, too
     site.browser.goto(f"{site.gw.url}/jurist/covenants")
     site.browser.wait_for("location.pathname === '/jurist/login'")
+
+
+def test_a_jurist_signs_in_and_out_and_the_old_session_cookie_no_longer_opens_a_page(site: Site) -> None:
+    b = site.browser
+    site.sign_in("amsterdam", "jurist")
+    b.wait_for("location.pathname === '/jurist/covenants'")
+    assert "jurist.synthetic" in b.text()
+    cookies = b.send("Network.getCookies", urls=[f"{site.gw.url}/jurist/covenants"])["cookies"]
+    old = "; ".join(f"{c['name']}={c['value']}" for c in cookies if c["name"] == "jurist_session")
+    assert old
+    assert site.gw.http.get("/jurist/covenants", headers={"Cookie": old}).status_code == 200
+
+    b.click("form.logout button")
+    b.wait_for("location.pathname === '/jurist/login'")
+    assert "Sign in as jurist or privacy officer" in b.text()
+    b.goto(f"{site.gw.url}/jurist/covenants")
+    b.wait_for("location.pathname === '/jurist/login'")
+    replayed = site.gw.http.get("/jurist/covenants", headers={"Cookie": old})
+    assert replayed.status_code == 303
+    assert replayed.headers["location"] == "/jurist/login"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.auth.model import Status
-from gateway.store.tables import audit_entries
+from gateway.store.tables import audit_entries, web_sessions
 from tests.conftest import Gateway
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -58,11 +59,15 @@ def test_signing_in_sets_a_signed_httponly_strict_cookie_that_does_not_hold_the_
     assert "path=/officer" in attributes
     assert "secure" not in attributes  # plain http on loopback
     value = cookie.split(";")[0].split("=", 1)[1]
-    body = base64.urlsafe_b64decode(value.split(".")[0] + "==").decode()
+    session_id, sealed, _mac = value.split(".")
     token = str(response.request.content.decode()).split("token=")[1].split("&")[0]
     claims = token.split(".")[1]
     assert claims not in value
-    assert claims not in body  # the token is in the cookie only sealed (AES-GCM), never in clear
+    assert claims.encode() not in base64.urlsafe_b64decode(sealed + "==")  # sealed (AES-GCM), never in clear
+    with gateway.container.db.read.connect() as conn:
+        stored = conn.execute(select(web_sessions)).one()
+    assert stored.id_hash == hashlib.sha256(session_id.encode()).hexdigest()  # the id itself is not stored
+    assert (stored.page_family, stored.acting_user, stored.role) == ("officer", "fg.pages", "privacy_officer")
     assert last_entry(gateway)["event"] == "audit.login"
 
 
@@ -161,8 +166,8 @@ def test_pages_without_a_session_send_the_visitor_to_sign_in(browser: httpx.Clie
 def test_a_tampered_session_cookie_is_not_accepted(gateway: Gateway, browser: httpx.Client) -> None:
     sign_in(gateway, browser)
     value = browser.cookies["officer_session"]
-    body, mac = value.split(".")
-    forged = body.replace(body[5], "A" if body[5] != "A" else "B", 1) + "." + mac
+    session_id, sealed, mac = value.split(".")
+    forged = f"{session_id}.{sealed.replace(sealed[5], 'A' if sealed[5] != 'A' else 'B', 1)}.{mac}"
     browser.cookies.set("officer_session", forged, path="/officer")
     assert browser.get("/officer/entries").status_code == 303
 
