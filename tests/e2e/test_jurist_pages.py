@@ -179,7 +179,7 @@ def test_a_jurist_reviews_mandates_holds_and_issues_a_destruction_record(site: S
 
 def test_someone_without_the_jurist_or_privacy_officer_role_cannot_sign_in(site: Site) -> None:
     site.sign_in("ngo-opvang-amsterdam", "counsellor", "counsellor.synthetic")
-    assert "Only a jurist or privacy officer" in site.browser.text()  # the refusal is an audit entry, too
+    assert "No oversight activity permits" in site.browser.text()  # the refusal is an audit entry, too
     site.browser.goto(f"{site.gw.url}/jurist/covenants")
     site.browser.wait_for("location.pathname === '/jurist/login'")
 
