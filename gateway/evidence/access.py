@@ -85,10 +85,20 @@ class EvidenceAccess:
     def documents(
         self, viewer: Viewer, doc_type: str | None = None, subject: str | None = None
     ) -> list[repo.DocumentSummary]:
-        """Return the documents the viewer may see, newest first."""
+        """Return the documents the viewer may see, newest first, once the listing is logged."""
         with self._db.read.connect() as conn:
             found = repo.listing(conn, doc_type, subject)
-        return [d for d in found if self.may_see(viewer, d)]
+        shown = [d for d in found if self.may_see(viewer, d)]
+        self._authorizer.record(
+            viewer.grant,
+            VIEW_EVENT,
+            "evidence_review",
+            view="documents",
+            document_type=doc_type,
+            subject=subject,
+            results=len(shown),
+        )
+        return shown
 
     def download(self, viewer: Viewer, document_id: str, fmt: str) -> tuple[repo.StoredDocument, int]:
         """Return a document for download and the audit entry that records it (DocumentNotFound otherwise)."""

@@ -370,7 +370,9 @@ def test_an_activity_with_an_exchange_action_is_refused(copy_dir: Path, action: 
 
 
 def test_an_activity_named_after_a_rules_purpose_is_refused(copy_dir: Path) -> None:
-    edit_oversight(copy_dir, lambda entries: activity(entries, "legal_hold_administration").update(id="legal_procedure"))
+    edit_oversight(
+        copy_dir, lambda entries: activity(entries, "legal_hold_administration").update(id="legal_procedure")
+    )
     assert_refused_for_record_contents(problems_of(copy_dir), "legal_procedure")
 
 
