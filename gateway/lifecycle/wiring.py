@@ -60,6 +60,8 @@ def wire(
         db, audit, clock, holder, settings.lifecycle_propagation_margin_seconds, settings.audit_flush_timeout_seconds
     )
     retention = RetentionRunner(db, audit, clock, lambda: holder.current, keys=keys)
+    if retention.epochs is not None:
+        service.after_hold_set = retention.epochs.move_into_hold
     return LifecycleParts(holder, service, retention, sweep)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from gateway.clock import Clock
 from gateway.crypto.epochs import DataKeyWrapper
@@ -79,8 +79,57 @@ class EpochShredder:
                 found.append(epoch_id)
         return found
 
+    def move_into_hold(self, participant_id: str) -> int:
+        """Re-wrap a held participant's live data keys into the epoch of its earliest active hold; return how many.
+
+        Done when the hold is set, so a backup made from then on holds the keys under an epoch that stays
+        while the hold runs: restoring it after the due epoch is destroyed still opens the held records.
+        """
+        with self.db.write.begin() as conn:
+            hold_id = conn.execute(
+                select(legal_holds.c.id)
+                .where(legal_holds.c.participant_id == participant_id, legal_holds.c.lifted_at.is_(None))
+                .order_by(legal_holds.c.set_at, legal_holds.c.id)
+                .limit(1)
+            ).scalar()
+            if hold_id is None:
+                return 0
+            target = hold_epoch(hold_id)
+            query = select(data_keys.c.category, data_keys.c.wrapped_key, data_keys.c.epoch_id).where(
+                data_keys.c.participant_id == participant_id,
+                data_keys.c.wrapped_key.is_not(None),
+                or_(data_keys.c.epoch_id.is_(None), data_keys.c.epoch_id != target),
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update()
+            rows = conn.execute(query).all()
+            for row in rows:
+                wrapped = self.keys.rewrap(bytes(row.wrapped_key), participant_id, row.category, row.epoch_id, target)
+                conn.execute(
+                    update(data_keys)
+                    .where(data_keys.c.participant_id == participant_id, data_keys.c.category == row.category)
+                    .values(wrapped_key=wrapped, epoch_id=target)
+                )
+        if rows:
+            log.info("retention.epoch.held", epoch=target, keys_moved=len(rows))
+        return len(rows)
+
+    def settle_holds(self) -> int:
+        """Move the keys of every participant under an active hold into its hold epoch; return how many keys."""
+        with self.db.read.connect() as conn:
+            held = sorted(
+                set(
+                    conn.execute(
+                        select(legal_holds.c.participant_id).where(legal_holds.c.lifted_at.is_(None))
+                    ).scalars()
+                )
+            )
+        return sum(self.move_into_hold(pid) for pid in held)
+
     def destroy_closable(self, run_id: str | None, as_of: datetime) -> list[EpochDestroyed]:
         """Destroy every epoch that may close; return those destroyed."""
+        # Holds set while no key store was at hand (or before key epochs) are settled first.
+        self.settle_holds()
         done: list[EpochDestroyed] = []
         for epoch_id in self.closable(as_of):
             result = self.destroy(epoch_id, run_id)
