@@ -93,7 +93,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Container:
     exchange = ExchangeService(policy, authorizer, store, clock)
     log.info("gateway.built", policy_version=policy.version, config=policy.config.meta.name)
     container = Container(settings, clock, policy, db, audit, verifier, store, exchange, auth)
-    container.lifecycle = wire(settings, db, audit, clock, authorizer, auth, wrapper)
+    # A rehearsal copy shares the key store with the real database: its runs must never destroy an epoch.
+    container.lifecycle = wire(settings, db, audit, clock, authorizer, auth, None if settings.rehearsal else wrapper)
     holder = container.lifecycle.holder
     auth.follow_policy(lambda: holder.current)  # an early covenant revocation revokes tokens too
     container.proofs = TreeCache(db)
