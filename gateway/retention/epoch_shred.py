@@ -24,7 +24,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from gateway.clock import Clock
 from gateway.crypto.epochs import DataKeyWrapper
 from gateway.policies.compiled import CompiledPolicy
-from gateway.retention.epochs import ZONE, closes_at, epoch_for, hold_epoch, is_hold_epoch
+from gateway.retention.epochs import ZONE, closes_at, epoch_for, hold_epoch
 from gateway.store.db import Database
 from gateway.store.tables import data_keys, key_epochs, legal_holds, participants
 
@@ -63,19 +63,17 @@ class EpochShredder:
                 .scalars()
                 .all()
             )
-            lifted = set(conn.execute(select(legal_holds.c.id).where(legal_holds.c.lifted_at.is_not(None))).scalars())
+            lifted = {
+                hold_epoch(h)
+                for h in conn.execute(select(legal_holds.c.id).where(legal_holds.c.lifted_at.is_not(None))).scalars()
+            }
         found: list[str] = []
         for epoch_id in sorted(referenced | set(states) | set(self.keys.epochs.epoch_ids())):
             state = states.get(epoch_id)
             if state == DESTROYED:
                 continue
             closes = closes_at(epoch_id, self.zone)
-            hold = is_hold_epoch(epoch_id)
-            if (
-                state == DESTROYING
-                or (closes is not None and moment >= closes)
-                or (hold is not None and hold in lifted)
-            ):
+            if state == DESTROYING or (closes is not None and moment >= closes) or epoch_id in lifted:
                 found.append(epoch_id)
         return found
 

@@ -14,6 +14,8 @@ Epoch ids:
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -30,7 +32,10 @@ DUE_PREFIX = "due-"
 
 def hold_epoch(hold_id: str) -> str:
     """Return the epoch id that keeps the data keys of legal hold `hold_id`."""
-    return HOLD_PREFIX + hold_id
+    if re.fullmatch(r"[A-Za-z0-9-]{1,40}", hold_id):
+        return HOLD_PREFIX + hold_id
+    # The id also names a file: an id of other characters is named by its digest instead.
+    return HOLD_PREFIX + hashlib.sha256(hold_id.encode()).hexdigest()[:32]
 
 
 def due_epoch(due_at: datetime, now: datetime, zone: str = ZONE) -> str:
@@ -88,8 +93,3 @@ def closes_at(epoch_id: str, zone: str = ZONE) -> datetime | None:
     year, month = (int(part) for part in epoch_id[len(DUE_PREFIX) :].split("-"))
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return datetime(year, month, 1, tzinfo=ZoneInfo(zone))
-
-
-def is_hold_epoch(epoch_id: str) -> str | None:
-    """Return the legal hold id of a hold epoch, else None."""
-    return epoch_id[len(HOLD_PREFIX) :] if epoch_id.startswith(HOLD_PREFIX) else None

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
 
 from gateway.crypto.envelope import Envelope
-from gateway.crypto.epochs import OPEN_EPOCH, DataKeyWrapper
+from gateway.crypto.epochs import OPEN_EPOCH, DataKeyWrapper, EpochDestroyed
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess
 from gateway.policies.model import Operation
@@ -181,13 +181,21 @@ class RecordStore:
         assert access.participant_id is not None
         permitted = access.decision.fields_by_category
         pid = access.participant_id
+        params = {"pid": pid, "categories": sorted(permitted)}
         with self._db.read.connect() as conn:
-            rows = conn.execute(self._read_stmt, {"pid": pid, "categories": sorted(permitted)}).all()
+            rows = conn.execute(self._read_stmt, params).all()
+        try:
+            deks = self._unwrap_all(pid, rows)
+        except EpochDestroyed:
+            # The retention run moved a key out of its epoch and destroyed that epoch between our read
+            # and the unwrap: read again, the row now names the key's new epoch.
+            with self._db.read.connect() as conn:
+                rows = conn.execute(self._read_stmt, params).all()
+            deks = self._unwrap_all(pid, rows)
         out: dict[str, CategoryRecord] = {}
-        for row in rows:
-            if row.wrapped_key is None:
+        for row, dek in zip(rows, deks, strict=True):
+            if dek is None:
                 continue  # destroyed: nothing to release
-            dek = self._keys.unwrap(row.wrapped_key, pid, row.category, row.epoch_id)
             values = orjson.loads(Envelope.open_record(dek, row.ciphertext, pid, row.category, row.id))
             allowed = permitted[row.category]
             out[row.category] = CategoryRecord(
@@ -198,6 +206,13 @@ class RecordStore:
                 row.written_at,
             )
         return out
+
+    def _unwrap_all(self, pid: str, rows: Sequence[Any]) -> list[bytes | None]:
+        """Return each row's data key (None where it is destroyed)."""
+        return [
+            None if r.wrapped_key is None else self._keys.unwrap(r.wrapped_key, pid, r.category, r.epoch_id)
+            for r in rows
+        ]
 
     def register(
         self,
@@ -237,11 +252,13 @@ class RecordStore:
         allowed = set(access.decision.fields_by_category.get(category, ()))
         if not set(values) <= allowed:
             raise PermissionError("write holds fields outside the authorized access")
-        key_row = conn.execute(
-            select(data_keys.c.wrapped_key, data_keys.c.epoch_id).where(
-                data_keys.c.participant_id == pid, data_keys.c.category == category
-            )
-        ).first()
+        key_query = select(data_keys.c.wrapped_key, data_keys.c.epoch_id).where(
+            data_keys.c.participant_id == pid, data_keys.c.category == category
+        )
+        if not self._db.is_sqlite:
+            # Waits for a retention run re-wrapping this key, so the epoch read is the one that stays.
+            key_query = key_query.with_for_update()
+        key_row = conn.execute(key_query).first()
         if key_row is None:
             region = conn.execute(select(participants.c.region).where(participants.c.id == pid)).scalar_one()
             # The epoch of the month the key falls due: destroying that epoch later reaches backups too.

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.crypto.envelope import DecryptionError, Envelope
-from gateway.crypto.epochs import DataKeyWrapper, EpochDestroyed, EpochKeyStore
+from gateway.crypto.epochs import DataKeyWrapper, EpochDestroyed, EpochKeyStore, valid_epoch_id
 from gateway.evidence.backups import METHOD_EXPLAINED, UNREADABLE, StatementMismatch, check, statements
 from gateway.policies.compiled import compile_policy
 from gateway.policies.loader import load_config
@@ -185,3 +185,10 @@ def test_the_statements_never_claim_unreadable_backups_for_an_epoch_not_destroye
     for sentence in doc["backups"]["statements"]:
         if UNREADABLE in sentence:
             assert any(sentence.startswith(f"Epoch {e} ") for e in destroyed)
+
+
+def test_a_hold_id_that_cannot_name_a_file_gives_a_valid_epoch_id_of_its_digest() -> None:
+    assert hold_epoch("2b0c-uuid") == "hold-2b0c-uuid"
+    odd = hold_epoch("../../kek.key")
+    assert valid_epoch_id(odd)
+    assert odd == hold_epoch("../../kek.key") != hold_epoch("../../kek.kez")
