@@ -14,6 +14,7 @@ from gateway.auth.server import AuthorizationServer
 from gateway.auth.tokens import TokenVerifier
 from gateway.clock import Clock, SimulatedClock, SystemClock
 from gateway.crypto.envelope import Envelope
+from gateway.crypto.epochs import EPOCH_DIR, DataKeyWrapper, EpochKeyStore
 from gateway.crypto.keys import load_keys
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.evidence.parts import EvidenceParts, build_evidence
@@ -23,6 +24,7 @@ from gateway.lifecycle.rehearsal import open_rehearsal
 from gateway.lifecycle.wiring import LifecycleParts, wire
 from gateway.policies.compiled import CompiledPolicy, compile_policy
 from gateway.policies.loader import load_config
+from gateway.retention.epochs import epoch_for
 from gateway.settings import Settings
 from gateway.store.db import Database, connect
 from gateway.store.records import RecordStore
@@ -75,12 +77,24 @@ def build(settings: Settings, clock: Clock | None = None) -> Container:
         settings, clock, policy, db, keys.kek, keys.token_keys if settings.token_jwks_file else None
     )
     verifier = auth.verifier
-    store = RecordStore(db, Envelope(keys.kek), Pseudonymiser(keys.pseudonym_key))
+    wrapper = DataKeyWrapper(Envelope(keys.kek), EpochKeyStore(settings.key_dir / EPOCH_DIR, keys.kek))
+
+    def effective() -> CompiledPolicy:
+        # The lifecycle's effective policy (revocations move covenant ends), once it is wired.
+        return container.lifecycle.holder.current if container.lifecycle is not None else policy
+
+    store = RecordStore(
+        db,
+        wrapper,
+        Pseudonymiser(keys.pseudonym_key),
+        lambda region, category, now: epoch_for(effective(), region, category, now),
+    )
     authorizer = Authorizer(policy, audit, clock, settings.audit_flush_timeout_seconds)
     exchange = ExchangeService(policy, authorizer, store, clock)
     log.info("gateway.built", policy_version=policy.version, config=policy.config.meta.name)
     container = Container(settings, clock, policy, db, audit, verifier, store, exchange, auth)
-    container.lifecycle = wire(settings, db, audit, clock, authorizer, auth)
+    # A rehearsal copy shares the key store with the real database: its runs must never destroy an epoch.
+    container.lifecycle = wire(settings, db, audit, clock, authorizer, auth, None if settings.rehearsal else wrapper)
     holder = container.lifecycle.holder
     auth.follow_policy(lambda: holder.current)  # an early covenant revocation revokes tokens too
     container.proofs = TreeCache(db)

@@ -1,9 +1,11 @@
 """Envelope encryption at rest: AES-256-GCM data keys, wrapped by a key-encryption key (KEK).
 
 One data key per participant and category. Destroying the wrapped data key (crypto-shredding) makes
-every ciphertext under it unrecoverable, also in backups, because the KEK never unwraps a key that
-is no longer stored. Associated data binds each ciphertext and each wrapped key to its row, so a
-ciphertext moved to another participant or category does not decrypt.
+every ciphertext under it unrecoverable from the database. A backup still holds the wrapped key: new
+data keys are therefore wrapped by key-epoch keys (`gateway.crypto.epochs`), whose destruction reaches
+backups; wrapping directly by the KEK is kept for rows from before key epochs. Associated data binds
+each ciphertext and each wrapped key to its row, so a ciphertext moved to another participant or
+category does not decrypt.
 """
 
 from __future__ import annotations

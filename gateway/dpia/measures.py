@@ -16,6 +16,7 @@ class Measure:
 _API = "tests/integration/test_exchange_api.py::"
 _AUDIT = "tests/integration/test_audit_durability.py::"
 _CRYPT = "tests/integration/test_encryption_at_rest.py::"
+_EPOCHS = "tests/integration/test_key_epochs.py::"
 _TOKEN = "tests/integration/test_token_forgery.py::"
 _DECIDE = "tests/unit/test_decision.py::"
 _CONFIG = "tests/unit/test_config.py::"
@@ -124,11 +125,21 @@ MEASURES: tuple[Measure, ...] = (
     Measure(
         "M12",
         "Destruction by crypto-shredding",
-        "Destroying a data key makes that data unrecoverable, backups included.",
+        "Destroying a data key makes that data unrecoverable from the database at once. A database backup "
+        "made before then becomes unreadable only when the key's epoch (the month it fell due) is destroyed, "
+        "which the retention run does once that month has passed; held data is moved to a hold epoch first. "
+        "Until then, and for data without a due date (the open epoch) or from before key epochs, such a "
+        "backup stays readable with the key store, and the signed destruction record says so.",
         (
             _CRYPT + "test_the_kek_decrypts_no_ciphertext_of_a_destroyed_category_with_any_remaining_key",
             _CRYPT + "test_a_destroyed_wrapped_key_is_gone_from_the_sqlite_file_after_a_checkpoint",
             _CRYPT + "test_a_destroyed_category_is_absent_from_a_permitted_read",
+            _EPOCHS + "test_a_run_destroys_an_epoch_only_once_its_month_has_fully_passed",
+            _EPOCHS
+            + "test_a_backup_made_before_the_run_opens_no_destroyed_record_once_restored_but_held_records_still_open",
+            _EPOCHS + "test_a_rerun_finishes_an_epoch_destruction_a_crash_interrupted_after_the_rewrap",
+            "tests/unit/test_key_epochs.py::test_the_statements_never_claim_unreadable_backups_for_an_epoch_not_destroyed",
+            "tests/e2e/test_verify_cli.py::test_verify_refuses_a_validly_signed_destruction_record_whose_statement_overstates",
         ),
     ),
     Measure(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.evidence.backups import METHOD_EXPLAINED, statements
 from gateway.evidence.facts import CheckpointRef, ReportExtras
 from gateway.lifecycle.facts import CheckpointFact, CovenantEndFacts, DestructionBatch
 
@@ -282,9 +283,10 @@ def destruction_record(
                 },
             }
         )
-    return {
+    document: dict[str, Any] = {
         "type": "destruction_record",
-        "format_version": 1,
+        # 2: the key-epoch facts and the statements about backups derived from them (version 1 overstated).
+        "format_version": 2,
         "id": document_id,
         "version": version,
         "issued_at": utc(issued_at),
@@ -301,13 +303,10 @@ def destruction_record(
             "authority": batch.authority,
             "executed_by": batch.acting_user,
             "organisation": batch.organisation,
+            "epochs": [e.epoch_id for e in batch.epochs],
         },
         "method": batch.method,
-        "method_explained": (
-            "Each participant's records in a category are encrypted with their own data key; destroying that key "
-            "and deleting the ciphertext makes the records unrecoverable, from the database and from any backup, "
-            "even with the key-encryption key."
-        ),
+        "method_explained": METHOD_EXPLAINED,
         "period_covered": {"from": utc(batch.period_from), "until": utc(batch.period_until)},
         "categories": categories,
         "totals": {
@@ -331,4 +330,18 @@ def destruction_record(
             "last_entry": batch.audit_seq_last,
             "checkpoint": _checkpoint(checkpoint),
         },
+        "backups": {
+            "epochs": [
+                {
+                    "epoch": e.epoch_id,
+                    "data_keys_destroyed": e.data_keys,
+                    "state": e.state,
+                    "destroyed_at": utc(e.destroyed_at),
+                    "expected_destruction_from": utc(e.expected_from),
+                }
+                for e in batch.epochs
+            ],
+        },
     }
+    document["backups"]["statements"] = statements(document)
+    return document

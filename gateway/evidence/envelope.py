@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.evidence.backups import StatementMismatch, check
 from gateway.evidence.canonical import CanonicalError, canonical_json, pretty_json
 from gateway.evidence.jws import DetachedJws, JwsError, parse_detached, sign_detached
 from gateway.evidence.keys import EvidenceKey, EvidenceSigner
@@ -160,6 +161,12 @@ def _check_envelope(envelope: dict[str, Any], keys: list[EvidenceKey]) -> tuple[
         jws.verify(payload, key.verifier())
     except (JwsError, CanonicalError) as exc:
         raise EvidenceInvalid(str(exc)) from None
+    if document["type"] == "destruction_record":
+        # A valid signature is not enough: what the record says about backups must follow from its facts.
+        try:
+            check(document)
+        except StatementMismatch as exc:
+            raise EvidenceInvalid(f"the destruction record's statement is refused: {exc}") from None
     return document, hashlib.sha256(payload).hexdigest(), key
 
 

@@ -243,6 +243,9 @@ def _destruction(w: _Writer, d: dict[str, Any]) -> None:
         ],
         (40, 16, 14, 44, 64),
     )
+    w.heading("The database and its backups")
+    for sentence in d["backups"]["statements"]:
+        w.para(sentence, size=8)
     if d["kept"]:
         w.heading("Kept, not destroyed, and why")
         w.table(

@@ -235,6 +235,8 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
             f"{f', {outcome.skipped_on_hold} kept under a hold set meanwhile' if outcome.skipped_on_hold else ''}"
             f"{wal[outcome.wal_checkpointed]}"
         )
+        for epoch in outcome.epochs_destroyed:
+            print(f"key epoch {epoch.epoch_id} destroyed ({epoch.keys_moved} live data keys moved out first)")
     return 0
 
 

@@ -25,11 +25,13 @@ from sqlalchemy import func, select
 from gateway.lifecycle import repository as repo
 from gateway.lifecycle.model import CovenantRevocation, LegalHold, MandateWithdrawal
 from gateway.policies.compiled import CompiledPolicy
+from gateway.retention.epochs import closes_at
 from gateway.retention.model import (
     METHOD,
     DestroyedCategory,
     DestructionBatch,
     DestructionGround,
+    EpochFact,
     KeepReason,
     KeptGroup,
 )
@@ -38,6 +40,7 @@ from gateway.store.tables import (
     audit_checkpoints,
     audit_entries,
     data_keys,
+    key_epochs,
     participants,
     retention_destructions,
     retention_runs,
@@ -462,6 +465,12 @@ def destruction_facts(db: Database, policy: CompiledPolicy, run_id: str) -> Dest
             .group_by(d.category, d.rule_id)
             .order_by(d.category, d.rule_id)
         ).all()
+        by_epoch = conn.execute(
+            select(d.epoch_id, func.count().label("keys"), key_epochs.c.state, key_epochs.c.destroyed_at)
+            .outerjoin(key_epochs, key_epochs.c.epoch_id == d.epoch_id)
+            .where(d.run_id == run_id)
+            .group_by(d.epoch_id, key_epochs.c.state, key_epochs.c.destroyed_at)
+        ).all()
         totals = conn.execute(
             select(
                 func.count(func.distinct(d.participant_id)),
@@ -525,6 +534,25 @@ def destruction_facts(db: Database, policy: CompiledPolicy, run_id: str) -> Dest
         audit_seq_first=None if totals[1] is None else int(totals[1]),
         audit_seq_last=None if totals[2] is None else int(totals[2]),
         policy_version=str(summary.get("policy_version", policy.version)),
+        epochs=tuple(
+            _epoch_fact(e.epoch_id, int(e.keys), e.state, e.destroyed_at)
+            for e in sorted(by_epoch, key=lambda r: (r.epoch_id is None, r.epoch_id or ""))
+        ),
+    )
+
+
+def _epoch_fact(epoch_id: str | None, keys: int, state: str | None, destroyed_at: datetime | None) -> EpochFact:
+    # Keys moved out of an epoch earlier were moved only as that epoch was being destroyed, so the epoch a
+    # key was in when destroyed is the one that decides what older backups still open.
+    if epoch_id is None:
+        return EpochFact(None, keys, "legacy", None, None)
+    expected = closes_at(epoch_id)
+    return EpochFact(
+        epoch_id,
+        keys,
+        state or "live",
+        _aware(destroyed_at) if state == "destroyed" else None,
+        None if state == "destroyed" or expected is None else expected.astimezone(UTC),
     )
 
 

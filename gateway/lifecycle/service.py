@@ -72,6 +72,8 @@ class LifecycleService:
         self.holder = holder
         self.margin = timedelta(seconds=margin_seconds)
         self.audit_timeout = audit_timeout
+        # Moves a newly held participant's data keys into its hold epoch (set by the wiring).
+        self.after_hold_set: Callable[[str], object] | None = None
 
     # -- checks ------------------------------------------------------------------------------------
 
@@ -280,6 +282,11 @@ class LifecycleService:
 
         held = self._record(entry, now, store)
         log.info("legal_hold.set", hold_id=held.id, hold_reason=why.value)
+        if self.after_hold_set is not None:
+            try:
+                self.after_hold_set(participant_id)
+            except Exception as exc:  # the hold stands; the next retention run moves the keys
+                log.warning("legal_hold.keys_not_moved", hold_id=held.id, error=type(exc).__name__)
         return held
 
     def lift_hold(self, actor: Actor, hold_id: str, reason: str) -> LegalHold:

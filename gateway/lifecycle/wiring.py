@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
+from gateway.crypto.epochs import DataKeyWrapper
 from gateway.exchange.authorize import Authorizer
 from gateway.lifecycle.covenant_end import CovenantEndSweep
 from gateway.lifecycle.holder import PolicyHolder
@@ -42,6 +43,7 @@ def wire(
     clock: Clock,
     authorizer: Authorizer,
     auth: AuthorizationServer | None = None,
+    keys: DataKeyWrapper | None = None,
 ) -> LifecycleParts:
     """Return the lifecycle parts; the authorizer and the token server read the holder's effective policy."""
     holder = PolicyHolder(authorizer.policy, db, settings.lifecycle_poll_seconds)
@@ -57,7 +59,9 @@ def wire(
     service = LifecycleService(
         db, audit, clock, holder, settings.lifecycle_propagation_margin_seconds, settings.audit_flush_timeout_seconds
     )
-    retention = RetentionRunner(db, audit, clock, lambda: holder.current)
+    retention = RetentionRunner(db, audit, clock, lambda: holder.current, keys=keys)
+    if retention.epochs is not None:
+        service.after_hold_set = retention.epochs.move_into_hold
     return LifecycleParts(holder, service, retention, sweep)
 
 

@@ -114,6 +114,17 @@ class DestroyedCategory:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochFact:
+    """The key epoch some of a run's destroyed data keys were wrapped by, and whether it is destroyed."""
+
+    epoch_id: str | None  # None: legacy data keys wrapped by the KEK itself (before key epochs)
+    data_keys: int  # of the run's destroyed keys, how many were in this epoch
+    state: str  # destroyed | destroying | live | legacy
+    destroyed_at: datetime | None
+    expected_from: datetime | None  # a due epoch: the first moment it may be destroyed
+
+
+@dataclass(frozen=True, slots=True)
 class DestructionBatch:
     """A retention run's destruction, as the vernietigingsverklaring (Archiefbesluit art. 8) states it.
 
@@ -141,3 +152,4 @@ class DestructionBatch:
     audit_seq_first: int | None
     audit_seq_last: int | None
     policy_version: str
+    epochs: tuple[EpochFact, ...] = ()  # the key epochs of the destroyed keys: what backups still hold

@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,10 +29,12 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from gateway.audit.writer import Appended, AuditUnavailable, AuditWriter
 from gateway.clock import Clock
+from gateway.crypto.epochs import DataKeyWrapper
 from gateway.lifecycle.events import Actor, iso, lifecycle_entry
 from gateway.lifecycle.repository import holds_by_participant
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.model import RetentionTrigger
+from gateway.retention.epoch_shred import EpochDestroyed, EpochShredder
 from gateway.retention.model import METHOD, DueItem, KeptGroup, LiveKey, RetentionPlan
 from gateway.retention.plan import plan, rules_by_category
 from gateway.store.db import Database
@@ -66,6 +68,7 @@ class RunOutcome:
     records_deleted: int
     skipped_on_hold: int  # participants a hold set after planning protected
     wal_checkpointed: bool | None  # SQLite: whether the WAL was truncated; None on PostgreSQL
+    epochs_destroyed: tuple[EpochDestroyed, ...] = ()  # key epochs destroyed after the keys (backups too)
 
 
 def live_keys(db: Database, policy: CompiledPolicy) -> Iterator[LiveKey]:
@@ -99,8 +102,11 @@ class RetentionRunner:
         clock: Clock,
         policy: Callable[[], CompiledPolicy],
         audit_timeout: float = 30.0,
+        keys: DataKeyWrapper | None = None,
     ) -> None:
         self.db = db
+        # Without the key store (tests of the plan alone) no epoch is destroyed: backups keep old keys.
+        self.epochs = EpochShredder(db, keys, clock, policy) if keys is not None else None
         self.audit = audit
         self.clock = clock
         self.policy = policy
@@ -158,9 +164,30 @@ class RetentionRunner:
         self._lease(True)
         try:
             self._log_unlogged()
-            return self._run(actor, authority, as_of, progress, max(1, batch))
+            outcome = self._run(actor, authority, as_of, progress, max(1, batch))
+            if self.epochs is None:
+                return outcome
+            epochs = self.epochs.destroy_closable(outcome.run_id, as_of or self.clock.now())
+            if epochs:
+                self._record_epochs(outcome.run_id, epochs)
+                self.checkpoint_wal()  # the re-wrapped keys' old forms leave the WAL as well
+            return replace(outcome, epochs_destroyed=tuple(epochs))
         finally:
             self._lease(False)
+
+    def _record_epochs(self, run_id: str, epochs: list[EpochDestroyed]) -> None:
+        """Add the key epochs the run destroyed to its summary (the table `key_epochs` holds them too)."""
+        with self.db.write.begin() as conn:
+            raw = conn.execute(select(retention_runs.c.summary).where(retention_runs.c.id == run_id)).scalar_one()
+            summary = orjson.loads(raw)
+            summary["epochs_destroyed"] = [
+                {"epoch": e.epoch_id, "destroyed_at": iso(e.destroyed_at), "keys_moved": e.keys_moved} for e in epochs
+            ]
+            conn.execute(
+                update(retention_runs)
+                .where(retention_runs.c.id == run_id)
+                .values(summary=orjson.dumps(summary).decode())
+            )
 
     def _run(
         self, actor: Actor, authority: str, as_of: datetime | None, progress: Progress | None, batch: int
@@ -246,13 +273,17 @@ class RetentionRunner:
                     )
                 ).scalars()
             )
-            live_query = select(data_keys.c.participant_id, data_keys.c.category).where(
+            live_query = select(data_keys.c.participant_id, data_keys.c.category, data_keys.c.epoch_id).where(
                 data_keys.c.participant_id.in_([p for p in pids if p not in held]),
                 data_keys.c.wrapped_key.is_not(None),
             )
             if not self.db.is_sqlite:
                 live_query = live_query.with_for_update()
-            live = [(r.participant_id, r.category) for r in conn.execute(live_query) if (r[0], r[1]) in due]
+            epochs: dict[tuple[str, str], str | None] = {}
+            for r in conn.execute(live_query):
+                if (r.participant_id, r.category) in due:
+                    epochs[(r.participant_id, r.category)] = r.epoch_id
+            live = list(epochs)
             if not live:
                 return {}, held
             by_category: dict[str, list[str]] = defaultdict(list)
@@ -296,6 +327,7 @@ class RetentionRunner:
                         "period_from": stat.first if stat else None,
                         "period_until": stat.last if stat else None,
                         "audit_seq": None,
+                        "epoch_id": epochs[pair],
                     }
                 )
                 destroyed[item.participant_id].append((item.category, stat.n if stat else 0, item.rule_id))

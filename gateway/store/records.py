@@ -7,7 +7,7 @@ and return or accept only the fields that access permits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
 
 from gateway.crypto.envelope import Envelope
+from gateway.crypto.epochs import OPEN_EPOCH, DataKeyWrapper, EpochDestroyed
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess
 from gateway.policies.model import Operation
@@ -79,6 +80,7 @@ def _read_statement() -> Any:
             records.c.source_organisation,
             records.c.written_at,
             data_keys.c.wrapped_key,
+            data_keys.c.epoch_id,
         )
         .join(latest, and_(records.c.category == latest.c.category, records.c.version == latest.c.version))
         .join(data_keys, and_(data_keys.c.participant_id == pid, data_keys.c.category == records.c.category))
@@ -86,14 +88,30 @@ def _read_statement() -> Any:
     )
 
 
+# (region, category, now) -> the key epoch of a data key made now (see gateway.retention.epochs).
+EpochOf = Callable[[str, str, datetime], str]
+
+
 class RecordStore:
-    def __init__(self, db: Database, envelope: Envelope, pseudonymiser: Pseudonymiser) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: DataKeyWrapper,
+        pseudonymiser: Pseudonymiser,
+        epoch_of: EpochOf | None = None,
+    ) -> None:
         self._db = db
-        self._envelope = envelope
+        self._keys = keys
+        self._epoch_of: EpochOf = epoch_of or (lambda region, category, now: OPEN_EPOCH)
         self._pseudonymiser = pseudonymiser
         # Built once: constructing statements per call costs more than the queries themselves.
         self._resolve_stmt = _resolve_statement()
         self._read_stmt = _read_statement()
+
+    @property
+    def keys(self) -> DataKeyWrapper:
+        """Return the wrapper of data keys (epoch keys from the key store, the KEK for legacy rows)."""
+        return self._keys
 
     # -- participants -------------------------------------------------------------------------
 
@@ -163,13 +181,21 @@ class RecordStore:
         assert access.participant_id is not None
         permitted = access.decision.fields_by_category
         pid = access.participant_id
+        params = {"pid": pid, "categories": sorted(permitted)}
         with self._db.read.connect() as conn:
-            rows = conn.execute(self._read_stmt, {"pid": pid, "categories": sorted(permitted)}).all()
+            rows = conn.execute(self._read_stmt, params).all()
+        try:
+            deks = self._unwrap_all(pid, rows)
+        except EpochDestroyed:
+            # The retention run moved a key out of its epoch and destroyed that epoch between our read
+            # and the unwrap: read again, the row now names the key's new epoch.
+            with self._db.read.connect() as conn:
+                rows = conn.execute(self._read_stmt, params).all()
+            deks = self._unwrap_all(pid, rows)
         out: dict[str, CategoryRecord] = {}
-        for row in rows:
-            if row.wrapped_key is None:
+        for row, dek in zip(rows, deks, strict=True):
+            if dek is None:
                 continue  # destroyed: nothing to release
-            dek = self._envelope.unwrap(row.wrapped_key, pid, row.category)
             values = orjson.loads(Envelope.open_record(dek, row.ciphertext, pid, row.category, row.id))
             allowed = permitted[row.category]
             out[row.category] = CategoryRecord(
@@ -180,6 +206,13 @@ class RecordStore:
                 row.written_at,
             )
         return out
+
+    def _unwrap_all(self, pid: str, rows: Sequence[Any]) -> list[bytes | None]:
+        """Return each row's data key (None where it is destroyed)."""
+        return [
+            None if r.wrapped_key is None else self._keys.unwrap(r.wrapped_key, pid, r.category, r.epoch_id)
+            for r in rows
+        ]
 
     def register(
         self,
@@ -219,20 +252,26 @@ class RecordStore:
         allowed = set(access.decision.fields_by_category.get(category, ()))
         if not set(values) <= allowed:
             raise PermissionError("write holds fields outside the authorized access")
-        key_row = conn.execute(
-            select(data_keys.c.wrapped_key, data_keys.c.destroyed_at).where(
-                data_keys.c.participant_id == pid, data_keys.c.category == category
-            )
-        ).first()
+        key_query = select(data_keys.c.wrapped_key, data_keys.c.epoch_id).where(
+            data_keys.c.participant_id == pid, data_keys.c.category == category
+        )
+        if not self._db.is_sqlite:
+            # Waits for a retention run re-wrapping this key, so the epoch read is the one that stays.
+            key_query = key_query.with_for_update()
+        key_row = conn.execute(key_query).first()
         if key_row is None:
-            dek, wrapped = self._envelope.new_data_key(pid, category)
+            region = conn.execute(select(participants.c.region).where(participants.c.id == pid)).scalar_one()
+            # The epoch of the month the key falls due: destroying that epoch later reaches backups too.
+            epoch_id = self._epoch_of(region, category, now)
+            dek, wrapped = self._keys.new_data_key(pid, category, epoch_id)
             conn.execute(
                 insert(data_keys).values(
                     participant_id=pid,
                     category=category,
                     wrapped_key=wrapped,
-                    kek_id=self._envelope.kek_id,
+                    kek_id=self._keys.kek_id,
                     created_at=now,
+                    epoch_id=epoch_id,
                 )
             )
             current: dict[str, Any] = {}
@@ -240,7 +279,7 @@ class RecordStore:
         else:
             if key_row.wrapped_key is None:
                 raise DataDestroyed(category)
-            dek = self._envelope.unwrap(key_row.wrapped_key, pid, category)
+            dek = self._keys.unwrap(key_row.wrapped_key, pid, category, key_row.epoch_id)
             previous = conn.execute(
                 select(records.c.id, records.c.version, records.c.ciphertext)
                 .where(records.c.participant_id == pid, records.c.category == category)

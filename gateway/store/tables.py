@@ -80,6 +80,8 @@ data_keys = Table(
     Column("kek_id", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("destroyed_at", UTCDateTime(), nullable=True),
+    # The key epoch whose key wraps this data key (migration 0006); NULL: a legacy row wrapped by the KEK.
+    Column("epoch_id", String(48), nullable=True, index=True),
 )
 
 records = Table(
@@ -417,4 +419,19 @@ retention_destructions = Table(
     Column("period_from", UTCDateTime(), nullable=True),
     Column("period_until", UTCDateTime(), nullable=True),
     Column("audit_seq", BigInteger, nullable=True),  # NULL until the audit entry is committed
+    Column("epoch_id", String(48), nullable=True),  # the key's epoch when destroyed (NULL: legacy, KEK-wrapped)
+)
+
+# Key epochs being or having been destroyed (migration 0006). The epoch keys themselves live only in
+# the key store; this row is the durable fact that one is gone. `destroying`: the database no longer
+# references the epoch and its file is being destroyed (a rerun finishes it); `destroyed`: the file is gone.
+key_epochs = Table(
+    "key_epochs",
+    metadata,
+    Column("epoch_id", String(48), primary_key=True),
+    Column("state", String(16), nullable=False),  # destroying | destroyed
+    Column("run_id", String(36), nullable=True),  # the retention run that destroyed it
+    Column("keys_moved", Integer, nullable=False),  # live data keys re-wrapped into other epochs first
+    Column("marked_at", UTCDateTime(), nullable=False),
+    Column("destroyed_at", UTCDateTime(), nullable=True),
 )

@@ -3,18 +3,24 @@ changed character fails it (exit 1); untrusted or missing keys fail too."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from gateway.evidence.keys import EvidenceSigner, jwks
+from gateway.evidence import documents
+from gateway.evidence.envelope import sign_document
+from gateway.evidence.keys import EvidenceSigner, jwks, load_evidence_signer
+from gateway.retention.model import METHOD, DestructionBatch, EpochFact
 from tests.conftest import LVV_CONFIG
 from tests.support.server import LiveServer
 
@@ -111,3 +117,84 @@ def test_without_any_trusted_keys_nothing_is_called_valid(issued: tuple[Path, di
     done = run(["verify", f"out/{FILES[0]}", "--keys", "no-such-file.json"], home, env)
     assert done.returncode == 2
     assert "cannot check" in done.stderr
+
+
+# -- a destruction record's statement about backups must follow from its signed facts ------------------
+
+
+def destruction_record(epoch_state: str) -> dict[str, Any]:
+    """Return a synthetic destruction record whose destroyed keys were all in epoch due-2025-07."""
+    batch = DestructionBatch(
+        run_id="00000000-0000-4000-8000-00000000d001",
+        status="completed",
+        as_of=datetime(2025, 7, 15, tzinfo=UTC),
+        started_at=datetime(2025, 7, 15, tzinfo=UTC),
+        finished_at=datetime(2025, 7, 15, 0, 0, 5, tzinfo=UTC),
+        authority="Besluit vernietiging (synthetic)",
+        acting_user="archivist.1",
+        organisation="amsterdam",
+        method=METHOD,
+        categories=(),
+        grounds=(),
+        participants=2,
+        keys_destroyed=6,
+        records_deleted=6,
+        period_from=None,
+        period_until=None,
+        kept=(),
+        audit_seq_first=None,
+        audit_seq_last=None,
+        policy_version="sha256:synthetic",
+        epochs=(
+            EpochFact(
+                "due-2025-07",
+                6,
+                epoch_state,
+                datetime(2025, 8, 1, 0, 0, 9, tzinfo=UTC) if epoch_state == "destroyed" else None,
+                None if epoch_state == "destroyed" else datetime(2025, 7, 31, 22, 0, tzinfo=UTC),
+            ),
+        ),
+    )
+    return documents.destruction_record(
+        batch, None, "00000000-0000-4000-8000-00000000d002", datetime(2025, 7, 15, 1, tzinfo=UTC), 1,
+        "jurist.synthetic", "lvv", False,
+    )  # fmt: skip
+
+
+def test_verify_refuses_a_validly_signed_destruction_record_whose_statement_overstates(
+    issued: tuple[Path, dict[str, str]],
+) -> None:
+    home, env = issued
+    signer = load_evidence_signer(home / "keys")
+    assert signer is not None
+    honest = destruction_record("live")
+    (home / "honest.json").write_bytes(sign_document(honest, signer).file_bytes)
+    done = run(["verify", "honest.json", "--keys", "evidence-keys.json"], home, env)
+    assert done.returncode == 0, done.stderr
+    assert "stays readable with the key store" in honest["backups"]["statements"][1]
+
+    # The sentence a destroyed epoch would earn, put into a record whose epoch is not destroyed: signed all the same.
+    overstated = copy.deepcopy(honest)
+    overstated["backups"]["statements"][1] = destruction_record("destroyed")["backups"]["statements"][1]
+    assert "unreadable in database backups" in overstated["backups"]["statements"][1]
+    (home / "overstated.json").write_bytes(sign_document(overstated, signer).file_bytes)
+    done = run(["verify", "overstated.json", "--keys", "evidence-keys.json"], home, env)
+    assert done.returncode == 1, done.stdout
+    assert "overstates" in done.stderr
+    assert "due-2025-07" in done.stderr
+
+
+def test_verify_refuses_a_destruction_record_of_the_old_format_that_claimed_every_backup_unreadable(
+    issued: tuple[Path, dict[str, str]],
+) -> None:
+    home, env = issued
+    signer = load_evidence_signer(home / "keys")
+    assert signer is not None
+    old = destruction_record("live")
+    del old["backups"]
+    old["format_version"] = 1
+    old["method_explained"] = "... unrecoverable, from the database and from any backup, even with the KEK."
+    (home / "old.json").write_bytes(sign_document(old, signer).file_bytes)
+    done = run(["verify", "old.json", "--keys", "evidence-keys.json"], home, env)
+    assert done.returncode == 1, done.stdout
+    assert "no key-epoch facts" in done.stderr

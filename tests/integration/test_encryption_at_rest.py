@@ -238,7 +238,7 @@ def test_the_kek_decrypts_no_ciphertext_of_a_destroyed_category_with_any_remaini
     assert write(gateway, victim, "case_plan", {"phase": "opvangfase"}).status_code == 200
     pid = participant_id(gateway, victim)
     destroy_data_key(gateway, pid, "case_plan")
-    envelope = Envelope(kek(gateway))
+    keys = gateway.container.store.keys  # the KEK and the key store's epoch keys
 
     with gateway.container.db.read.connect() as conn:
         shredded = conn.execute(
@@ -247,9 +247,9 @@ def test_the_kek_decrypts_no_ciphertext_of_a_destroyed_category_with_any_remaini
             )
         ).all()
         remaining = conn.execute(
-            select(data_keys.c.participant_id, data_keys.c.category, data_keys.c.wrapped_key).where(
-                data_keys.c.wrapped_key.is_not(None)
-            )
+            select(
+                data_keys.c.participant_id, data_keys.c.category, data_keys.c.wrapped_key, data_keys.c.epoch_id
+            ).where(data_keys.c.wrapped_key.is_not(None))
         ).all()
     assert len(shredded) == 2
     assert len(remaining) == 2 * 3 - 1
@@ -262,17 +262,17 @@ def test_the_kek_decrypts_no_ciphertext_of_a_destroyed_category_with_any_remaini
                 records.c.participant_id == pid, records.c.category == "identity"
             )
         ).one()
-    dek = envelope.unwrap(identity.wrapped_key, pid, "identity")
+    dek = keys.unwrap(identity.wrapped_key, pid, "identity", identity.epoch_id)
     assert b"Kwikstaart-B3-Zeldzaam" in Envelope.open_record(dek, row.ciphertext, pid, "identity", row.id)
 
     attempts = 0
     for record in shredded:
         for key in remaining:
-            dek = envelope.unwrap(key.wrapped_key, key.participant_id, key.category)
+            dek = keys.unwrap(key.wrapped_key, key.participant_id, key.category, key.epoch_id)
             with pytest.raises(DecryptionError):
                 Envelope.open_record(dek, record.ciphertext, pid, "case_plan", record.id)
             with pytest.raises(DecryptionError):
-                envelope.unwrap(key.wrapped_key, pid, "case_plan")
+                keys.unwrap(key.wrapped_key, pid, "case_plan", key.epoch_id)
             attempts += 1
     assert attempts == len(shredded) * len(remaining)
 

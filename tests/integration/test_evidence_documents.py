@@ -206,3 +206,39 @@ def test_a_party_s_jurist_sees_and_downloads_its_covenant_s_report_and_others_do
     assert refused.status_code == 404
     counsellor = s.gw.headers("ngo-opvang-amsterdam", "counsellor", None)
     assert s.gw.http.get("/v1/evidence/documents", headers=counsellor).status_code == 403
+
+
+def test_the_destruction_record_says_backups_stay_readable_until_the_epoch_is_destroyed_and_then_not(
+    scenario: Scenario,
+) -> None:
+    s = scenario
+    end_the_covenant(s)
+    lifecycle = s.gw.container.lifecycle
+    assert lifecycle is not None
+    s.gw.clock.set(AFTER_CONTACT_RETENTION)  # contact is due, but April's epoch is not closed yet
+    early = lifecycle.retention.run(Actor.scheduler(), AUTHORITY)
+    doc = s.document(s.parts.service.issue_destruction_record(early.run_id))
+    assert doc["format_version"] == 2
+    assert doc["batch"]["epochs"] == ["due-2025-04"]
+    (april,) = doc["backups"]["epochs"]
+    assert april["state"] == "live"
+    assert april["destroyed_at"] is None
+    assert april["expected_destruction_from"] == "2025-04-30T22:00:00Z"
+    assert not any("unreadable" in sentence for sentence in doc["backups"]["statements"])
+    assert "stays readable with the key store" in doc["backups"]["statements"][1]
+
+    s.gw.clock.set(datetime(2025, 5, 1, 9, 0, tzinfo=AMS))
+    later = lifecycle.retention.run(Actor.scheduler(), AUTHORITY)
+    assert [e.epoch_id for e in later.epochs_destroyed] == ["due-2025-04"]
+    stored = s.parts.service.issue_destruction_record(early.run_id)  # a new version states the new fact
+    doc = s.document(stored)
+    (april,) = doc["backups"]["epochs"]
+    assert april["state"] == "destroyed"
+    assert april["destroyed_at"] == "2025-05-01T07:00:00Z"
+    assert doc["backups"]["statements"][1] == (
+        f"Epoch due-2025-04 ({april['data_keys_destroyed']} data keys): unreadable in database backups made "
+        f"before {doc['batch']['executed_at']}, since epoch due-2025-04 was destroyed on 2025-05-01T07:00:00Z."
+    )
+    assert "unreadable in database backups" in pdf_text(stored.pdf).replace("\n", " ")
+    for data in (stored.signed_json, stored.html, stored.pdf):
+        assert verify_bytes(data, s.keys).document_type == "destruction_record"

@@ -16,6 +16,7 @@ from gateway.api.app import create_app
 from gateway.container import Container, build
 from gateway.evidence.envelope import verify_bytes
 from gateway.evidence.keys import parse_keys
+from gateway.lifecycle.events import Actor
 from gateway.lifecycle.rehearsal import copy_database
 from gateway.store.db import connect
 from gateway.store.migrate import upgrade
@@ -74,3 +75,15 @@ def test_a_rehearsal_queues_notices_but_sends_none_and_its_report_says_so(
         assert verified.kind == fmt
     document = orjson.loads(http.get(f"/v1/evidence/documents/{issued.json()['id']}.json", headers=jurist).content)
     assert document["document"]["rehearsal"] is True
+
+
+def test_a_rehearsal_retention_run_never_destroys_a_key_epoch_the_real_database_shares(
+    rehearsal: tuple[Container, httpx.Client],
+) -> None:
+    container, _ = rehearsal
+    epochs = container.store.keys.epochs
+    epochs.key("due-2024-11", create=True)  # a closed month's epoch key in the shared key store
+    assert container.lifecycle is not None
+    outcome = container.lifecycle.retention.run(Actor.scheduler(), "Rehearsal (synthetic)")
+    assert outcome.epochs_destroyed == ()
+    assert epochs.exists("due-2024-11")

@@ -3,7 +3,6 @@ logging every destruction, idempotent and safe to interrupt; and the raw SQLite 
 
 from __future__ import annotations
 
-import base64
 import json
 import sqlite3
 from datetime import datetime
@@ -15,7 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from gateway.crypto.envelope import DecryptionError, Envelope
-from gateway.crypto.keys import KEK_FILE
 from gateway.lifecycle.events import Actor
 from gateway.lifecycle.facts import destruction_facts
 from gateway.retention.model import METHOD, KeepReason
@@ -273,12 +271,11 @@ def test_after_a_run_the_raw_sqlite_file_yields_nothing_destroyed_even_with_the_
         assert f"Zilverreiger-{tag}".encode() not in raw
 
     # Read the raw file with a separate SQLite connection and try every wrapped key still in it.
-    kek = base64.b64decode((gateway.container.settings.key_dir / KEK_FILE).read_text().strip())
-    envelope = Envelope(kek)
+    keys = gateway.container.store.keys  # the KEK and the key store's epoch keys
     raw_conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
         remaining = raw_conn.execute(
-            "SELECT participant_id, category, wrapped_key FROM data_keys WHERE wrapped_key IS NOT NULL"
+            "SELECT participant_id, category, wrapped_key, epoch_id FROM data_keys WHERE wrapped_key IS NOT NULL"
         ).fetchall()
         left = raw_conn.execute("SELECT count(*) FROM records WHERE participant_id IN (?, ?, ?)", doomed_ids)
         assert left.fetchone() == (0,)
@@ -286,13 +283,13 @@ def test_after_a_run_the_raw_sqlite_file_yields_nothing_destroyed_even_with_the_
         raw_conn.close()
     assert {r[0] for r in remaining} == {pid(gateway, survivor, "utrecht")}
     attempts = 0
-    for participant, category, wrapped in remaining:
-        dek = envelope.unwrap(wrapped, participant, category)  # the KEK is right: it opens the survivors
+    for participant, category, wrapped, epoch in remaining:
+        dek = keys.unwrap(wrapped, participant, category, epoch)  # the keys are right: they open the survivors
         for record in old_records:
             with pytest.raises(DecryptionError):
                 Envelope.open_record(dek, record.ciphertext, record.participant_id, record.category, record.id)
             with pytest.raises(DecryptionError):
-                envelope.unwrap(wrapped, record.participant_id, record.category)
+                keys.unwrap(wrapped, record.participant_id, record.category, epoch)
             attempts += 1
     assert attempts == len(remaining) * len(old_records) == 27
 
