@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"  # rechained onto 0006 when key epochs land
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
