@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from gateway.clock import Clock, SystemClock
 
+TIME_CLAIMS = ("exp", "iat", "nbf")
+
 
 def checked_against(clock: Clock) -> str:
     """Return the phrase that names the token clock and its now, for a failed time check."""
@@ -21,6 +23,6 @@ def checked_against(clock: Clock) -> str:
 
 def is_time_failure(reason: str) -> bool:
     """Return whether a token refusal reason is a failed time check (exp, iat or nbf)."""
-    return reason in ("expired", "not yet valid") or (
-        reason.startswith("claims:") and any(c in reason for c in ("exp", "iat", "nbf", "expired", "invalid_token"))
-    )
+    # joserfc: "expired_token exp", "invalid_claim iat" (issued in the future); ours: "expired", "not yet valid".
+    timed = ("claims: expired_token", "claims: invalid_token", *(f"claims: invalid_claim {c}" for c in TIME_CLAIMS))
+    return reason in ("expired", "not yet valid") or reason.startswith(timed)

@@ -148,3 +148,13 @@ def test_the_revocation_report_counts_refusals_before_the_decision_after_the_end
     assert (("auth.token.refused", partner.client_id, "oversight_roles_only", "denied")) in attempts
     assert (("auth.refused", partner.client_id, "insufficient_scope", "denied")) in attempts
     assert any(a[0].startswith("exchange.") and a[2] == "no_covenant_in_force" for a in attempts)
+
+
+def test_an_expired_token_is_refused_naming_the_clock_it_was_checked_against(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    token = get_token(gateway, register(gateway, "amsterdam", roles=("case_manager",)))
+    gateway.clock.set(NEW_YEAR)  # the test gateway's one clock times tokens too: long past the token's exp
+    response = gateway.http.get(f"/v1/participants/{p}", headers=api_headers(token))
+    assert response.status_code == 401
+    assert "checked against the gateway's token clock 2024-12-31T23:00:00Z" in response.json()["detail"]
+    assert entries(gateway, "auth.refused") == []  # an expired token proves no client now
