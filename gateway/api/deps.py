@@ -16,8 +16,6 @@ from gateway.container import Container
 from gateway.exchange.context import Principal, RequestContext, TraceContext
 
 log = structlog.get_logger("gateway.auth")
-_ACTING_USER = ACTING_USER
-_ROLE = ROLE
 
 PURPOSE_HEADER = "Processing-Purpose"
 USER_HEADER = "Acting-User"
@@ -104,10 +102,10 @@ async def get_context(
         Header(alias=PURPOSE_HEADER, description="The purpose (processing activity) of this request, e.g. intake"),
     ] = None,
 ) -> RequestContext:
-    if not acting_user or not _ACTING_USER.match(acting_user):
+    if not acting_user or not ACTING_USER.match(acting_user):
         seq = await record_refusal(request, container, trace, principal, "acting_user_missing")
         raise Problem(400, "acting_user_missing", f"The {USER_HEADER} header is missing or malformed.", audit_seq=seq)
-    if not acting_role or not _ROLE.match(acting_role):
+    if not acting_role or not ROLE.match(acting_role):
         seq = await record_refusal(request, container, trace, principal, "acting_role_missing")
         raise Problem(400, "acting_role_missing", f"The {ROLE_HEADER} header is missing or malformed.", audit_seq=seq)
     # An unknown purpose is logged as stated, but never more than 64 characters of it.
