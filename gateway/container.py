@@ -58,8 +58,14 @@ class Container:
         self.db.dispose()
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Container:
-    """Return the wired gateway for `settings`; refuses to build on an invalid configuration."""
+def build(settings: Settings, clock: Clock | None = None, token_clock: Clock | None = None) -> Container:
+    """Return the wired gateway for `settings`; refuses to build on an invalid configuration.
+
+    Two clocks: `clock` decides covenant standing and times the audit log (simulated in demo and
+    rehearsal mode), `token_clock` times tokens and assertions (real time: partners sign on it). In
+    production both are one SystemClock; an injected `clock` drives both unless `token_clock` is given.
+    """
+    simulated = clock is None and (settings.rehearsal or settings.clock_start is not None)
     if clock is None and not settings.rehearsal:
         clock = SimulatedClock(settings.clock_start, settings.clock_anchor) if settings.clock_start else SystemClock()
     policy = compile_policy(load_config(settings.config_dir))
@@ -70,11 +76,19 @@ def build(settings: Settings, clock: Clock | None = None) -> Container:
         rehearsal_clock = open_rehearsal(db)
         clock = clock or rehearsal_clock
     assert clock is not None
+    token_clock = token_clock or (SystemClock() if simulated else clock)
     audit = AuditWriter(db)
     # The token endpoint and the resource server share keys and revocation state; the key file
     # (GATEWAY_TOKEN_JWKS_FILE) adds an external issuer's keys only when it is set explicitly.
     auth = AuthorizationServer(
-        settings, clock, policy, db, keys.kek, keys.token_keys if settings.token_jwks_file else None
+        settings,
+        clock,
+        policy,
+        db,
+        keys.kek,
+        keys.token_keys if settings.token_jwks_file else None,
+        token_clock=token_clock,
+        audit=audit,
     )
     verifier = auth.verifier
     wrapper = DataKeyWrapper(Envelope(keys.kek), EpochKeyStore(settings.key_dir / EPOCH_DIR, keys.kek))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import structlog
@@ -10,13 +9,13 @@ from fastapi import Depends, Header, Request
 
 from gateway.api.authn import authenticate_bearer
 from gateway.api.problems import Problem
+from gateway.api.refusals import ACTING_USER, ROLE, record_refusal
+from gateway.auth.timing import is_time_failure
 from gateway.auth.tokens import InvalidToken
 from gateway.container import Container
 from gateway.exchange.context import Principal, RequestContext, TraceContext
 
 log = structlog.get_logger("gateway.auth")
-_ACTING_USER = re.compile(r"^[A-Za-z0-9._@:+-]{1,128}$")
-_ROLE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 PURPOSE_HEADER = "Processing-Purpose"
 USER_HEADER = "Acting-User"
@@ -39,12 +38,16 @@ async def get_trace(request: Request) -> TraceContext:
 TraceDep = Annotated[TraceContext, Depends(get_trace)]
 
 
-def _unauthorized(reason: str) -> Problem:
+def _unauthorized(reason: str, container: Container | None = None) -> Problem:
+    detail = "A valid bearer access token is required."
+    if container is not None and is_time_failure(reason):
+        # Name the clock: in demo and rehearsal mode tokens still run on real time.
+        detail = f"The token is outside its validity period ({container.verifier.checked_against()})."
     return Problem(
         401,
         "invalid_token",
         "Authentication failed.",
-        "A valid bearer access token is required.",
+        detail,
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )
 
@@ -54,17 +57,36 @@ async def get_principal(request: Request, container: ContainerDep, trace: TraceD
     if not header or not header.lower().startswith("bearer "):
         log.info("auth.token.missing", trace_id=trace.trace_id, path=request.url.path)
         raise _unauthorized("missing")
+    token = header[7:].strip()
     try:
-        return authenticate_bearer(request, container, header[7:].strip())
+        return authenticate_bearer(request, container, token)
     except InvalidToken as exc:
         log.warning("auth.token.rejected", reason=exc.reason, trace_id=trace.trace_id, path=request.url.path)
-        raise _unauthorized(exc.reason) from None
+        # Only a token that verified names its client: revoked (carried) or refused for its certificate.
+        verified = exc.token
+        if verified is None and "certificate" in exc.reason:
+            verified = container.verifier.identify(token)
+        if verified is not None:
+            reason = exc.reason.removeprefix("revoked: ") if exc.token is not None else "certificate_mismatch"
+            await record_refusal(request, container, trace, verified.principal, reason)
+        raise _unauthorized(exc.reason, container) from None
+    except Problem as exc:
+        # A 429 (rate limited) is not recorded: the audit log must not be the flood's sink.
+        if exc.code == "insufficient_scope":
+            verified = container.verifier.identify(token)
+            if verified is not None:
+                exc.extra["audit_seq"] = await record_refusal(
+                    request, container, trace, verified.principal, "insufficient_scope"
+                )
+        raise
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_context(
+    request: Request,
+    container: ContainerDep,
     principal: PrincipalDep,
     trace: TraceDep,
     acting_user: Annotated[
@@ -80,10 +102,12 @@ async def get_context(
         Header(alias=PURPOSE_HEADER, description="The purpose (processing activity) of this request, e.g. intake"),
     ] = None,
 ) -> RequestContext:
-    if not acting_user or not _ACTING_USER.match(acting_user):
-        raise Problem(400, "acting_user_missing", f"The {USER_HEADER} header is missing or malformed.")
-    if not acting_role or not _ROLE.match(acting_role):
-        raise Problem(400, "acting_role_missing", f"The {ROLE_HEADER} header is missing or malformed.")
+    if not acting_user or not ACTING_USER.match(acting_user):
+        seq = await record_refusal(request, container, trace, principal, "acting_user_missing")
+        raise Problem(400, "acting_user_missing", f"The {USER_HEADER} header is missing or malformed.", audit_seq=seq)
+    if not acting_role or not ROLE.match(acting_role):
+        seq = await record_refusal(request, container, trace, principal, "acting_role_missing")
+        raise Problem(400, "acting_role_missing", f"The {ROLE_HEADER} header is missing or malformed.", audit_seq=seq)
     # An unknown purpose is logged as stated, but never more than 64 characters of it.
     return RequestContext(principal, acting_user, acting_role, (purpose or "")[:64] or None, trace)
 

@@ -34,10 +34,17 @@ KeysFor = Callable[[Client, str | None], KeySet]
 RememberJti = Callable[[str, str, int], bool]  # (client_id, jti, keep_until) -> first time seen
 
 
-def reject(description: str) -> InvalidClientError:
-    """Return an `invalid_client` error whose description is safe to send (RFC 6749 character set)."""
+def reject(description: str, client_id: str | None = None, reason: str | None = None) -> InvalidClientError:
+    """Return an `invalid_client` error whose description is safe to send (RFC 6749 character set).
+
+    `client_id` only once the assertion's signature verified with that client's registered key: the
+    refusal then names an identified client (and is audited), not a claim anyone could make.
+    """
     safe = "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in description)[:200]
-    return InvalidClientError(description=safe, status_code=401)
+    error = InvalidClientError(description=safe, status_code=401)
+    error.client_id = client_id
+    error.reason = reason
+    return error
 
 
 class _AssertionRequest:
@@ -110,6 +117,8 @@ class ClientAssertionVerifier(JWTBearerClientAssertion):  # type: ignore[misc]
         return claims
 
     def verify_claims(self, claims: dict[str, Any]) -> None:
+        # Called once the signature verified with the registered key of the client named by `sub`.
+        client_id = str(claims.get("sub"))[:64]
         now = int(self._clock.timestamp())
         registry = jwt.JWTClaimsRegistry(
             now=now,
@@ -125,20 +134,28 @@ class ClientAssertionVerifier(JWTBearerClientAssertion):  # type: ignore[misc]
             registry.validate(claims)
         except JoseError as exc:
             claim = getattr(exc, "claim", "")
-            raise reject(f"assertion claim {claim or ''} not valid ({exc.error})".replace("  ", " ")) from exc
+            raise reject(
+                f"assertion claim {claim or ''} not valid ({exc.error})".replace("  ", " "),
+                client_id,
+                "assertion_invalid",
+            ) from exc
         if claims["iss"] != claims["sub"]:
-            raise reject("assertion iss and sub must both be the client id")
+            raise reject("assertion iss and sub must both be the client id", client_id, "assertion_invalid")
         aud = claims["aud"]
         if isinstance(aud, list) and not set(aud) <= set(self._audiences):
-            raise reject("assertion aud may name this authorization server only")
+            raise reject("assertion aud may name this authorization server only", client_id, "assertion_invalid")
         lifetime = claims["exp"] - claims["iat"]
         if lifetime > self._max_lifetime:
-            raise reject(f"assertion lifetime (exp - iat) exceeds {self._max_lifetime} seconds")
+            raise reject(
+                f"assertion lifetime (exp - iat) exceeds {self._max_lifetime} seconds", client_id, "assertion_invalid"
+            )
         jti = claims["jti"]
         if not isinstance(jti, str) or not MIN_JTI_LENGTH <= len(jti) <= 256:
-            raise reject("assertion jti must hold at least 128 bits (22 to 256 characters)")
+            raise reject(
+                "assertion jti must hold at least 128 bits (22 to 256 characters)", client_id, "assertion_invalid"
+            )
         if not self.validate_jti(claims, jti):
-            raise reject("assertion jti was used before (replay)")
+            raise reject("assertion jti was used before (replay)", client_id, "assertion_replayed")
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         # Kept until the assertion could no longer pass the exp check, leeway included.

@@ -39,7 +39,8 @@ def _server(settings: Settings | None = None) -> Iterator[AuthorizationServer]:
     policy = compile_policy(load_config(settings.config_dir))
     db = connect(settings.database_url)
     try:
-        yield AuthorizationServer(settings, clock, policy, db, load_keys(settings).kek)
+        # Key rotation and the registry's own times: real time for tokens, the demo clock for records.
+        yield AuthorizationServer(settings, clock, policy, db, load_keys(settings).kek, token_clock=SystemClock())
     finally:
         db.dispose()
 
@@ -189,12 +190,13 @@ def cmd_signing_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_demo_token(args: argparse.Namespace) -> int:
     """Print an access token from the running demo gateway for ORG's demo client."""
     from gateway.auth.demo import DemoError, demo_token, server_url
-    from gateway.clock import SimulatedClock, SystemClock
+    from gateway.clock import SystemClock
 
     settings = _settings()
-    clock = SimulatedClock(settings.clock_start, settings.clock_anchor) if settings.clock_start else SystemClock()
     try:
-        print(demo_token(settings, clock, args.org, args.role, args.url or server_url(settings)))
+        # Real time, as a partner system signs: the gateway checks assertions on real time, also
+        # when its policy clock is simulated (demo) or a rehearsal's.
+        print(demo_token(settings, SystemClock(), args.org, args.role, args.url or server_url(settings)))
     except DemoError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -90,7 +90,8 @@ def server_url(settings: Settings, path: Path = SERVER_FILE) -> str:
 
 
 def client_assertion(demo: DemoClient, token_endpoint: str, clock: Clock, lifetime: int = 60) -> str:
-    """Return a fresh client assertion (RFC 7523) for the demo client, timed by `clock`."""
+    """Return a fresh client assertion (RFC 7523) for the demo client, timed by `clock` (real time:
+    the gateway checks assertions on real time, whatever its policy clock shows)."""
     alg = str(demo.key.get("alg") or ("RS256" if demo.key.key_type == "RSA" else "ES256"))
     assertion: str = private_key_jwt_sign(
         demo.key,
@@ -105,7 +106,8 @@ def client_assertion(demo: DemoClient, token_endpoint: str, clock: Clock, lifeti
 
 
 def demo_token(settings: Settings, clock: Clock, organisation: str, role: str | None, url: str) -> str:
-    """Return an access token from the gateway at `url` for `organisation`'s demo client."""
+    """Return an access token from the gateway at `url` for `organisation`'s demo client (in demo mode,
+    also against a rehearsal server of a demo database)."""
     if not settings.demo:
         raise DemoError("refused: demo clients are used only in demo mode (GATEWAY_DEMO=true)")
     clients = demo_clients()

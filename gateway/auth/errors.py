@@ -11,8 +11,9 @@ UNAUTHORIZED_CLIENT = "unauthorized_client"
 UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
 INVALID_SCOPE = "invalid_scope"
 RATE_LIMITED = "rate_limited"
+UNAVAILABLE = "temporarily_unavailable"  # the audit log cannot record a refusal (RFC 6749 section 4.1.2.1)
 
-_STATUS = {INVALID_CLIENT: 401, RATE_LIMITED: 429}
+_STATUS = {INVALID_CLIENT: 401, RATE_LIMITED: 429, UNAVAILABLE: 503}
 
 
 class OAuthError(Exception):

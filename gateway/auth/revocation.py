@@ -1,15 +1,20 @@
-"""Revocation that bites per request: a disabled client or organisation, or an organisation whose every
-covenant has ended, makes its tokens useless at once, not when they expire.
+"""Revocation that bites per request: a disabled client or organisation, or an organisation that may
+hold no token any more (its covenants and their aftercare ended), makes its tokens useless at once,
+not when they expire.
 
-`revocation_reason` is pure (the compiled policy, the statuses read for this request, the clock's
-now); `PartyRevocation` reads the statuses with one query per request.
+`revocation_reason` is pure (the compiled policy, the statuses read for this request, the policy
+clock's now); `PartyRevocation` reads the statuses with one query per request.
 
 Which tokens each rule covers:
 - a disabled organisation, or a client disabled in the registry: every token naming it;
 - tokens the gateway issued itself (signed by its own key) also need their client still registered,
-  and an organisation that is party to a covenant in force now. Tokens of an external issuer the
-  operator chose to trust (GATEWAY_TOKEN_JWKS_FILE) are that issuer's to revoke; for them the
-  covenant's end is enforced by the decision on every request (a 403 recorded in the audit log).
+  and an organisation with standing now: a covenant in force, or an open oversight window
+  (aftercare, `oversight.yaml`). The covenant's end alone revokes nothing: a token issued before the
+  end stays verifiable until it expires, and the decision denies its exchange requests with
+  `no_covenant_in_force` (a 403 in the audit log, the evidence the revocation report counts), while
+  its oversight roles go on. After the end the token endpoint issues oversight roles only.
+- Tokens of an external issuer the operator chose to trust (GATEWAY_TOKEN_JWKS_FILE) are that
+  issuer's to revoke; for them the covenant's end is enforced by the decision on every request.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from collections.abc import Callable
 from gateway.auth.model import PartyStatus, Status
 from gateway.auth.repository import AuthRepository
 from gateway.auth.tokens import VerifiedToken
+from gateway.clock import Clock
 from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.oversight import standing
 from gateway.store.db import Database
 
 
@@ -29,7 +36,7 @@ def has_covenant_in_force(policy: CompiledPolicy, organisation: str, now: float)
 
 
 def revocation_reason(token: VerifiedToken, status: PartyStatus, policy: CompiledPolicy, now: float) -> str | None:
-    """Return why `token` is revoked at `now`, or None while it may be used."""
+    """Return why `token` is revoked at `now` (the policy clock), or None while it may be used."""
     organisation = token.principal.organisation
     if status.organisation_disabled:
         return "organisation_disabled"
@@ -40,19 +47,24 @@ def revocation_reason(token: VerifiedToken, status: PartyStatus, policy: Compile
             return "client_unknown"
         if organisation not in policy.organisations:
             return "organisation_unknown"
-        if not has_covenant_in_force(policy, organisation, now):
-            return "no_covenant_in_force"
+        now_standing = standing(policy, organisation, now)
+        if not now_standing.exchange_in_force and not now_standing.oversight_roles:
+            return "aftercare_ended" if now_standing.ended_at is not None else "no_covenant_in_force"
     return None
 
 
 class PartyRevocation:
     """The per-request revocation check against the registry (one query) and the effective policy
-    (the configuration with recorded lifecycle facts, such as an early covenant revocation)."""
+    (the configuration with recorded lifecycle facts, such as an early covenant revocation), on the
+    policy clock (simulated in demo and rehearsal mode; the token's own times are the verifier's)."""
 
-    def __init__(self, db: Database, repo: AuthRepository, policy: Callable[[], CompiledPolicy]) -> None:
+    def __init__(
+        self, db: Database, repo: AuthRepository, policy: Callable[[], CompiledPolicy], clock: Clock | None = None
+    ) -> None:
         self._db = db
         self._repo = repo
         self._policy = policy
+        self._clock = clock
 
     def status(self, token: VerifiedToken) -> PartyStatus:
         """Return the current status of the token's client and organisation, and the epoch."""
@@ -60,5 +72,6 @@ class PartyRevocation:
             return self._repo.party_status(conn, token.principal.client_id, token.principal.organisation)
 
     def revoked(self, token: VerifiedToken, status: PartyStatus, now: float) -> str | None:
-        """Return why the token is revoked now, or None."""
-        return revocation_reason(token, status, self._policy(), now)
+        """Return why the token is revoked now (the policy clock's now when one is set), or None."""
+        at = self._clock.timestamp() if self._clock is not None else now
+        return revocation_reason(token, status, self._policy(), at)

@@ -5,6 +5,16 @@ token verifier that shares its keys and its revocation state.
 Framework-free: the API layer hands in the parsed form and the facts of the HTTP request, and turns
 `OAuthError` into an RFC 6749 JSON error. Access tokens are JWTs in the RFC 9068 shape, signed by the
 gateway's current key; never a refresh token.
+
+Two clocks: the token clock (real time, also in demo and rehearsal mode) times assertions, the jti
+replay cache, access tokens, key rotation and rate limits; the policy clock (simulated in demo and
+rehearsal mode) decides the organisation's covenant standing, and so which roles a token may carry.
+In production both are the one system clock.
+
+A refusal of an identified client (a known client id: disabled, refused for its standing or scope,
+a replayed assertion whose signature verified) is recorded in the audit log (`auth.token.refused`)
+before the answer; a refusal that names nobody (unknown client, forged assertion) and a rate limit
+go to the operational log only, so that nobody can flood the audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from gateway.audit.writer import AuditUnavailable, AuditWriter
 from gateway.auth import errors
 from gateway.auth.assertion import ClientAssertionVerifier
 from gateway.auth.client_keys import ClientKeys
@@ -32,7 +43,9 @@ from gateway.auth.mtls import CertificateSource
 from gateway.auth.ratelimit import RateLimited, RateLimiter
 from gateway.auth.registry import ClientRegistry
 from gateway.auth.repository import AuthRepository
-from gateway.auth.revocation import PartyRevocation, has_covenant_in_force
+from gateway.auth.revocation import PartyRevocation
+from gateway.auth.standing import granted_roles, token_standing
+from gateway.auth.timing import checked_against
 from gateway.auth.tokens import InvalidToken, IssuerKeys, TokenVerifier
 from gateway.clock import Clock
 from gateway.policies.compiled import CompiledPolicy
@@ -97,31 +110,35 @@ class AuthorizationServer:
         db: Database,
         kek: bytes,
         extra_keys: KeySet | None = None,
+        token_clock: Clock | None = None,
+        audit: AuditWriter | None = None,
     ) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = clock  # the policy clock: covenant standing
+        self.token_clock = token_clock or clock  # real time: every time a token or an assertion carries
+        self.audit = audit  # None (the command line): refusals go to the operational log only
         self._policy: Callable[[], CompiledPolicy] = lambda: policy
         self._db = db
         self.repo = AuthRepository()
         self.issuer = settings.token_issuer.rstrip("/")
         self.token_endpoint = self.issuer + TOKEN_PATH
-        self.keyring = KeyRing(db, self.repo, kek, clock, settings.token_signing_algorithm)
-        self.client_keys = ClientKeys(clock, cache_seconds=settings.jwks_uri_cache_seconds)
-        self.limiter = RateLimiter(clock)
+        self.keyring = KeyRing(db, self.repo, kek, self.token_clock, settings.token_signing_algorithm)
+        self.client_keys = ClientKeys(self.token_clock, cache_seconds=settings.jwks_uri_cache_seconds)
+        self.limiter = RateLimiter(self.token_clock)
         self.certificates = CertificateSource(settings.mtls_certificate_header, settings.mtls_trusted_proxies)
         self.verifier = TokenVerifier(
             IssuerKeys(self.keyring, extra_keys),
             settings.token_issuer,
             settings.token_audience,
             settings.token_algorithms,
-            clock,
+            self.token_clock,
             leeway=settings.token_leeway_seconds,
-            revocation=PartyRevocation(db, self.repo, lambda: self.policy),
+            revocation=PartyRevocation(db, self.repo, lambda: self.policy, clock),
         )
         self.registry = ClientRegistry(db, self.repo, lambda: self.policy, clock, on_change=self._forget)
         self._assertions = ClientAssertionVerifier(
             audiences=(self.issuer, self.token_endpoint),
-            clock=clock,
+            clock=self.token_clock,
             keys_for=self.client_keys.key_set,
             remember_jti=self._remember_jti,
             leeway=settings.token_leeway_seconds,
@@ -149,11 +166,13 @@ class AuthorizationServer:
             if grant_type != CLIENT_CREDENTIALS:
                 raise OAuthError(errors.UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported")
             client = self._authenticate(form, http)
-            roles = self._granted_roles(client, form.get("scope"))
+            standing = token_standing(self.policy, client.organisation, self.clock.timestamp(), client.client_id)
+            roles = granted_roles(self.policy, standing, client.roles, form.get("scope"), client.client_id)
             self._limit(client, "token")
             issued = self._issue(client, roles, http)
         except OAuthError as exc:
             self.log_refusal("token", exc, form, http)
+            self.record_refusal("token", exc, form, http)
             raise
         return issued
 
@@ -169,12 +188,20 @@ class AuthorizationServer:
             client = self._assertions.authenticate(form, self._query_client)
         except OAuth2Error as exc:
             description = exc.description or "client authentication failed"
-            raise OAuthError(errors.INVALID_CLIENT, description) from None
+            if any(f"assertion claim {c}" in description for c in ("exp", "iat", "nbf")):
+                description = f"{description}; {checked_against(self.token_clock)}"
+            # Set only when the assertion's signature verified with the client's registered key.
+            identified = getattr(exc, "client_id", None)
+            reason = getattr(exc, "reason", None)
+            raise OAuthError(errors.INVALID_CLIENT, description, reason=reason, client_id=identified) from None
         if client is None:  # pragma: no cover - the form was checked above
             raise OAuthError(errors.INVALID_CLIENT, "client authentication failed")
         if form.get("client_id") not in (None, client.client_id):
             raise OAuthError(
-                errors.INVALID_CLIENT, "client_id does not match the assertion", client_id=client.client_id
+                errors.INVALID_CLIENT,
+                "client_id does not match the assertion",
+                reason="client_id_mismatch",
+                client_id=client.client_id,
             )
         self._check_standing(client)
         if client.certificate_bound and http.certificate_thumbprint is None:
@@ -205,33 +232,8 @@ class AuthorizationServer:
             raise OAuthError(
                 errors.INVALID_CLIENT, "the organisation is disabled", reason="organisation_disabled", client_id=cid
             )
-        if not has_covenant_in_force(self.policy, client.organisation, self.clock.timestamp()):
-            raise OAuthError(
-                errors.UNAUTHORIZED_CLIENT,
-                "the organisation is party to no covenant in force",
-                reason="no_covenant_in_force",
-                client_id=cid,
-            )
-
-    def _granted_roles(self, client: Client, scope: str | None) -> tuple[str, ...]:
-        """Return the roles to grant: those asked for, each allowed to the client and its organisation."""
-        organisation = self.policy.organisations.get(client.organisation)
-        allowed = [r for r in client.roles if organisation is not None and r in organisation.roles]
-        if not scope or not scope.strip():
-            if not allowed:
-                raise OAuthError(
-                    errors.INVALID_SCOPE, "the client has no role it may act in", client_id=client.client_id
-                )
-            return tuple(allowed)
-        asked = scope.split()
-        refused = sorted(set(asked) - set(allowed))
-        if refused:
-            raise OAuthError(
-                errors.INVALID_SCOPE,
-                f"scope not allowed for this client: {' '.join(refused)[:120]}",
-                client_id=client.client_id,
-            )
-        return tuple(dict.fromkeys(asked))
+        # After the end only the oversight roles remain, until the aftercare ends (policy clock).
+        token_standing(self.policy, client.organisation, self.clock.timestamp(), cid)
 
     def _limit(self, client: Client, what: str) -> None:
         try:
@@ -240,13 +242,14 @@ class AuthorizationServer:
             raise OAuthError(
                 errors.RATE_LIMITED,
                 f"too many {what} requests; retry after {exc.retry_after} s",
+                reason="rate_limited",
                 client_id=client.client_id,
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
 
     def _issue(self, client: Client, roles: tuple[str, ...], http: HttpFacts) -> IssuedToken:
         signer = self.keyring.signer()
-        now = int(self.clock.timestamp())
+        now = int(self.token_clock.timestamp())
         lifetime = self.settings.access_token_lifetime_seconds
         token_id = secrets.token_urlsafe(24)
         claims: dict[str, Any] = {
@@ -279,7 +282,7 @@ class AuthorizationServer:
         return IssuedToken(token, lifetime, claims["scope"], token_id)
 
     def _remember_jti(self, client_id: str, jti: str, keep_until: int) -> bool:
-        now = self.clock.now()
+        now = self.token_clock.now()
         with self._db.write.begin() as conn:
             fresh = self.repo.remember_jti(conn, client_id, jti, datetime.fromtimestamp(keep_until, UTC))
             if now.timestamp() >= self._next_purge:
@@ -302,6 +305,50 @@ class AuthorizationServer:
             trace_id=http.trace_id,
         )
 
+    def record_refusal(self, endpoint: str, exc: OAuthError, form: Mapping[str, str], http: HttpFacts) -> None:
+        """Append the refusal of an identified client to the audit log before the answer; raise a 503
+        OAuthError when the log cannot take it. Nameless refusals and rate limits are not recorded."""
+        if self.audit is None or exc.client_id is None or exc.error in (errors.RATE_LIMITED, errors.UNAVAILABLE):
+            return
+        client = self._query_client(exc.client_id)
+        if client is None:
+            return
+        policy = self.policy
+        now = self.clock.now()  # the policy clock, as every entry of the log: "after the end" is its time
+        scope = "".join(c for c in form.get("scope", "")[:120] if c.isalnum() or c in " ._-") or None
+        entry: dict[str, Any] = {
+            "v": 1,
+            "time": now.isoformat().replace("+00:00", "Z"),
+            "event": f"auth.{endpoint}.refused",
+            "organisation": client.organisation,
+            "client_id": client.client_id,
+            "acting_user": None,
+            "role": None,
+            "purpose": None,
+            "trace_id": http.trace_id,
+            "span_id": None,
+            "parent_span_id": None,
+            "policy_version": policy.version,
+            "decision": "deny",
+            "reason": exc.reason if exc.reason != exc.description else exc.error,
+            "processing_activity_id": None,
+            "error": exc.error,
+            "scope_requested": scope,
+        }
+        if policy.lifecycle_version is not None:
+            entry["lifecycle_version"] = policy.lifecycle_version
+        try:
+            self.audit.append(entry, now, self.settings.audit_flush_timeout_seconds)
+        except AuditUnavailable:
+            log.error("auth.refusal.audit_unavailable", endpoint=endpoint, client_id=client.client_id)
+            raise OAuthError(
+                errors.UNAVAILABLE,
+                "the audit log cannot record this request; retry later",
+                reason="audit_unavailable",
+                client_id=client.client_id,
+                headers={"Retry-After": "5"},
+            ) from None
+
     # -- introspection (RFC 7662) ------------------------------------------------------------------
 
     def introspect(self, form: Mapping[str, str], http: HttpFacts) -> dict[str, Any]:
@@ -314,6 +361,7 @@ class AuthorizationServer:
                 raise OAuthError(errors.INVALID_REQUEST, "token is required", client_id=client.client_id)
         except OAuthError as exc:
             self.log_refusal("introspection", exc, form, http)
+            self.record_refusal("introspection", exc, form, http)
             raise
         try:
             verified = self.verifier.authenticate(token).token

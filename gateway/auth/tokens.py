@@ -2,7 +2,8 @@
 
 Signature with an asymmetric allow-list only (`none` and every HMAC algorithm are refused, so a token
 "signed" with the public key as an HMAC secret never verifies); no key-reference headers; `typ`
-at+jwt (RFC 9068); issuer, audience, expiry and not-before checked against the injected clock.
+at+jwt (RFC 9068); issuer, audience, expiry and not-before checked against the injected clock (the token clock: real
+time, also in demo and rehearsal mode; see `gateway.auth.timing`).
 
 A verified token is cached by its SHA-256 digest until it expires, so signature verification does not
 dominate each request. Revocation is not cached: with a `Revocation` configured, every request reads
@@ -27,6 +28,7 @@ from joserfc.jwk import Key, KeySet
 from joserfc.jws import JWSRegistry
 
 from gateway.auth.model import PartyStatus
+from gateway.auth.timing import checked_against
 from gateway.clock import Clock
 from gateway.exchange.context import Principal
 
@@ -37,9 +39,10 @@ _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 class InvalidToken(Exception):
     """The bearer token is not acceptable; `reason` is safe to log (it never holds the token)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, token: VerifiedToken | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.token = token  # set when the token verified but is refused (revoked): its client is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +186,24 @@ class TokenVerifier:
             verified = self._verify_and_cache(token, digest, now)
         reason = self._revocation.revoked(verified, status, now)
         if reason is not None:
-            raise InvalidToken(f"revoked: {reason}")
+            raise InvalidToken(f"revoked: {reason}", verified)
         return Authenticated(verified, status)
+
+    def identify(self, token: str) -> VerifiedToken | None:
+        """Return the token if its signature and claims verify now (revocation aside), else None.
+
+        For the refusal path only: a token refused after it verified names a client whose refusal
+        is evidence; a token that does not verify names nobody.
+        """
+        now = self._clock.timestamp()
+        try:
+            return self._cached(hashlib.sha256(token.encode()).digest(), now) or self._verify(token, now)
+        except InvalidToken:
+            return None
+
+    def checked_against(self) -> str:
+        """Return the phrase naming the clock the token's times are checked against, and its now."""
+        return checked_against(self._clock)
 
     def _cached(self, digest: bytes, now: float) -> VerifiedToken | None:
         with self._lock:

@@ -1,11 +1,13 @@
-"""At a covenant's end: disable the registered clients of parties that no covenant serves any more.
+"""After a covenant's end: disable the registered clients of parties that nothing serves any more.
 
-A client is disabled when its organisation is party to no covenant in force now or later, and no
-legal procedure can still need it (a rule flagged `during_legal_hold_after_end` serving it, with an
-active legal hold in its regions). Its status reason names the covenants that ended; each one is
-recorded in the audit log (`covenant.client_disabled`). The sweep runs on every lifecycle poll once a
-covenant end has passed or the lifecycle facts changed (a hold lifted), and is idempotent. Notices to
-recipients are the evidence module's (`gateway.evidence.notices`).
+A client is disabled when its organisation is party to no covenant in force now or later, has no
+oversight window open any more (the aftercare of `oversight.yaml`: until then its clients get tokens
+for the oversight roles only, see `gateway.auth.standing`), and no legal procedure can still need it
+(a rule flagged `during_legal_hold_after_end` serving it, with an active legal hold in its regions).
+Its status reason names the covenants that ended; each one is recorded in the audit log
+(`covenant.client_disabled`). The sweep runs on every lifecycle poll once a covenant end or the end
+of an aftercare window has passed or the lifecycle facts changed (a hold lifted), and is idempotent.
+Notices to recipients are the evidence module's (`gateway.evidence.notices`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.lifecycle.events import Actor, lifecycle_entry
 from gateway.lifecycle.holder import PolicyHolder
 from gateway.lifecycle.repository import holds
 from gateway.policies.compiled import CompiledPolicy
+from gateway.policies.oversight import standing
 from gateway.store.db import Database
 
 log = structlog.get_logger("gateway.lifecycle")
@@ -29,12 +32,19 @@ SWEEPER = Actor(None, "gateway.lifecycle", "system")
 
 
 def parties_without_covenant(policy: CompiledPolicy, now: float) -> dict[str, list[str]]:
-    """Return each organisation that is party only to covenants that have ended, with those covenants."""
+    """Return each organisation that is party only to covenants that have ended and has no oversight
+    window open any more, with those covenants."""
     out: dict[str, list[str]] = {}
     for org, covenants in policy.covenants_by_org.items():
-        if covenants and all(c.ends_ts <= now for c in covenants):
+        if covenants and all(c.ends_ts <= now for c in covenants) and not standing(policy, org, now).oversight_roles:
             out[org] = sorted(c.id for c in covenants)
     return out
+
+
+def _ends(policy: CompiledPolicy) -> list[float]:
+    """Return the moments a sweep may have work: covenant ends and the ends of oversight windows."""
+    windows = [end for activity in policy.oversight.values() for _, end in activity.windows.values()]
+    return [c.ends_ts for c in policy.covenants.values()] + windows
 
 
 def legal_procedure_open(policy: CompiledPolicy, organisation: str, held_regions: set[str]) -> bool:
@@ -71,7 +81,7 @@ class CovenantEndSweep:
         """Sweep when a covenant end passed since the last sweep, or the lifecycle facts changed."""
         policy = self.holder.current
         now = self.clock.timestamp()
-        passed = any(self._last < c.ends_ts <= now for c in policy.covenants.values())
+        passed = any(self._last < end <= now for end in _ends(policy))
         if passed or policy.lifecycle.version != self._version:
             self.sweep()
             self._last, self._version = now, policy.lifecycle.version

@@ -310,7 +310,10 @@ def covenant_end_facts(
         )
         for row in conn.execute(query):
             entry = orjson.loads(row.entry)
-            if not str(entry.get("event", "")).startswith("exchange."):
+            event = str(entry.get("event", ""))
+            # Requests decided by the gate, and requests refused before it (tokens, scope, headers).
+            refused_before = event.startswith("auth.") and entry.get("decision") == "deny"
+            if not event.startswith("exchange.") and not refused_before:
                 continue
             region = row.region or entry.get("region")
             if region is not None and region not in cov.regions:

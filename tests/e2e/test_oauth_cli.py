@@ -99,8 +99,8 @@ def registered(demo: Demo, org: str = "amsterdam", roles: str = "case_manager") 
     return Client(client_id, key)
 
 
-def token(demo: Demo, client: Client) -> httpx.Response:
-    now = int(demo.clock.timestamp())
+def token(demo: Demo, client: Client, base: str | None = None) -> httpx.Response:
+    now = int(time.time())  # a partner signs on real time, whatever the demo clock shows
     claims = {
         "iss": client.client_id,
         "sub": client.client_id,
@@ -111,7 +111,7 @@ def token(demo: Demo, client: Client) -> httpx.Response:
     }
     signed = jwt.encode({"alg": "ES256", "kid": client.key.kid}, claims, client.key, algorithms=["ES256"])
     form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
-    return httpx.post(f"{demo.base}/oauth/token", data=form, timeout=10)
+    return httpx.post(f"{base or demo.base}/oauth/token", data=form, timeout=10)
 
 
 def access(demo: Demo, client: Client) -> str:
@@ -120,14 +120,15 @@ def access(demo: Demo, client: Client) -> str:
     return str(response.json()["access_token"])
 
 
-def read(demo: Demo, access_token: str, org: str = "amsterdam") -> int:
+def read(demo: Demo, access_token: str, org: str = "amsterdam", base: str | None = None) -> int:
     headers = {
         "Authorization": f"Bearer {access_token}",
         "Acting-User": "tester.1",
         "Acting-Role": "case_manager",
         "Processing-Purpose": "lso_case_discussion",
     }
-    return httpx.get(f"{demo.base}/v1/participants/{demo.example[org]}", headers=headers, timeout=10).status_code
+    url = f"{base or demo.base}/v1/participants/{demo.example[org]}"
+    return httpx.get(url, headers=headers, timeout=10).status_code
 
 
 def kid(access_token: str) -> str:
@@ -233,3 +234,59 @@ def test_demo_token_says_how_to_start_the_server_when_none_answers(demo: Demo) -
     result = demo.run("demo", "token", "--org", "amsterdam", "--url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 2
     assert "make run" in result.stderr
+
+
+def test_an_assertion_timed_by_the_simulated_demo_clock_is_refused_naming_the_real_time(demo: Demo) -> None:
+    client = registered(demo)
+    claims = {
+        "iss": client.client_id,
+        "sub": client.client_id,
+        "aud": "http://127.0.0.1:8000/oauth/token",
+        "iat": int(demo.clock.timestamp()),
+        "exp": int(demo.clock.timestamp()) + 60,
+        "jti": secrets.token_urlsafe(24),
+    }
+    signed = jwt.encode({"alg": "ES256", "kid": client.key.kid}, claims, client.key, algorithms=["ES256"])
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
+    refused = httpx.post(f"{demo.base}/oauth/token", data=form, timeout=10)
+    assert refused.status_code == 401
+    assert "checked against the gateway's real time 20" in refused.json()["error_description"]
+
+
+def test_demo_token_works_against_a_rehearsal_server_of_the_demo_database(demo: Demo) -> None:
+    copy_url = f"sqlite:///{demo.home}/var/rehearsal-demo.db"
+    made = demo.run(
+        "rehearsal", "copy", "--from", "sqlite:///var/gateway.db", "--to", copy_url,
+        "--start", "2024-12-31T23:59:58+01:00", "--stand",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    env = {**demo.env, "GATEWAY_DATABASE_URL": copy_url, "GATEWAY_REHEARSAL": "true"}
+    recorded = (demo.home / "var" / "demo-server.json").read_text()
+    port = free_port()
+    with (demo.home / "rehearsal-serve.out").open("w") as log:
+        server = subprocess.Popen(
+            [GATEWAY, "serve", "--port", str(port)], cwd=demo.home, env=env, stdout=log, stderr=log
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, (demo.home / "rehearsal-serve.out").read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        assert "REHEARSAL" in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]
+        result = subprocess.run(
+            [GATEWAY, "demo", "token", "--org", "amsterdam", "--url", base],
+            cwd=demo.home, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert read(demo, result.stdout.strip(), base=base) == 200  # 23:59:58 on the rehearsal clock
+    finally:
+        server.terminate()
+        server.wait(10)
+        (demo.home / "var" / "demo-server.json").write_text(recorded)

@@ -1,6 +1,8 @@
 """Rehearsal mode as real processes: copy the database, serve the copy on a simulated clock, step the
 clock from the command line and over HTTP, see it said on every response; refuse a database that is not
-a copy. SQLite source and copy (the copy is made through SQLAlchemy, so PostgreSQL works the same)."""
+a copy. Tokens and client assertions stay on real time: a partner system rehearses with its own token
+client unchanged. SQLite source and copy (the copy is made through SQLAlchemy, so PostgreSQL works the
+same)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,7 @@ from gateway.store.db import connect
 from gateway.store.migrate import upgrade
 from gateway.store.tables import data_keys
 from tests.conftest import AMS, LVV_CONFIG, Gateway
+from tests.support.oauth import Partner, assertion, register, token_form
 from tests.support.server import free_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
 
@@ -71,7 +74,15 @@ def serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str,
 
 
 @pytest.fixture
-def rehearsal(source: Gateway, tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str], list[str]]]:
+def partner(source: Gateway) -> Partner:
+    """A partner client of Amsterdam, registered in the source before the copy is made."""
+    return register(source, "amsterdam", roles=("case_manager", "privacy_officer"))
+
+
+@pytest.fixture
+def rehearsal(
+    source: Gateway, partner: Partner, tmp_path: Path
+) -> Iterator[tuple[str, str, dict[str, str], list[str]]]:
     people = [source.register("amsterdam"), source.register("utrecht")]
     copy_url = f"sqlite:///{tmp_path}/rehearsal.db"
     made = cli(
@@ -112,7 +123,8 @@ def rehearsal(source: Gateway, tmp_path: Path) -> Iterator[tuple[str, str, dict[
 def read(
     base: str, minter: TokenMinter, at: datetime, org: str, role: str, purpose: str, pseudonym: str
 ) -> httpx.Response:
-    minter.now = at.timestamp()
+    """Read at rehearsal moment `at` (the server's clock shows it), with a token on real time."""
+    minter.now = None
     headers = {
         "Authorization": f"Bearer {minter.token(org)}",
         "Acting-User": "rehearser.1",
@@ -173,7 +185,7 @@ def test_a_jurist_steps_the_clock_over_http_and_a_retention_run_destroys_in_the_
 ) -> None:
     base, copy_url, env, _ = rehearsal
     july = datetime(2025, 7, 1, 0, 0, tzinfo=AMS)
-    source.minter.now = START.timestamp()
+    source.minter.now = None  # tokens on real time
     headers = {
         "Authorization": f"Bearer {source.minter.token('amsterdam')}",
         "Acting-User": "jurist.1",
@@ -209,3 +221,50 @@ def test_a_jurist_steps_the_clock_over_http_and_a_retention_run_destroys_in_the_
 
     assert live(copy_url) == 3
     assert live(source.container.db.url) == 6
+
+
+def step(base: str, env: dict[str, str], cwd: Path, to: datetime) -> None:
+    """Step the rehearsal clock from the command line and wait until the server follows."""
+    stepped = cli(["rehearsal", "step", "--to", to.isoformat()], cwd, env)
+    assert stepped.returncode == 0, stepped.stderr
+    shown = to.astimezone(UTC).isoformat()
+    deadline = time.monotonic() + 10
+    while shown not in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]:
+        assert time.monotonic() < deadline, "the server did not follow the stepped clock"
+        time.sleep(0.2)
+
+
+def test_a_partner_client_on_real_time_rehearses_the_end_second_with_its_own_tokens(
+    rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway, partner: Partner, tmp_path: Path
+) -> None:
+    base, _, env, people = rehearsal
+    step(base, env, tmp_path, datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS))
+    now = int(time.time())  # the partner's own clock: real time, not the rehearsal's
+    form = token_form(assertion(source, partner, iat=now, exp=now + 60), scope="case_manager")
+    issued = httpx.post(f"{base}/oauth/token", data=form, timeout=10)
+    assert issued.status_code == 200, issued.text
+    headers = {
+        "Authorization": f"Bearer {issued.json()['access_token']}",
+        "Acting-User": "rehearser.1",
+        "Acting-Role": "case_manager",
+        "Processing-Purpose": "lso_case_discussion",
+    }
+    assert httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=10).status_code == 200
+
+    step(base, env, tmp_path, datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
+    refused = httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=10)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "no_covenant_in_force"
+    now = int(time.time())
+    again = httpx.post(f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=now, exp=now + 60)))
+    assert again.json()["scope"] == "privacy_officer"  # after the end: the oversight role only
+
+
+def test_an_assertion_on_the_rehearsal_clock_is_refused_naming_the_real_time(
+    rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway, partner: Partner
+) -> None:
+    base = rehearsal[0]
+    at = int(START.timestamp())
+    refused = httpx.post(f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=at, exp=at + 60)))
+    assert refused.status_code == 401
+    assert "checked against the gateway's real time 20" in refused.json()["error_description"]

@@ -102,7 +102,8 @@ def test_the_revocation_report_states_the_end_the_refusals_the_holds_and_the_che
     end_the_covenant(s)
     assert container.lifecycle is not None
     assert container.lifecycle.covenant_end is not None
-    container.lifecycle.covenant_end.sweep()  # AVIM is party to no covenant in force any more
+    # AVIM is party to no covenant in force any more, but its oversight aftercare runs: kept enabled.
+    assert container.lifecycle.covenant_end.sweep() == []
     stored = s.parts.service.issue_revocation_report("lvv-amsterdam", requested_by="jurist.synthetic (amsterdam)")
     doc = s.document(stored)
     assert doc["covenant"]["id"] == "lvv-amsterdam"
@@ -121,9 +122,7 @@ def test_the_revocation_report_states_the_end_the_refusals_the_holds_and_the_che
     assert audit["checkpoint_at_end"]["tree_size"] >= audit["last_entry_before_end"] > 0
     assert audit["checkpoint_at_end"]["signed_at"] >= "2024-12-31T23:00:00Z"
     assert len(doc["recipients_notified"]) == 8
-    (client,) = doc["clients_disabled"]
-    assert (client["client_id"], client["organisation"]) == ("avim-screening-synthetic", "avim")
-    assert "lvv-amsterdam" in client["reason"]
+    assert doc["clients_disabled"] == []  # disabled once the aftercare ended (test_lifecycle_covenant_end)
     assert doc["acknowledgements"]["acknowledged"] == []
     assert s.held not in stored.signed_json.decode()  # no participant identifier in evidence
     for data in (stored.signed_json, stored.html, stored.pdf):

@@ -47,7 +47,7 @@ def rehearsal(tmp_path: Path, minter: TokenMinter) -> Iterator[tuple[Container, 
 
 
 def headers(minter: TokenMinter, container: Container, org: str, role: str) -> dict[str, str]:
-    minter.now = container.clock.timestamp()
+    minter.now = container.auth.token_clock.timestamp()  # tokens run on real time, also in a rehearsal
     return {"Authorization": f"Bearer {minter.token(org)}", "Acting-User": "jurist.synthetic", "Acting-Role": role}
 
 

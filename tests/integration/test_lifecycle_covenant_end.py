@@ -1,9 +1,10 @@
-"""At a covenant's end the clients of parties no covenant serves any more are disabled, and logged."""
+"""Once a covenant and its aftercare ended, the clients of parties nothing serves any more are disabled,
+and logged; during the aftercare they stay enabled (their tokens carry oversight roles only)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -14,6 +15,7 @@ from gateway.store.tables import audit_entries
 from tests.conftest import AMS, Gateway
 
 NEW_YEAR = datetime(2025, 1, 1, 0, 0, tzinfo=AMS)
+AFTERCARE_ENDED = datetime(2026, 7, 1, 0, 0, tzinfo=AMS)
 
 
 def register_clients(gw: Gateway) -> None:
@@ -45,9 +47,20 @@ def test_before_the_end_no_client_is_disabled(gateway: Gateway) -> None:
     assert all(status is Status.ACTIVE for status, _ in statuses(gateway).values())
 
 
-def test_at_the_end_clients_of_parties_without_a_covenant_are_disabled_naming_the_covenant(gateway: Gateway) -> None:
+def test_during_the_aftercare_the_sweep_leaves_every_client_enabled(gateway: Gateway) -> None:
     register_clients(gateway)
     gateway.clock.set(NEW_YEAR)
+    assert sweep(gateway) == []
+    gateway.clock.set(AFTERCARE_ENDED - timedelta(seconds=1))
+    assert sweep(gateway) == []
+    assert all(status is Status.ACTIVE for status, _ in statuses(gateway).values())
+
+
+def test_after_the_aftercare_clients_of_parties_without_a_covenant_are_disabled_naming_the_covenant(
+    gateway: Gateway,
+) -> None:
+    register_clients(gateway)
+    gateway.clock.set(AFTERCARE_ENDED)
     assert sorted(sweep(gateway)) == ["ams-cvs", "ind-case", "opvang-ams"]
     after = statuses(gateway)
     assert after["utr-cvs"][0] is Status.ACTIVE  # Utrecht continues locally
@@ -72,7 +85,7 @@ def test_a_city_with_a_running_appeal_keeps_its_client_until_the_hold_is_lifted(
     assert gateway.container.lifecycle is not None
     service = gateway.container.lifecycle.service
     hold = service.set_hold(Actor.jurist("amsterdam", "jurist.1"), ref.id, "appeal", "AWB 25/1 (synthetic)")
-    gateway.clock.set(NEW_YEAR)
+    gateway.clock.set(AFTERCARE_ENDED)
     assert "ams-cvs" not in sweep(gateway)
     service.lift_hold(Actor.jurist("amsterdam", "jurist.1"), hold.id, "Judgment final")
     assert sweep(gateway) == ["ams-cvs"]

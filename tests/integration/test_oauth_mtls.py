@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
 from gateway.auth.mtls import CertificateSource, certificate_thumbprint
+from gateway.store.tables import audit_entries
 from tests.conftest import Gateway
 from tests.support.oauth import api_headers, assertion, captured_logs, events_named, post_token, register, token_form
 
@@ -110,3 +112,15 @@ def test_the_metadata_advertises_certificate_bound_tokens_only_behind_a_terminat
         gateway.http.get("/.well-known/oauth-authorization-server").json()["tls_client_certificate_bound_access_tokens"]
         is True
     )
+
+
+def test_a_bound_token_used_without_its_certificate_is_an_audited_refusal(terminated: Gateway) -> None:
+    p = terminated.register("amsterdam")
+    client_id, token = bound_token(terminated, self_signed("partner-system.test"))
+    assert terminated.http.get(f"/v1/participants/{p}", headers=api_headers(token)).status_code == 401
+    with terminated.container.db.read.connect() as conn:
+        entries = [json.loads(e) for e in conn.execute(select(audit_entries.c.entry)).scalars()]
+    refused = [e for e in entries if e["event"] == "auth.refused"]
+    assert [(e["client_id"], e["reason"], e["decision"]) for e in refused] == [
+        (client_id, "certificate_mismatch", "deny")
+    ]

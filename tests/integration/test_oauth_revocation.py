@@ -1,6 +1,6 @@
 """Revocation that bites per request, on SQLite and PostgreSQL: a disabled client, a disabled
-organisation, and an organisation whose every covenant has ended make their tokens useless at once,
-in every gateway process, not when the tokens expire. Each refusal is a 401 and is logged."""
+organisation, and an organisation whose covenants and aftercare have ended make their tokens useless
+at once, in every gateway process, not when the tokens expire. Each refusal is a 401 and is logged."""
 
 from __future__ import annotations
 
@@ -72,17 +72,23 @@ def test_a_disabled_organisation_makes_every_token_naming_it_useless(gateway: Ga
     assert read(gateway, token, p).status_code == 200
 
 
-def test_the_token_of_an_organisation_whose_covenants_all_ended_is_refused_from_the_end_second(
+def test_a_token_issued_before_the_end_is_denied_by_the_decision_from_the_end_second_and_revoked_after_aftercare(
     gateway: Gateway,
 ) -> None:
+    gateway.container.settings.access_token_lifetime_seconds = 600 * 86400  # outlives the aftercare
     p = gateway.register("amsterdam")
     ind = gateway.pseudonym_for("ind", p)
     gateway.clock.set(datetime(2024, 12, 31, 23, 50, 0, tzinfo=AMS))
-    token = get_token(gateway, register(gateway, "ind", roles=("ind_officer",)))  # valid until 00:05
+    token = get_token(gateway, register(gateway, "ind", roles=("ind_officer",)))
     gateway.clock.set(datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS))
     assert read(gateway, token, ind, "ind_officer", "identity_nationality").status_code == 200
     gateway.clock.set(datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
-    assert_revoked(gateway, token, ind, "no_covenant_in_force", role="ind_officer", purpose="identity_nationality")
+    denied = read(gateway, token, ind, "ind_officer", "identity_nationality")
+    assert denied.status_code == 403  # still verifiable: the decision denies, in the audit log
+    assert denied.json()["code"] == "no_covenant_in_force"
+    assert "audit_seq" in denied.json()
+    gateway.clock.set(datetime(2026, 7, 1, 0, 0, 0, tzinfo=AMS))
+    assert_revoked(gateway, token, ind, "aftercare_ended", role="ind_officer", purpose="identity_nationality")
 
 
 def test_an_organisation_with_a_successor_covenant_keeps_working_after_the_others_ended(gateway: Gateway) -> None:

@@ -202,12 +202,16 @@ def test_a_disabled_client_gets_no_token(gateway: Gateway) -> None:
     assert response.json()["error"] == "invalid_client"
 
 
-def test_a_client_of_an_organisation_without_a_covenant_in_force_gets_no_token(gateway: Gateway) -> None:
+def test_a_client_with_only_exchange_roles_gets_no_token_after_the_end(gateway: Gateway) -> None:
     partner = register(gateway, "ind", roles=("ind_officer",))
     gateway.clock.set(datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
     response = post_token(gateway, token_form(assertion(gateway, partner)))
     assert response.status_code == 400
-    assert response.json()["error"] == "unauthorized_client"
+    assert response.json()["error"] == "invalid_scope"
+    assert response.json()["error_description"] == (
+        "the covenants of ind ended on 2024-12-31T23:59:59+01:00; only oversight roles (privacy_officer) remain "
+        "until 2026-07-01T00:00:00+02:00; this client is registered for none of them"
+    )
 
 
 def test_a_demo_client_is_refused_outside_demo_mode(gateway: Gateway) -> None:

@@ -1,5 +1,6 @@
 """Which tokens are revoked at a moment: a truth table over the token's origin, the client's and the
-organisation's status, and the organisation's covenants (pure: compiled policy, statuses, clock)."""
+organisation's status, and the organisation's covenants and their aftercare (pure: compiled policy,
+statuses, the policy clock)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ AMS = ZoneInfo("Europe/Amsterdam")
 IN_FORCE = datetime(2024, 11, 15, 10, 0, tzinfo=AMS).timestamp()
 LAST_SECOND = datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS).timestamp()
 ENDED = datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS).timestamp()
+AFTERCARE_LAST_SECOND = datetime(2026, 6, 30, 23, 59, 59, tzinfo=AMS).timestamp()
+AFTERCARE_ENDED = datetime(2026, 7, 1, 0, 0, 0, tzinfo=AMS).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,19 @@ ROWS = [
     pytest.param(Row("amsterdam", True, Status.ACTIVE, False, IN_FORCE, None), id="an active client under a covenant"),
     pytest.param(Row("ind", True, Status.ACTIVE, False, LAST_SECOND, None), id="still valid in the last second"),
     pytest.param(
-        Row("ind", True, Status.ACTIVE, False, ENDED, "no_covenant_in_force"), id="every covenant ended: revoked"
+        Row("ind", True, Status.ACTIVE, False, ENDED, None),
+        id="every covenant ended, aftercare open: left to the decision (403, audited)",
+    ),
+    pytest.param(
+        Row("ind", True, Status.ACTIVE, False, AFTERCARE_LAST_SECOND, None), id="the last second of the aftercare"
+    ),
+    pytest.param(
+        Row("ind", True, Status.ACTIVE, False, AFTERCARE_ENDED, "aftercare_ended"),
+        id="covenants and aftercare ended: revoked",
+    ),
+    pytest.param(
+        Row("ngo-terugkeer", True, Status.ACTIVE, False, AFTERCARE_ENDED, "aftercare_ended"),
+        id="an NGO after its aftercare: revoked",
     ),
     pytest.param(
         Row("utrecht", True, Status.ACTIVE, False, ENDED, None), id="a successor covenant keeps its party working"
