@@ -8,7 +8,7 @@ import structlog
 
 from gateway.audit.proofs import TreeCache
 from gateway.audit.sealer import CheckpointSigner, Sealer
-from gateway.audit.signing_keys import load_checkpoint_key, published_keys
+from gateway.audit.signing_keys import derive_rehearsal_key, load_checkpoint_key, published_keys
 from gateway.audit.writer import AuditWriter
 from gateway.auth.server import AuthorizationServer
 from gateway.auth.tokens import TokenVerifier
@@ -20,7 +20,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.evidence.parts import EvidenceParts, build_evidence
 from gateway.exchange.authorize import Authorizer
 from gateway.exchange.service import ExchangeService
-from gateway.lifecycle.rehearsal import open_rehearsal
+from gateway.lifecycle.rehearsal import open_rehearsal, rehearsal_identity
 from gateway.lifecycle.wiring import LifecycleParts, wire
 from gateway.policies.compiled import CompiledPolicy, compile_policy
 from gateway.policies.loader import load_config
@@ -125,8 +125,19 @@ def build_sealer(settings: Settings, db: Database, clock: Clock) -> Sealer | Non
     if key is None:
         log.warning("audit.sealer.disabled", reason="no checkpoint signing key in the key dir")
         return None
-    signer = CheckpointSigner(key, settings.audit_origin, clock, settings.key_dir / "checkpoint.last")
     trusted = [k.public_key for k in published_keys(settings.key_dir)]  # current and retired
+    if settings.rehearsal:
+        # A rehearsal's log forks the real one: it must never be signed with the real log's key and origin
+        # (a witness would see a split view, and the real signer's memory would refuse the real log after).
+        # It signs with a key derived for this copy, under an origin that says so, and remembers nothing.
+        fork = rehearsal_identity(db)
+        key = derive_rehearsal_key(key, fork)
+        signer = CheckpointSigner(
+            key, f"{settings.audit_origin}/rehearsal-{fork[:12]}", clock, None, continues=settings.audit_origin
+        )
+        trusted.append(signer.public_key)
+    else:
+        signer = CheckpointSigner(key, settings.audit_origin, clock, settings.key_dir / "checkpoint.last")
     return Sealer(
         db, signer, settings.audit_checkpoint_interval_seconds, settings.audit_checkpoint_max_entries, trusted
     )

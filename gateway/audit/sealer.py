@@ -78,9 +78,18 @@ class CheckpointSigner:
     rewritten behind the signer's back cannot make it sign a second history.
     """
 
-    def __init__(self, key: Ed25519PrivateKey, origin: str, clock: Clock, memory: Path | None = None) -> None:
+    def __init__(
+        self,
+        key: Ed25519PrivateKey,
+        origin: str,
+        clock: Clock,
+        memory: Path | None = None,
+        continues: str | None = None,
+    ) -> None:
         self._key = key
         self.origin = origin
+        # A fork's signer (a rehearsal) may extend the last checkpoint of the log it was copied from.
+        self.continues = continues
         self._clock = clock
         self._memory = memory
         self.public_key = raw_public_key(key.public_key())
@@ -116,7 +125,7 @@ class CheckpointSigner:
                 if size == 0 and root != EMPTY_ROOT:
                     raise InconsistentCheckpoint("the empty tree has the empty root")
             else:
-                if previous.origin != self.origin:
+                if previous.origin not in (self.origin, self.continues):
                     raise InconsistentCheckpoint(f"the previous checkpoint is of another log ({previous.origin})")
                 if not verify_consistency(previous.size, size, previous.root, root, proof):
                     raise InconsistentCheckpoint(

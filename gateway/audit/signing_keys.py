@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from gateway.audit.checkpoint import raw_public_key
@@ -87,6 +89,14 @@ def init_checkpoint_key(key_dir: Path) -> list[Path]:
     published = [PublishedKey(k.public_key, False) for k in published_keys(key_dir)]
     _write_published(key_dir, [*published, PublishedKey(raw_public_key(key.public_key()), True)])
     return [path]
+
+
+def derive_rehearsal_key(key: Ed25519PrivateKey, fork: str) -> Ed25519PrivateKey:
+    """Return the checkpoint key of one rehearsal copy: derived from the real key, never equal to it."""
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    info = b"lvv-gateway rehearsal checkpoint key " + fork.encode()
+    derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=info)
+    return Ed25519PrivateKey.from_private_bytes(derived.derive(seed))
 
 
 def load_checkpoint_key(key_dir: Path) -> Ed25519PrivateKey | None:

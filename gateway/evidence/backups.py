@@ -27,7 +27,7 @@ class StatementMismatch(Exception):
     """The statements of a destruction record do not follow from its signed facts."""
 
 
-def _epoch_sentence(epoch: dict[str, Any], executed_at: str) -> str:
+def _epoch_sentence(epoch: dict[str, Any], executed_at: str, rehearsal: bool = False) -> str:
     epoch_id, keys, state = epoch.get("epoch"), epoch.get("data_keys_destroyed"), epoch.get("state")
     if epoch_id is None:
         return (
@@ -39,7 +39,9 @@ def _epoch_sentence(epoch: dict[str, Any], executed_at: str) -> str:
             f"Epoch {epoch_id} ({keys} data keys): {UNREADABLE} {executed_at}, since epoch {epoch_id} was "
             f"destroyed on {epoch['destroyed_at']}."
         )
-    if epoch_id == "open":
+    if rehearsal:
+        until = "a rehearsal never destroys key epochs, since its copy shares the key store with the real database"
+    elif epoch_id == "open":
         until = "epoch open holds data without a known due date and is not destroyed"
     elif epoch.get("expected_destruction_from"):
         until = (
@@ -64,7 +66,8 @@ def statements(document: dict[str, Any]) -> list[str]:
     epochs = document["backups"]["epochs"]
     keys = document["totals"]["data_keys_destroyed"]
     out = [f"Destroyed in the database on {executed_at}: {keys} data keys and the records they encrypted."]
-    out += [_epoch_sentence(e, executed_at) for e in epochs]
+    rehearsal = bool(document.get("rehearsal"))
+    out += [_epoch_sentence(e, executed_at, rehearsal) for e in epochs]
     if any(e.get("state") == "destroyed" for e in epochs):
         out.append(KEY_STORE_CAVEAT)
     return out

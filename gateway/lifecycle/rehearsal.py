@@ -8,6 +8,7 @@ at a given moment and runs on, or stands still and is stepped forward (never bac
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,13 @@ def _put(db: Database, values: dict[str, str]) -> None:
 def copy_of(db: Database) -> str | None:
     """Return what the database is a rehearsal copy of, or None when it is not a copy."""
     return _meta(db).get(COPY_OF)
+
+
+def rehearsal_identity(db: Database) -> str:
+    """Return a stable hex id of this rehearsal copy (what it copies and when it was made)."""
+    meta = _meta(db)
+    basis = f"{meta.get(COPY_OF, '')}|{meta.get(COPIED_AT, '')}".encode()
+    return hashlib.sha256(basis).hexdigest()
 
 
 def _safe_url(url: str) -> str:

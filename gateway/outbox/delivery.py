@@ -130,6 +130,9 @@ class DeliveryWorker:
     async def deliver_due(self) -> DeliveryReport:
         """Send every notice that is due now (leased first); return what happened."""
         report = DeliveryReport()
+        # Notices that became due are queued even when sending is paused: a rehearsal lists them, never sends.
+        for hook in self._before_run:
+            await asyncio.to_thread(hook)
         if self.paused is not None:
             if not self._said_paused:
                 log.info("outbox.paused", reason=self.paused)
@@ -138,8 +141,6 @@ class DeliveryWorker:
         if self._signer is None:
             log.error("outbox.unsigned", reason="no evidence signing key in the key dir; nothing is sent")
             return report
-        for hook in self._before_run:
-            await asyncio.to_thread(hook)
         while True:
             now = self._clock.now()
             leased = await asyncio.to_thread(self._lease_due, now)
