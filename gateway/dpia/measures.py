@@ -20,6 +20,9 @@ _EPOCHS = "tests/integration/test_key_epochs.py::"
 _TOKEN = "tests/integration/test_token_forgery.py::"
 _DECIDE = "tests/unit/test_decision.py::"
 _CONFIG = "tests/unit/test_config.py::"
+_GATE = "tests/integration/test_oversight_gate.py::"
+_AFTER = "tests/integration/test_oauth_after_the_end.py::"
+_PAGES = "tests/integration/test_page_signin.py::"
 
 MEASURES: tuple[Measure, ...] = (
     Measure(
@@ -189,6 +192,53 @@ MEASURES: tuple[Measure, ...] = (
         "The register and DPIA are generated from the enforced configuration; the test run fails when they are stale.",
         ("tests/e2e/test_dpia_cli.py::test_changing_one_sharing_rule_makes_dpia_check_fail_until_regenerated",),
     ),
+    Measure(
+        "M19",
+        "Oversight through the same gate",
+        "Log review, art. 15 reports, evidence, legal holds, notices and rehearsals are processing activities in "
+        "the configuration, decided by the same gate as the exchange and logged before anything is shown; no "
+        "endpoint decides a role by hand.",
+        (
+            _GATE + "test_the_officer_api_follows_oversight_yaml_and_logs_both_outcomes",
+            _GATE + "test_the_evidence_viewer_follows_oversight_yaml_and_logs_both_outcomes",
+            _GATE + "test_the_lifecycle_jurist_check_follows_oversight_yaml_and_logs_both_outcomes",
+            "tests/unit/test_layering.py::test_no_edge_module_decides_a_role_by_comparing_it_with_a_role_name",
+        ),
+    ),
+    Measure(
+        "M20",
+        "After the end, oversight roles only, until the aftercare ends",
+        "Once no covenant of a party is in force, its access tokens carry only the roles of oversight activities "
+        "whose aftercare runs; exchange roles are refused with the reason, and everything stops when the "
+        "aftercare ends.",
+        (
+            _AFTER + "test_after_the_end_a_client_gets_a_token_for_its_oversight_roles_only",
+            _AFTER + "test_after_the_end_asking_for_an_exchange_role_is_an_invalid_scope_that_says_why",
+            _AFTER + "test_a_day_after_the_aftercare_the_client_is_unauthorized_and_told_why",
+            "tests/e2e/test_after_the_end_scenario.py::test_the_end_and_the_year_after_as_partners_and_a_jurist_live_it",
+        ),
+    ),
+    Measure(
+        "M21",
+        "Refusals before the decision are evidence",
+        "A refused request or token request of an identified client (scope, revocation, certificate, missing "
+        "acting user) is an audit entry before the answer, and counts in the revocation report.",
+        (
+            _AFTER + "test_api_refusals_of_a_verified_token_are_audited_before_the_answer",
+            _AFTER + "test_the_revocation_report_counts_refusals_before_the_decision_after_the_end",
+        ),
+    ),
+    Measure(
+        "M22",
+        "Page sessions end at once",
+        "Officer and jurist pages re-verify the token on every page (scope, revocation, certificate, rate limit); "
+        "sign-out and a disabled client end the server-side session at once.",
+        (
+            _PAGES + "test_a_token_whose_scope_lacks_the_role_cannot_sign_in_and_the_refusal_is_logged",
+            _PAGES + "test_after_the_client_is_disabled_the_next_page_is_refused_and_the_session_ends",
+            _PAGES + "test_after_sign_out_the_old_cookie_is_refused",
+        ),
+    ),
 )
 
 
@@ -205,6 +255,14 @@ class InherentRisk:
 
 
 INHERENT_RISKS: tuple[InherentRisk, ...] = (
+    InherentRisk(
+        "R-after-the-end",
+        "Exchange that goes on, or oversight that stops, at a covenant's end",
+        "Partners keep exchanging after the end, or the parties can no longer check and prove that it stopped.",
+        "medium",
+        "high",
+        ("M05", "M19", "M20", "M21"),
+    ),
     InherentRisk(
         "R-unauthorised-access",
         "Unauthorised access to a participant's records",
