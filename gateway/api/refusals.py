@@ -11,6 +11,7 @@ is the flood itself. Both go to the operational log only.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -39,15 +40,20 @@ def path_template(request: Request) -> str | None:
     return path if isinstance(path, str) else None
 
 
-async def record_refusal(
+def refusal_entry(
     request: Request,
     container: Container,
     trace: TraceContext,
     principal: Principal,
     reason: str,
+    acting_user: str | None = None,
+    role: str | None = None,
     **fields: Any,
-) -> int:
-    """Append the refusal of an identified client's request; return its seq, or raise a 503 Problem."""
+) -> tuple[dict[str, Any], datetime]:
+    """Return the audit entry of an identified client's refused request, and its time (the policy clock).
+
+    The acting user and role are the request's headers unless given (a sign-in form states them).
+    """
     policy = container.auth.policy
     now = container.clock.now()  # the policy clock, as every entry of the log
     headers = request.headers
@@ -57,8 +63,8 @@ async def record_refusal(
         "event": EVENT,
         "organisation": principal.organisation,
         "client_id": principal.client_id,
-        "acting_user": well_formed(headers.get("acting-user"), ACTING_USER),
-        "role": well_formed(headers.get("acting-role"), ROLE),
+        "acting_user": well_formed(acting_user or headers.get("acting-user"), ACTING_USER),
+        "role": well_formed(role or headers.get("acting-role"), ROLE),
         "purpose": well_formed(headers.get("processing-purpose"), ROLE),
         "trace_id": trace.trace_id,
         "span_id": trace.span_id,
@@ -69,12 +75,41 @@ async def record_refusal(
         "processing_activity_id": None,
         "participant": None,
         "method": request.method,
-        "path": path_template(request),
+        "path": path_template(request) or request.url.path[:64],
         "token_id": principal.token_id[:64],
         **fields,
     }
     if policy.lifecycle_version is not None:
         entry["lifecycle_version"] = policy.lifecycle_version
+    return entry, now
+
+
+def record_refusal_now(
+    request: Request,
+    container: Container,
+    trace: TraceContext,
+    principal: Principal,
+    reason: str,
+    acting_user: str | None = None,
+    role: str | None = None,
+) -> int:
+    """As `record_refusal`, blocking this (worker) thread until the entry is durable; AuditUnavailable if not."""
+    entry, now = refusal_entry(request, container, trace, principal, reason, acting_user, role)
+    appended = container.audit.append(entry, now, container.settings.audit_flush_timeout_seconds)
+    log.info(EVENT, reason=reason, client_id=principal.client_id, seq=appended.seq, trace_id=trace.trace_id)
+    return appended.seq
+
+
+async def record_refusal(
+    request: Request,
+    container: Container,
+    trace: TraceContext,
+    principal: Principal,
+    reason: str,
+    **fields: Any,
+) -> int:
+    """Append the refusal of an identified client's request; return its seq, or raise a 503 Problem."""
+    entry, now = refusal_entry(request, container, trace, principal, reason, **fields)
     try:
         appended = await container.audit.append_async(entry, now, container.settings.audit_flush_timeout_seconds)
     except AuditUnavailable:

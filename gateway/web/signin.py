@@ -25,8 +25,9 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.api.authn import authenticate_token
 from gateway.api.problems import Problem
+from gateway.api.refusals import record_refusal_now
 from gateway.audit.writer import AuditUnavailable
-from gateway.auth.tokens import InvalidToken
+from gateway.auth.tokens import InvalidToken, VerifiedToken
 from gateway.container import Container
 from gateway.crypto.keys import OFFICER_SESSION_FILE, load_secret_file
 from gateway.exchange.authorize import Denied
@@ -184,17 +185,30 @@ class PageSignIn:
             raise SignInRefused(400, f"Give your user name and the role {family.roles_text}.", acting_user)
         token = form.get("token", "").strip()
 
-        def refused(status: int, reason: str, text: str) -> SignInRefused:
+        def refused(status: int, reason: str, text: str, verified: VerifiedToken | None = None) -> SignInRefused:
             log.warning("web.signin.refused", family=family.name, reason=reason, trace_id=trace.trace_id)
+            if verified is not None:
+                # A token that verified names its client: the refusal is evidence, as on the API.
+                try:
+                    record_refusal_now(request, self._container, trace, verified.principal, reason, acting_user, role)
+                except AuditUnavailable:
+                    return SignInRefused(503, "The audit log is unavailable; try again shortly.", acting_user, role)
             return SignInRefused(status, text, acting_user, role)
 
         try:
             principal = self._authenticate(request, token, role)
         except InvalidToken as exc:
-            raise refused(401, exc.reason, "The access token was not accepted.") from None
+            known = exc.token
+            if known is None and "certificate" in exc.reason:
+                known = self._container.verifier.identify(token)
+            reason = exc.reason.removeprefix("revoked: ") if exc.token is not None else exc.reason
+            if known is not None and exc.token is None:
+                reason = "certificate_mismatch"
+            raise refused(401, reason, "The access token was not accepted.", known) from None
         except Problem as exc:
             if exc.code == "insufficient_scope":
-                raise refused(exc.status, exc.code, f"The token does not grant the role {role}.") from None
+                known = self._container.verifier.identify(token)
+                raise refused(exc.status, exc.code, f"The token does not grant the role {role}.", known) from None
             raise refused(exc.status, exc.code, exc.title) from None
         ctx = RequestContext(principal, acting_user, role, None, trace)
         try:

@@ -121,6 +121,7 @@ def test_a_token_whose_scope_lacks_the_role_cannot_sign_in_and_the_refusal_is_lo
     assert events_named(logs, "auth.token.insufficient_scope")
     assert sessions(gateway) == []
     assert f"{family.login_event}:permit" not in events(gateway)
+    assert "auth.refused:deny" in events(gateway)  # the token named its client: the refusal is evidence
     assert_sent_to_sign_in(browser.get(family.home), family)
 
 
@@ -133,7 +134,8 @@ def test_a_certificate_bound_token_without_its_certificate_cannot_sign_in(
     assert response.status_code == 401
     assert "not accepted" in response.text
     reasons = [e["reason"] for e in events_named(logs, "web.signin.refused")]
-    assert reasons == ["certificate-bound token without its certificate"]
+    assert reasons == ["certificate_mismatch"]
+    assert "auth.refused:deny" in events(gateway)
     assert sessions(gateway) == []
 
 
