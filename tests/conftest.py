@@ -91,7 +91,8 @@ class Gateway:
     http: httpx.Client
 
     def token(self, org: str, **overrides: Any) -> str:
-        self.minter.now = self.clock.timestamp()
+        # Tokens are timed by the gateway's token clock (real time in rehearsal mode; the test clock otherwise).
+        self.minter.now = self.container.auth.token_clock.timestamp()
         return self.minter.token(org, **overrides)
 
     def headers(self, org: str, role: str, purpose: str | None, user: str = "tester.1", **extra: str) -> dict[str, str]:

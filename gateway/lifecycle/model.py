@@ -81,6 +81,8 @@ class LifecycleFacts:
     revocations: Mapping[str, CovenantRevocation] = field(default_factory=lambda: MappingProxyType({}))
     withdrawals: Mapping[str, MandateWithdrawal] = field(default_factory=lambda: MappingProxyType({}))
     held: frozenset[str] = frozenset()  # participants with at least one active legal hold
+    # (organisation that set it, region) of each active hold: that organisation's oversight outlives aftercare
+    held_by: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -97,6 +99,7 @@ class LifecycleFacts:
             "revocations": {k: v.effective_at.timestamp() for k, v in sorted(self.revocations.items())},
             "withdrawals": {k: v.effective_at.timestamp() for k, v in sorted(self.withdrawals.items())},
             "held": sorted(self.held),
+            "held_by": sorted(self.held_by),
         }
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 

@@ -83,15 +83,17 @@ def load_facts(db: Database) -> LifecycleFacts:
         version = conn.execute(select(lifecycle_state.c.version).where(lifecycle_state.c.id == 1)).scalar()
         revocations = {r.covenant_id: _revocation(r) for r in conn.execute(select(covenant_revocations))}
         withdrawals = {r.mandate_id: _withdrawal(r) for r in conn.execute(select(mandate_withdrawals))}
-        held = conn.execute(
-            select(legal_holds.c.participant_id).where(legal_holds.c.lifted_at.is_(None)).distinct()
-        ).scalars()
-        held_set = frozenset(held)
+        active = conn.execute(
+            select(legal_holds.c.participant_id, legal_holds.c.region, legal_holds.c.organisation).where(
+                legal_holds.c.lifted_at.is_(None)
+            )
+        ).all()
     return LifecycleFacts(
         version=int(version or 0),
         revocations=MappingProxyType(revocations),
         withdrawals=MappingProxyType(withdrawals),
-        held=held_set,
+        held=frozenset(r.participant_id for r in active),
+        held_by=frozenset((r.organisation, r.region) for r in active),
     )
 
 

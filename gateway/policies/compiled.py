@@ -100,10 +100,19 @@ class CompiledOversight:
     roles: frozenset[str]
     windows: Mapping[str, tuple[float, float]]
     source: OversightActivity
+    # Per covenant, the organisations whose active legal hold in its regions keeps the window open for them.
+    held: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
 
     def serves(self, org: Organisation, role: str) -> bool:
         """Return whether this activity names the organisation (or its kind) and the role."""
         return role in self.roles and (org.id in self.organisations or org.kind.value in self.kinds)
+
+    def open_for(self, covenant_id: str, org: Organisation, ts: float) -> bool:
+        """Return whether the window under `covenant_id` is open for `org` at `ts` (aftercare or a hold)."""
+        start, until = self.windows[covenant_id]
+        if ts < start:
+            return False
+        return ts < until or org.id in self.held.get(covenant_id, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,9 @@ def retention_end(config: PolicyConfig, covenant: Covenant, ends_ts: float) -> f
     return latest
 
 
-def _compile_oversight(config: PolicyConfig, covenants: Mapping[str, CompiledCovenant]) -> dict[str, CompiledOversight]:
+def _compile_oversight(
+    config: PolicyConfig, covenants: Mapping[str, CompiledCovenant], facts: LifecycleFacts
+) -> dict[str, CompiledOversight]:
     out: dict[str, CompiledOversight] = {}
     for activity in config.oversight:
         windows: dict[str, tuple[float, float]] = {}
@@ -202,6 +213,11 @@ def _compile_oversight(config: PolicyConfig, covenants: Mapping[str, CompiledCov
             roles=frozenset(activity.recipient.roles),
             windows=MappingProxyType(windows),
             source=activity,
+            held=MappingProxyType(
+                {c: frozenset(o for o, region in facts.held_by if region in covenants[c].regions) for c in windows}
+                if activity.aftercare.while_legal_hold
+                else {}
+            ),
         )
     return out
 
@@ -251,7 +267,7 @@ def compile_policy(
         )
         for op in rule.operations:
             rules[(rule.purpose, op)].append(compiled)
-    oversight = _compile_oversight(config, covenants)
+    oversight = _compile_oversight(config, covenants, facts)
     by_action: dict[OversightAction, list[CompiledOversight]] = defaultdict(list)
     for activity in oversight.values():
         for action in activity.source.actions:

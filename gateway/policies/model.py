@@ -372,6 +372,11 @@ class Aftercare(Strict):
         "covenant has run out, then `period` more",
     )
     period: str = Field(default="P0D", description="ISO-8601 duration after the end (or after the retention)")
+    while_legal_hold: bool = Field(
+        default=False,
+        description="Also for as long as a legal hold the organisation set runs in a region of the covenant "
+        "(an appeal may outlast any fixed period)",
+    )
 
     @field_validator("period")
     @classmethod

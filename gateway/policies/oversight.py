@@ -4,7 +4,9 @@ acknowledge notices or move a rehearsal's clock, and until when after the exchan
 A pure sibling of `decide()` over the same compiled policy: deny unless an oversight activity in the
 configuration (`oversight.yaml`) names this organisation (or its kind) and role for this action, and
 the organisation is a party to one of the activity's covenants whose window is open now: from the
-covenant's start until its end (a revocation included) plus the activity's aftercare period. With a
+covenant's start until its end (a revocation included) plus the activity's aftercare period, and for
+activities marked `while_legal_hold`, as long as a legal hold the organisation set runs in a region of
+the covenant (an appeal may outlast any fixed period). With a
 `covenant` named (a covenant's report, say), that covenant itself must be one of them.
 """
 
@@ -56,9 +58,9 @@ def decide_oversight(policy: CompiledPolicy, request: OversightRequest, now_ts: 
         open_covenants = tuple(
             sorted(
                 cov_id
-                for cov_id, (start, until) in activity.windows.items()
+                for cov_id in activity.windows
                 if cov_id in own
-                and start <= now_ts < until
+                and activity.open_for(cov_id, org, now_ts)
                 and (request.covenant is None or cov_id == request.covenant)
             )
         )
@@ -104,11 +106,13 @@ def standing(policy: CompiledPolicy, organisation: str, now_ts: float) -> Standi
     roles: set[str] = set()
     until: float | None = None
     for activity in policy.oversight.values():
-        for cov_id, (start, end) in activity.windows.items():
-            if cov_id in ids and start <= now_ts < end:
+        for cov_id, (_start, end) in activity.windows.items():
+            if cov_id in ids and activity.open_for(cov_id, org, now_ts):
                 served = {r for r in org.roles if activity.serves(org, r)}
                 if served:
                     roles |= served
+                    # While a hold keeps it open past its aftercare, it lasts at least until now.
+                    end = max(end, now_ts + 1)
                     until = end if until is None else max(until, end)
     started = [c for c in own if c.starts_ts <= now_ts]
     ended_at = max(c.ends_ts for c in started) if started else None

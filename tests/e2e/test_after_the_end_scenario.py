@@ -116,7 +116,9 @@ def world(gateway: Gateway, tmp_path: Path) -> Any:
             assert proc.poll() is None, out.read_text()
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        yield Rehearsal(source, base, env, tmp_path), partners, people
+        rehearsal = Rehearsal(source, base, env, tmp_path)
+        with rehearsal.http:
+            yield rehearsal, partners, people
     finally:
         proc.terminate()
         proc.wait(10)

@@ -45,7 +45,7 @@ class Running:
     http: httpx.Client
 
     def headers(self, org: str, role: str, purpose: str | None = None) -> dict[str, str]:
-        self.minter.now = self.container.clock.timestamp()
+        self.minter.now = self.container.auth.token_clock.timestamp()  # real time in a rehearsal
         headers = {
             "Authorization": f"Bearer {self.minter.token(org)}",
             "Acting-User": "tester.synthetic",
