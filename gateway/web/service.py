@@ -31,6 +31,7 @@ OFFICER_ROLE = "privacy_officer"  # the role the sign-in form suggests; who may 
 QUERY_EVENT = "audit.query"
 SUBJECT_ACCESS_EVENT = "audit.subject_access"
 LOGIN_EVENT = "audit.login"
+STATUS_EVENT = "audit.status"
 PERMIT_REASON = "privacy_officer_review"
 T = TypeVar("T")
 
@@ -221,6 +222,12 @@ class OfficerService:
         return self._cipher
 
     # -- status -----------------------------------------------------------------------------------
+
+    def status_for(self, ctx: RequestContext) -> LogStatusView:
+        """Return the log's status to a privacy officer the gate permits; the look is logged first."""
+        grant, _scope = self.authorise(ctx, STATUS_EVENT)
+        self._log(grant, STATUS_EVENT, None, view="status")
+        return self.status()
 
     def status(self) -> LogStatusView:
         """Return the log's verification status, recomputed at most every `officer_status_cache_seconds`."""

@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import AMS, Gateway
 from tests.e2e.test_rehearsal_mode import cli, database_url, env_for, serve  # noqa: F401 (fixture)
 from tests.support.oauth import Partner, assertion, register, token_form
+from tests.support.server import wait_healthy
 
 START = datetime(2024, 12, 31, 23, 59, 58, tzinfo=AMS)
 LAST_SECOND = datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS)
@@ -106,16 +107,7 @@ def world(gateway: Gateway, tmp_path: Path) -> Any:
     env = env_for(source, copy_url, GATEWAY_REHEARSAL="true", GATEWAY_OUTBOX_POLL_SECONDS="0.5")
     proc, base, out = serve(env, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_healthy(proc, base, out)
         rehearsal = Rehearsal(source, base, env, tmp_path)
         with rehearsal.http:
             yield rehearsal, partners, people

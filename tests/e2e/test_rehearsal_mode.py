@@ -23,7 +23,7 @@ from gateway.store.migrate import upgrade
 from gateway.store.tables import data_keys
 from tests.conftest import AMS, LVV_CONFIG, Gateway
 from tests.support.oauth import Partner, assertion, register, token_form
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_healthy
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
@@ -104,16 +104,7 @@ def rehearsal(
     env = env_for(source, copy_url, GATEWAY_REHEARSAL="true")
     proc, base, out = serve(env, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_healthy(proc, base, out)
         yield base, copy_url, env, people
     finally:
         proc.terminate()
