@@ -119,7 +119,10 @@ class EvidenceService:
         except NoResultFound:
             raise EvidenceUnavailable(f"no retention run {run_id!r}") from None
         if batch.status == "running":
-            raise EvidenceUnavailable(f"retention run {run_id} is still running")
+            raise EvidenceUnavailable(
+                f"retention run {run_id} is still running (if its process died, the next retention run closes it "
+                "as interrupted; then its record can be issued)"
+            )
         checkpoint = None
         if batch.audit_seq_last is not None:
             self._seal_through(batch.audit_seq_last)

@@ -5,7 +5,10 @@ holds, destroys the category data keys that are due (`wrapped_key` set to NULL, 
 deletes those categories' ciphertext rows and records what was destroyed (`retention_destructions`,
 no content). One audit entry per participant (`retention.destroyed`) is appended right after; entries
 a crash left unwritten are appended by the next run before anything else. A run can therefore be
-interrupted at any moment: what committed stays destroyed and logged, a rerun continues the rest. On SQLite
+interrupted at any moment: what committed stays destroyed and logged, a rerun continues the rest. A run
+whose process died (killed, power lost) is closed by the next run as `interrupted`, with the counts its
+destruction rows state, so it gets a destruction record too; the next run takes the lease at once when
+the holder's process is gone from this host, and after the lease expires otherwise. On SQLite
 the write-ahead log is checkpointed and truncated afterwards, so old pages with wrapped keys leave it
 (secure_delete overwrites freed space in the database file itself).
 """
@@ -39,6 +42,7 @@ from gateway.retention.model import METHOD, DueItem, KeptGroup, LiveKey, Retenti
 from gateway.retention.plan import plan, rules_by_category
 from gateway.store.db import Database
 from gateway.store.tables import (
+    audit_entries,
     data_keys,
     legal_holds,
     lifecycle_state,
@@ -51,6 +55,49 @@ from gateway.store.tables import (
 log = structlog.get_logger("gateway.retention")
 Progress = Callable[[int, int], None]
 LEASE = timedelta(minutes=10)
+Step = Callable[[str], None]  # called after each step of a run ("destroyed", "logged"); tests crash there
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Return the fields after the command name in /proc/<pid>/stat (state first), or None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _host() -> str:
+    return socket.gethostname()[:96]
+
+
+def holder_identity() -> str:
+    """Return this process's lease holder name: pid, start time (Linux) and host, so a dead holder is known."""
+    pid = os.getpid()
+    fields = _proc_stat(pid)
+    start = f"#{fields[19]}" if fields is not None and len(fields) > 19 else ""
+    return f"{pid}@{_host()}{start}"[:128]
+
+
+def holder_alive(holder: str) -> bool:
+    """Return False only when `holder` is a process on this host that is gone (or a zombie, or its pid reused)."""
+    ident, _, start = holder.partition("#")
+    pid_text, _, host = ident.partition("@")
+    if host != _host() or not pid_text.isdigit():
+        return True  # another host's process: only its lease running out tells
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True
+    if fields[0] in ("Z", "X"):
+        return False
+    return not (start and len(fields) > 19 and fields[19] != start)
 
 
 class RetentionBusy(Exception):
@@ -111,7 +158,8 @@ class RetentionRunner:
         self.clock = clock
         self.policy = policy
         self.audit_timeout = audit_timeout
-        self.holder_id = f"{os.getpid()}@{socket.gethostname()}"[:128]
+        self.holder_id = holder_identity()
+        self.after_step: Step = lambda step: None
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -137,13 +185,28 @@ class RetentionRunner:
                     .values(retention_holder=self.holder_id, retention_lease_until=now + LEASE)
                 ).rowcount
                 if taken != 1:
-                    raise RetentionBusy("another retention run holds the lease; try again later")
+                    self._take_from_dead_holder(conn, now)
             else:
                 conn.execute(
                     update(lifecycle_state)
                     .where(state.id == 1, state.retention_holder == self.holder_id)
                     .values(retention_holder=None, retention_lease_until=None)
                 )
+
+    def _take_from_dead_holder(self, conn: Any, now: datetime) -> None:
+        """Take the lease from a holder whose process is gone; raise RetentionBusy while it lives."""
+        state = lifecycle_state.c
+        holder = conn.execute(select(state.retention_holder).where(state.id == 1)).scalar_one_or_none()
+        if holder is not None and not holder_alive(holder):
+            taken = conn.execute(
+                update(lifecycle_state)
+                .where(state.id == 1, state.retention_holder == holder)
+                .values(retention_holder=self.holder_id, retention_lease_until=now + LEASE)
+            ).rowcount
+            if taken == 1:
+                log.warning("retention.lease.taken_over", reason="holder_gone")
+                return
+        raise RetentionBusy("another retention run holds the lease; try again later")
 
     # -- the run -----------------------------------------------------------------------------------------
 
@@ -164,6 +227,7 @@ class RetentionRunner:
         self._lease(True)
         try:
             self._log_unlogged()
+            self._close_abandoned()
             outcome = self._run(actor, authority, as_of, progress, max(1, batch))
             if self.epochs is None:
                 return outcome
@@ -218,20 +282,21 @@ class RetentionRunner:
         log.info("retention.run.started", run_id=run_id, participants=len(by_participant), keys=len(planned.due))
         keys = deleted = done = held_late = participants_destroyed = 0
         status = "interrupted"
-        pending: list[tuple[str, Future[Appended]]] = []
+        pending: list[tuple[str, str, Future[Appended]]] = []
         try:
             total = len(by_participant)
             groups = list(by_participant.values())
             for first in range(0, total, batch):
                 chunk = groups[first : first + batch]
                 destroyed, held = self._destroy_batch(run_id, chunk)
+                self.after_step("destroyed")
                 done += len(chunk)
                 held_late += len(held)
                 participants_destroyed += len(destroyed)
                 for pid, what in destroyed.items():
                     region = by_participant[pid][0].region
                     entry = self._entry(policy, actor, run_id, authority, region, pid, what)
-                    pending.append((pid, self.audit.submit(entry, self.clock.now())))
+                    pending.append((run_id, pid, self.audit.submit(entry, self.clock.now())))
                     keys += len(what)
                     deleted += sum(n for _, n, _ in what)
                 self._settle(pending)
@@ -360,25 +425,32 @@ class RetentionRunner:
             authority=authority,
         )
 
-    def _settle(self, pending: list[tuple[str, Future[Appended]]]) -> None:
-        """Wait for the queued audit entries and record their sequence numbers on the destruction rows."""
-        if not pending:
+    def _settle(
+        self, pending: list[tuple[str, str, Future[Appended]]], known: dict[tuple[str, str], int] | None = None
+    ) -> None:
+        """Wait for the queued audit entries and record their sequence numbers on the destruction rows.
+
+        `known`: (run, participant) -> seq of entries already in the log, recorded the same way.
+        """
+        if not pending and not known:
             return
         try:
-            done = [(pid, future.result(self.audit_timeout).seq) for pid, future in pending]
+            done = [(run_id, pid, future.result(self.audit_timeout).seq) for run_id, pid, future in pending]
         except Exception as exc:
             # The destructions stand; their entries are appended by the next run (`_log_unlogged`).
             raise AuditUnavailable(f"retention audit entries not confirmed: {type(exc).__name__}") from exc
         finally:
             pending.clear()
+        done += [(run_id, pid, seq) for (run_id, pid), seq in (known or {}).items()]
+        self.after_step("logged")
         d = retention_destructions.c
         statement = (
             update(retention_destructions)
-            .where(d.participant_id == bindparam("pid"), d.audit_seq.is_(None))
+            .where(d.run_id == bindparam("run"), d.participant_id == bindparam("pid"), d.audit_seq.is_(None))
             .values(audit_seq=bindparam("seq"))
         )
         with self.db.write.begin() as conn:
-            conn.execute(statement, [{"pid": pid, "seq": seq} for pid, seq in done])
+            conn.execute(statement, [{"run": run_id, "pid": pid, "seq": seq} for run_id, pid, seq in done])
 
     def _count(self, run_id: str, keys: int, deleted: int) -> None:
         """Record the run's progress and renew its lease (a long run keeps others out)."""
@@ -396,31 +468,90 @@ class RetentionRunner:
             )
 
     def _log_unlogged(self) -> int:
-        """Append the audit entries an interrupted run did not get to; return how many participants."""
+        """Append the audit entries an interrupted run did not get to; return how many participants.
+
+        A run killed after its entries were committed but before their sequence numbers were written
+        back left them in the log already: those are found by (run, participant) and not appended again.
+        """
         with self.db.read.connect() as conn:
             rows = conn.execute(
                 select(retention_destructions, retention_runs.c.authority, retention_runs.c.acting_user)
                 .join(retention_runs, retention_runs.c.id == retention_destructions.c.run_id)
                 .where(retention_destructions.c.audit_seq.is_(None))
             ).all()
-        grouped: dict[str, list[Any]] = defaultdict(list)
+        grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
-            grouped[row.participant_id].append(row)
+            grouped[(row.run_id, row.participant_id)].append(row)
         if not grouped:
             return 0
+        known = self._already_logged(set(grouped))
         policy = self.policy()
-        pending: list[tuple[str, Future[Appended]]] = []
-        for pid, group in grouped.items():
+        pending: list[tuple[str, str, Future[Appended]]] = []
+        for (run_id, pid), group in grouped.items():
+            if (run_id, pid) in known:
+                continue
             first = group[0]
             actor = Actor(None, first.acting_user, "system")
             destroyed = [(r.category, r.records_deleted, r.rule_id) for r in group]
-            entry = self._entry(policy, actor, first.run_id, first.authority, first.region, pid, destroyed)
+            entry = self._entry(policy, actor, run_id, first.authority, first.region, pid, destroyed)
             entry["late"] = True  # appended by a later run after an interruption; destroyed_at says when
             entry["destroyed_at"] = iso(first.destroyed_at)
-            pending.append((pid, self.audit.submit(entry, self.clock.now())))
-        self._settle(pending)
-        log.warning("retention.audit.backfilled", participants=len(grouped))
-        return len(grouped)
+            pending.append((run_id, pid, self.audit.submit(entry, self.clock.now())))
+        self._settle(pending, known)
+        log.warning("retention.audit.backfilled", participants=len(grouped) - len(known), found_logged=len(known))
+        return len(grouped) - len(known)
+
+    def _already_logged(self, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Return (run, participant) -> seq of the `retention.destroyed` entries among `wanted` already logged."""
+        found: dict[tuple[str, str], int] = {}
+        pids = sorted({pid for _, pid in wanted})
+        a = audit_entries.c
+        with self.db.read.connect() as conn:
+            for first in range(0, len(pids), 500):
+                rows = conn.execute(
+                    select(a.seq, a.entry).where(
+                        a.participant_id.in_(pids[first : first + 500]),
+                        a.entry.like('%"event":"retention.destroyed"%'),
+                    )
+                )
+                for seq, text in rows:
+                    entry = orjson.loads(text)
+                    key = (entry.get("run_id"), entry.get("participant"))
+                    if entry.get("event") == "retention.destroyed" and key in wanted:
+                        found.setdefault(key, int(seq))
+        return found
+
+    def _close_abandoned(self) -> list[str]:
+        """Close the runs a dead process left `running` as `interrupted`, with the counts their rows state.
+
+        Called while holding the lease, before this run starts: any run still `running` has no live process.
+        Its end is its last destruction (or its start when it destroyed nothing): the last moment known.
+        """
+        d = retention_destructions.c
+        closed: list[str] = []
+        with self.db.write.begin() as conn:
+            runs = conn.execute(
+                select(retention_runs.c.id, retention_runs.c.started_at).where(retention_runs.c.status == "running")
+            ).all()
+            for run_id, started_at in runs:
+                keys, deleted, last = conn.execute(
+                    select(func.count(), func.coalesce(func.sum(d.records_deleted), 0), func.max(d.destroyed_at)).where(
+                        d.run_id == run_id
+                    )
+                ).one()
+                conn.execute(
+                    update(retention_runs)
+                    .where(retention_runs.c.id == run_id, retention_runs.c.status == "running")
+                    .values(
+                        status="interrupted",
+                        finished_at=last or started_at,
+                        destroyed_keys=int(keys),
+                        deleted_records=int(deleted),
+                    )
+                )
+                closed.append(run_id)
+                log.warning("retention.run.closed_abandoned", run_id=run_id, keys=int(keys), records=int(deleted))
+        return closed
 
     def checkpoint_wal(self) -> bool | None:
         """On SQLite, copy the WAL into the database and truncate it; return whether it fully succeeded."""
