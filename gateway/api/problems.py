@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from gateway.store.db import StorageUnavailable, is_storage_outage
+
 PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("gateway.api")
 
 
 class Problem(Exception):
@@ -49,6 +54,17 @@ def problem_response(request: Request, problem: Problem) -> Response:
     return Response(orjson.dumps(body), problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
+def storage_unavailable() -> Problem:
+    """Return the 503 answered while the database cannot be reached or written (nothing was released)."""
+    return Problem(
+        503,
+        "storage_unavailable",
+        "The gateway's database is unavailable; nothing was released.",
+        "Retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Never echo the input back: it may hold personal data.
     return [
@@ -75,10 +91,21 @@ def install(app: FastAPI) -> None:
         title = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         return problem_response(request, Problem(exc.status_code, code, title))
 
+    async def on_storage(request: Request, exc: Exception) -> Response:
+        # Raised on any step before a response starts (token revocation check, decision, audit, read):
+        # the database is down or read-only, nothing was released, and asking again later may work.
+        if not is_storage_outage(exc):
+            return await on_error(request, exc)
+        log.warning("storage.unavailable", error=type(exc).__name__, path=request.url.path)
+        return problem_response(request, storage_unavailable())
+
     async def on_error(request: Request, exc: Exception) -> Response:
         return problem_response(request, Problem(500, "internal_error", "An internal error occurred."))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(StorageUnavailable, on_storage)
+    app.add_exception_handler(DBAPIError, on_storage)
+    app.add_exception_handler(SQLAlchemyError, on_storage)  # a pool timeout is not a DBAPIError
     app.add_exception_handler(Exception, on_error)

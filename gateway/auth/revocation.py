@@ -27,7 +27,7 @@ from gateway.auth.tokens import VerifiedToken
 from gateway.clock import Clock
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.oversight import standing
-from gateway.store.db import Database
+from gateway.store.db import Database, StorageUnavailable, is_storage_outage
 
 
 def has_covenant_in_force(policy: CompiledPolicy, organisation: str, now: float) -> bool:
@@ -67,9 +67,17 @@ class PartyRevocation:
         self._clock = clock
 
     def status(self, token: VerifiedToken) -> PartyStatus:
-        """Return the current status of the token's client and organisation, and the epoch."""
-        with self._db.read.connect() as conn:
-            return self._repo.party_status(conn, token.principal.client_id, token.principal.organisation)
+        """Return the current status of the token's client and organisation, and the epoch.
+
+        Raises StorageUnavailable when the database cannot answer: an unknown status is never "not revoked".
+        """
+        try:
+            with self._db.read.connect() as conn:
+                return self._repo.party_status(conn, token.principal.client_id, token.principal.organisation)
+        except Exception as exc:
+            if is_storage_outage(exc):
+                raise StorageUnavailable(f"revocation status unavailable: {type(exc).__name__}") from exc
+            raise
 
     def revoked(self, token: VerifiedToken, status: PartyStatus, now: float) -> str | None:
         """Return why the token is revoked now (the policy clock's now when one is set), or None."""

@@ -7,7 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext, make_url
+
+# SQLite answers these on a handle that can no longer write (opened on a read-only file, a vanished
+# directory): the handle never recovers by itself, so it is dropped like a lost connection.
+_SQLITE_STALE_HANDLE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or written now; the caller answers 503 and nothing leaves."""
+
+
+def is_storage_outage(exc: BaseException) -> bool:
+    """Return whether `exc` says the database is unreachable or unwritable now (not a bug in a query)."""
+    if isinstance(exc, StorageUnavailable | sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,12 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA secure_delete=ON")  # destroyed keys are overwritten, not left in free pages
         cur.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _drop_stale_handle(context: ExceptionContext) -> None:
+        name = getattr(context.original_exception, "sqlite_errorname", "")
+        if isinstance(name, str) and name.startswith(_SQLITE_STALE_HANDLE):
+            context.is_disconnect = True  # the pool opens fresh handles, which see the file as it is now
 
     if immediate:
 
