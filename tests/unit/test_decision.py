@@ -425,6 +425,30 @@ TRUTH_TABLE = [
         id="an aggregate-only purpose never serves records",
     ),
     pytest.param(
+        Row(request("gem-utrecht", "monitor_analyst", "monitoring"), PILOT, D, Reason.AGGREGATE_PURPOSE),
+        id="an aggregate-only purpose refuses a record in the covenant's regions",
+    ),
+    pytest.param(
+        Row(
+            request("gem-utrecht", "monitor_analyst", "monitoring", region="limburg"),
+            PILOT,
+            D,
+            Reason.OUTSIDE_COVENANT_REGION,
+            hides_existence=True,
+        ),
+        id="an aggregate-only purpose hides a participant outside the covenant's regions like any purpose",
+    ),
+    pytest.param(
+        # Changed with issue 10: was purpose_is_aggregate_only (also 403); the covenant is now checked first.
+        Row(
+            request("gem-utrecht", "monitor_analyst", "monitoring", LIST, None),
+            at(2019, 3, 31, 23, 59, 59),
+            D,
+            Reason.NO_COVENANT_IN_FORCE,
+        ),
+        id="an aggregate-only purpose without a covenant in force is refused for the covenant",
+    ),
+    pytest.param(
         Row(request(*GEM, "casework"), at(2019, 3, 31, 23, 59, 59), D, Reason.NO_COVENANT_IN_FORCE),
         id="nothing is served before the covenant starts",
     ),
