@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from tests.conftest import Gateway
@@ -54,3 +55,10 @@ def test_an_access_report_about_the_officers_own_regions_participant_is_served(g
         f"/v1/officer/participants/{p}/access-report", params={"format": "json"}, headers=headers
     )
     assert response.status_code == 200
+
+
+def test_a_listing_shows_the_day_of_registration_not_the_moment(gateway: Gateway) -> None:
+    gateway.register("amsterdam")
+    headers = gateway.headers("ngo-opvang-amsterdam", "counsellor", "shelter_counselling")
+    (item,) = gateway.http.get("/v1/participants", headers=headers).json()["items"]
+    assert item["registered_at"] == gateway.container.clock.now().astimezone(UTC).date().isoformat()
