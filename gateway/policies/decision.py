@@ -221,7 +221,7 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
         grants = [g for g in grants if g.category in wanted]
         if not grants and request.operation is not Operation.LIST:
             return deny(Reason.CATEGORY_NOT_PERMITTED, withheld=withheld)
-    if request.operation is Operation.WRITE:
+    if request.operation in (Operation.WRITE, Operation.REGISTER):
         for g in grants:
             sources = policy.sources[g.category]
             if org.id not in sources and org.kind.value not in sources:

@@ -225,7 +225,7 @@ class RecordStore:
         initial: dict[str, dict[str, Any]],
     ) -> None:
         """Create the participant of a permitted registration, its pseudonyms and initial records."""
-        _require(access, Operation.WRITE)
+        _require(access, Operation.REGISTER)
         assert access.participant_id is not None
         with self._db.write.begin() as conn:
             conn.execute(
