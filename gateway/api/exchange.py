@@ -102,7 +102,7 @@ async def list_participants(
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     items = [
-        {"participant": i.pseudonym, "region": i.region, "registered_at": i.registered_at.isoformat()}
+        {"participant": i.pseudonym, "region": i.region, "registered_at": i.registered_on.isoformat()}
         for i in result.items
     ]
     next_after = items[-1]["participant"] if len(items) == limit else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,7 +58,7 @@ class WrittenOut(BaseModel):
 class ListedOut(BaseModel):
     participant: str
     region: str
-    registered_at: datetime
+    registered_at: date = Field(description="Day of registration (UTC), never the exact moment")
 
 
 class ParticipantListOut(BaseModel):

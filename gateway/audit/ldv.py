@@ -14,12 +14,16 @@ Choices, so that a reader of an LDV store knows what the values mean:
   take place; draft 0.8 asks whether a processing "succeeded or failed"). LDV 1.0 would call a
   correctly handled refusal `Unset`; a consumer on 1.0 maps ERROR accordingly.
 - `dpl.core.data_subject_id` is the gateway's internal participant id encrypted with AES-SIV
-  (RFC 5297, AES-256-SIV, key `ldv-subject.key` in the key dir), the id type as associated data.
-  Deterministic on purpose: one participant always yields the same value, so an LDV store can find
-  every line about one person (the gateway encrypts the id it resolved from a pseudonym and searches
-  for that), while the value reveals nothing without the key and links to no organisation's
-  pseudonym. AES-GCM would need a nonce per line and then equal ids would no longer match; an HMAC
-  would match but could never be turned back into the participant when an officer must follow up.
+  (RFC 5297, AES-256-SIV, key `ldv-subject.key` in the key dir), with the id type and the recipient
+  of the export (the organisation whose officer exports; `gateway-operator` for the CLI's whole-log
+  export) as associated data. Deterministic per recipient on purpose: one participant always yields
+  the same value in one organisation's exports, so its LDV store can find every line about one person
+  (the gateway encrypts the id it resolved from a pseudonym and searches for that), while two
+  organisations get unrelated values for the same person and cannot link their stores (as with
+  pseudonyms). The value reveals nothing without the key and links to no pseudonym; the gateway
+  turns it back into the participant given the recipient. AES-GCM would need a nonce per line and
+  then equal ids would no longer match; an HMAC would match but could never be turned back into the
+  participant when an officer must follow up.
 - `foreign_operation.entity` is `urn:nl:oin:<OIN>` of the calling organisation (its
   Organisatie-identificatienummer from the configuration).
 - Times are UTC ISO-8601 with milliseconds; start and end are the decision moment (the gateway logs
@@ -53,6 +57,7 @@ OWN_ACTIVITIES = {
     "subject_access_request": "urn:nl:lvv-gateway:activity:subject_access_request",
 }
 SERVICE_NAME = "lvv-exchange-gateway"
+OPERATOR_RECIPIENT = "gateway-operator"  # the recipient of the CLI's whole-log export
 
 
 class SubjectIdCipher:
@@ -62,20 +67,24 @@ class SubjectIdCipher:
         if len(key) != 64:
             raise ValueError("the LDV subject key must be 64 bytes (AES-256-SIV)")
         self._siv = AESSIV(key)
-        self._ad = [SUBJECT_ID_TYPE.encode()]
 
-    def encrypt(self, participant_id: str) -> str:
-        """Return the encrypted subject id (base64url, no padding); equal ids give equal values."""
-        token = self._siv.encrypt(participant_id.encode(), self._ad)
+    @staticmethod
+    def _ad(recipient: str) -> list[bytes]:
+        # The recipient in the associated data: one organisation's values say nothing about another's.
+        return [SUBJECT_ID_TYPE.encode(), b"recipient:" + recipient.encode()]
+
+    def encrypt(self, participant_id: str, recipient: str) -> str:
+        """Return the subject id for `recipient` (base64url, no padding); equal ids give equal values."""
+        token = self._siv.encrypt(participant_id.encode(), self._ad(recipient))
         return base64.urlsafe_b64encode(token).rstrip(b"=").decode()
 
-    def decrypt(self, value: str) -> str:
-        """Return the participant id inside an encrypted subject id; raises ValueError if it is not ours."""
+    def decrypt(self, value: str, recipient: str) -> str:
+        """Return the participant id inside `recipient`'s subject id; raises ValueError if it is not that."""
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            return self._siv.decrypt(raw, self._ad).decode()
+            return self._siv.decrypt(raw, self._ad(recipient)).decode()
         except (InvalidTag, ValueError) as exc:
-            raise ValueError("not a subject id encrypted with this key") from exc
+            raise ValueError("not a subject id encrypted with this key for this recipient") from exc
 
 
 def _ms(moment: datetime) -> str:
@@ -83,9 +92,9 @@ def _ms(moment: datetime) -> str:
 
 
 def records_for(
-    entry: dict[str, Any], recorded_at: datetime, cipher: SubjectIdCipher, policy: CompiledPolicy
+    entry: dict[str, Any], recorded_at: datetime, cipher: SubjectIdCipher, policy: CompiledPolicy, recipient: str
 ) -> list[dict[str, Any]]:
-    """Return the LDV records of one audit entry: one per data subject (or one without a subject)."""
+    """Return the LDV records of one audit entry for `recipient`: one per data subject (or one without)."""
     activity = entry.get("processing_activity_id")
     if not activity:
         purpose = entry.get("purpose")
@@ -115,7 +124,7 @@ def records_for(
             base,
             attributes={
                 "dpl.core.processing_activity_id": activity,
-                "dpl.core.data_subject_id": cipher.encrypt(str(subject)),
+                "dpl.core.data_subject_id": cipher.encrypt(str(subject), recipient),
                 "dpl.core.data_subject_id_type": SUBJECT_ID_TYPE,
             },
         )
@@ -126,9 +135,10 @@ def records_for(
 def ldv_lines(
     query: AuditQuery, scope: Scope | None, flt: EntryFilter, cipher: SubjectIdCipher, policy: CompiledPolicy
 ) -> Iterator[bytes]:
-    """Yield the export as JSON lines (oldest entry first); `scope=None` exports the whole log."""
+    """Yield the export as JSON lines (oldest entry first); `scope=None` exports the whole log (operator)."""
+    recipient = scope.organisation if scope is not None else OPERATOR_RECIPIENT
     for _seq, recorded_at, entry in query.iterate_raw(scope, flt):
-        for record in records_for(entry, recorded_at, cipher, policy):
+        for record in records_for(entry, recorded_at, cipher, policy, recipient):
             yield orjson.dumps(record) + b"\n"
 
 
@@ -155,7 +165,7 @@ def cmd_ldv_export(args: argparse.Namespace) -> int:
         flt = EntryFilter(since=args.since, until=args.until)
         user = getpass.getuser()
         ctx = RequestContext(
-            Principal("gateway-operator", f"cli:{user}", "cli", 0),
+            Principal(OPERATOR_RECIPIENT, f"cli:{user}", "cli", 0),
             user,
             "operator",
             "audit_review",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.dpia.facts import TYPE_LABEL, effective_access, join_words, strongest_type
+from gateway.dpia.facts import OPERATION_VERB, TYPE_LABEL, effective_access, join_words, strongest_type
 from gateway.policies.model import Operation, PolicyConfig, Sensitivity
 
 # organisation, covenant, operation, purpose, category (None: listing)
@@ -34,7 +34,7 @@ def _purpose(config: PolicyConfig, purpose_id: str) -> str:
 
 
 def _verb(op: Operation) -> str:
-    return {Operation.READ: "read", Operation.WRITE: "write", Operation.LIST: "list"}[op]
+    return OPERATION_VERB[op]
 
 
 def access_changes(old: PolicyConfig, new: PolicyConfig) -> list[str]:

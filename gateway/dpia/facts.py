@@ -33,7 +33,12 @@ ROLE_LABEL: dict[GdprRole, str] = {
     GdprRole.PROCESSOR: "processor",
     GdprRole.RECIPIENT: "recipient",
 }
-OPERATION_VERB: dict[Operation, str] = {Operation.READ: "read", Operation.WRITE: "write", Operation.LIST: "list"}
+OPERATION_VERB: dict[Operation, str] = {
+    Operation.READ: "read",
+    Operation.WRITE: "write",
+    Operation.LIST: "list",
+    Operation.REGISTER: "register",
+}
 _RANK = (Sensitivity.ORDINARY, Sensitivity.NATIONAL_ID, Sensitivity.CRIMINAL, Sensitivity.SPECIAL)
 
 

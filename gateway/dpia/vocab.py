@@ -41,6 +41,7 @@ PROCESSING = {
     Operation.READ: ("dpv:Disclose", "dpv:Transform"),  # disclosed with a per-recipient pseudonym
     Operation.WRITE: ("dpv:Obtain", "dpv:Store"),
     Operation.LIST: ("dpv:Disclose",),
+    Operation.REGISTER: ("dpv:Obtain", "dpv:Store"),
 }
 REMOVE = "dpv:Remove"
 

@@ -122,7 +122,7 @@ class ExchangeService:
             ctx.principal.organisation,
             ctx.role,
             purpose,
-            Operation.WRITE,
+            Operation.REGISTER,
             region,
             tuple(initial),
             tuple((c, f) for c, values in initial.items() for f in values),

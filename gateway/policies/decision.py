@@ -20,6 +20,9 @@ mandate carries stops when the mandate is withdrawn) and through the request (`u
 
 (*) only to a caller that a rule would otherwise serve; anyone else gets the denial it had without
 the hold (so a hold never reveals that a participant exists).
+
+An aggregate-only purpose is refused only after the covenant and region checks: outside the regions
+of its covenants a caller gets the same hiding denial (404) for every purpose.
 """
 
 from __future__ import annotations
@@ -155,8 +158,6 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
         return deny(Reason.UNKNOWN_ORGANISATION)
     if request.role not in org.roles:
         return deny(Reason.ROLE_NOT_ALLOWED)
-    if purpose.aggregate_only:
-        return deny(Reason.AGGREGATE_PURPOSE)
 
     own = policy.covenants_by_org.get(org.id, ())
     in_force = [c for c in own if c.in_force(now_ts)]
@@ -173,6 +174,9 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
         ended = [c for c in ended if region in c.regions]
         if not in_force and not ended:
             return deny(Reason.OUTSIDE_COVENANT_REGION)
+    if purpose.aggregate_only:
+        # Only after the region checks: refusing a record for this reason says the participant exists.
+        return deny(Reason.AGGREGATE_PURPOSE)
     covenant_ids = {c.id for c in in_force}
     ended_ids = {c.id for c in ended}
     org_regions = frozenset(org.regions)
@@ -217,7 +221,7 @@ def decide(policy: CompiledPolicy, request: AccessRequest, now_ts: float) -> Dec
         grants = [g for g in grants if g.category in wanted]
         if not grants and request.operation is not Operation.LIST:
             return deny(Reason.CATEGORY_NOT_PERMITTED, withheld=withheld)
-    if request.operation is Operation.WRITE:
+    if request.operation in (Operation.WRITE, Operation.REGISTER):
         for g in grants:
             sources = policy.sources[g.category]
             if org.id not in sources and org.kind.value not in sources:

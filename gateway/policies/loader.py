@@ -251,6 +251,9 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
                 f"during_legal_hold_after_end is allowed only for a legal-procedure purpose, not '{purpose.id}' "
                 "(set legal_procedure: true on the purpose)"
             )
+        if Operation.REGISTER in rule.operations and purpose is not None and purpose.legal_procedure:
+            # Registration is intake: a procedure about a participant presupposes one and never creates one.
+            say(f"grants register, but purpose '{purpose.id}' is a legal procedure; only an intake purpose registers")
         for role in rule.recipient.roles:
             if role not in known_roles:
                 say(f"role '{role}' is not a role of any organisation")
@@ -281,7 +284,7 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
                         f"grants criminal (art. 10) field '{cat.id}.{name}' but purpose '{purpose.id}' "
                         "names no art. 10 basis"
                     )
-            if Operation.WRITE in rule.operations:
+            if {Operation.WRITE, Operation.REGISTER} & set(rule.operations):
                 sources = set(cat.sources)
                 writers = [o for o in recipients if o.id in sources or o.kind.value in sources]
                 if not writers:

@@ -51,6 +51,7 @@ class Operation(StrEnum):
     READ = "read"
     WRITE = "write"
     LIST = "list"
+    REGISTER = "register"  # create a participant with its first records (intake); never implied by write
 
 
 class Organisation(Strict):
@@ -254,9 +255,9 @@ class SharingRule(Strict):
 
     @model_validator(mode="after")
     def _grants_for_data(self) -> SharingRule:
-        needs_grants = Operation.READ in self.operations or Operation.WRITE in self.operations
+        needs_grants = {Operation.READ, Operation.WRITE, Operation.REGISTER} & set(self.operations)
         if needs_grants and not self.grants:
-            raise ValueError("a read or write rule must grant at least one category")
+            raise ValueError("a read, write or register rule must grant at least one category")
         return self
 
 

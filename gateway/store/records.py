@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -45,9 +45,11 @@ class CategoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class Listed:
+    """One participant as a listing shows it: the caller's pseudonym, the region and the day (UTC) of registration."""
+
     pseudonym: str
     region: str
-    registered_at: datetime
+    registered_on: date  # the day only: an exact moment would be one value every organisation sees alike
 
 
 def _require(access: AuthorizedAccess, operation: Operation) -> None:
@@ -171,7 +173,7 @@ class RecordStore:
             query = query.where(pseudonyms.c.pseudonym > after)
         with self._db.read.connect() as conn:
             rows = conn.execute(query).all()
-        return [(r.id, Listed(r.pseudonym, r.region, r.registered_at)) for r in rows]
+        return [(r.id, Listed(r.pseudonym, r.region, r.registered_at.astimezone(UTC).date())) for r in rows]
 
     # -- records --------------------------------------------------------------------------------
 
@@ -223,7 +225,7 @@ class RecordStore:
         initial: dict[str, dict[str, Any]],
     ) -> None:
         """Create the participant of a permitted registration, its pseudonyms and initial records."""
-        _require(access, Operation.WRITE)
+        _require(access, Operation.REGISTER)
         assert access.participant_id is not None
         with self._db.write.begin() as conn:
             conn.execute(

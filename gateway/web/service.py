@@ -191,7 +191,9 @@ class OfficerService:
         """Return the art. 15 report for the participant the officer's organisation knows as `pseudonym`."""
         grant, scope = self.authorise(ctx, SUBJECT_ACCESS_EVENT, OversightAction.SUBJECT_ACCESS)
         ref = self._c.store.resolve(scope.organisation, pseudonym.strip())
-        if ref is None:
+        if ref is None or ref.region not in self.policy.organisations[scope.organisation].regions:
+            # Every organisation holds a pseudonym for every participant: one outside its regions is
+            # refused (and logged) exactly as an unknown one, so the answer cannot tell that it exists.
             denied = self._authorizer.refuse_within(
                 grant, SUBJECT_ACCESS_EVENT, "unknown_participant", "No such participant.", None, hides_existence=True
             )

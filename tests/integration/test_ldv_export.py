@@ -53,7 +53,7 @@ def test_a_listing_of_three_participants_gives_three_records_with_one_trace(
     records = [r for r in ldv(gateway) if r["name"] == "exchange.list"]
     assert len(records) == 3
     assert len({(r["trace_id"], r["span_id"]) for r in records}) == 1
-    subjects = {cipher(gateway).decrypt(r["attributes"]["dpl.core.data_subject_id"]) for r in records}
+    subjects = {cipher(gateway).decrypt(r["attributes"]["dpl.core.data_subject_id"], "amsterdam") for r in records}
     assert subjects == {internal_id(gateway, p) for p in listed}
 
 
@@ -64,7 +64,7 @@ def test_the_subject_id_is_encrypted_deterministically_and_typed(gateway: Gatewa
         r["attributes"]["dpl.core.data_subject_id"]
         for r in records
         if "dpl.core.data_subject_id" in r["attributes"]
-        and cipher(gateway).decrypt(r["attributes"]["dpl.core.data_subject_id"]) == pid
+        and cipher(gateway).decrypt(r["attributes"]["dpl.core.data_subject_id"], "amsterdam") == pid
     }
     assert len(values) == 1  # the registration and the listing name the same person the same way
     (value,) = values
@@ -78,7 +78,41 @@ def test_the_subject_id_is_encrypted_deterministically_and_typed(gateway: Gatewa
 def test_a_subject_id_from_another_key_does_not_decrypt(gateway: Gateway, listed: list[str]) -> None:
     value = next(r for r in ldv(gateway) if r["name"] == "exchange.list")["attributes"]["dpl.core.data_subject_id"]
     with pytest.raises(ValueError, match="not a subject id"):
-        SubjectIdCipher(bytes(64)).decrypt(value)
+        SubjectIdCipher(bytes(64)).decrypt(value, "amsterdam")
+
+
+def subject_ids(records: list[dict[str, Any]]) -> list[str]:
+    key = "dpl.core.data_subject_id"
+    return [r["attributes"][key] for r in records if key in r["attributes"]]
+
+
+def test_two_organisations_get_unrelated_subject_ids_for_the_same_participant(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam")
+    ind = gateway.pseudonym_for("ind", p)
+    assert gateway.http.get(
+        f"/v1/participants/{ind}", headers=gateway.headers("ind", "ind_officer", "lso_case_discussion")
+    ).is_success
+    pid = internal_id(gateway, p)
+    city = set(subject_ids(ldv(gateway, "amsterdam")))
+    national = set(subject_ids(ldv(gateway, "ind")))
+    assert len(city) == 1
+    assert len(national) == 1
+    assert city.isdisjoint(national)
+    assert cipher(gateway).decrypt(city.pop(), "amsterdam") == pid
+    assert cipher(gateway).decrypt(national.pop(), "ind") == pid
+
+
+def test_one_organisations_repeated_exports_name_a_participant_alike(gateway: Gateway, listed: list[str]) -> None:
+    first = subject_ids(ldv(gateway))
+    second = subject_ids(ldv(gateway))
+    assert len(set(first)) == 3
+    assert set(first) == set(second)
+
+
+def test_a_subject_id_does_not_decrypt_for_another_recipient(gateway: Gateway, listed: list[str]) -> None:
+    value = subject_ids(ldv(gateway))[0]
+    with pytest.raises(ValueError, match="not a subject id"):
+        cipher(gateway).decrypt(value, "rotterdam")
 
 
 def test_records_have_the_ldv_shape(gateway: Gateway, listed: list[str]) -> None:

@@ -195,6 +195,22 @@ def test_an_ngo_rule_granting_screening_for_a_purpose_without_art10_basis_is_ref
     assert_reported(problems, "rules.yaml", "shelter-ngo-read", "'shelter_counselling' names no art. 10 basis")
 
 
+def test_only_the_city_intake_rules_grant_registration(shipped: PolicyConfig) -> None:
+    registering = {r.id for r in shipped.rules if Operation.REGISTER in r.operations}
+
+    assert registering == {"intake-city-write", "local-intake-city-write"}
+
+
+def test_a_register_rule_for_a_legal_procedure_purpose_is_refused(copy_dir: Path) -> None:
+    def register_in_procedure(rules: list[dict[str, Any]]) -> None:
+        rule = entry(rules, "intake-city-write")
+        rule.update(purpose="legal_procedure", operations=["register"])
+
+    edit(copy_dir, "rules.yaml", register_in_procedure)
+
+    assert_reported(problems_of(copy_dir), "rules.yaml", "intake-city-write", "only an intake purpose registers")
+
+
 def test_a_duplicate_id_is_reported(copy_dir: Path) -> None:
     edit(copy_dir, "purposes.yaml", lambda purposes: purposes.append(dict(entry(purposes, "legal_aid"))))
 

@@ -39,7 +39,8 @@ from gateway.policies.model import (
 from gateway.policies.model import Sensitivity as S
 
 AMS = ZoneInfo("Europe/Amsterdam")
-READ, WRITE, LIST = Operation.READ, Operation.WRITE, Operation.LIST
+READ, WRITE, LIST, REGISTER = Operation.READ, Operation.WRITE, Operation.LIST, Operation.REGISTER
+WRITES = (WRITE, REGISTER)
 GEMEENTE, RIJK, NGO = OrganisationKind.GEMEENTE, OrganisationKind.RIJKSPARTNER, OrganisationKind.NGO
 
 
@@ -301,9 +302,20 @@ EXTRA_RULES = (
         grants=(Grant(category="criminal_record", fields=("public_order_flag",)),),
         legal_basis=basis("eu-gdpr:A10"),
     ),
+    SharingRule(
+        id="casework-register-gemeente",
+        description="Gemeente registers a participant",
+        purpose="casework",
+        covenants=BOTH,
+        operations=(REGISTER,),
+        condition="same_region",
+        recipient=Recipient(organisations=("gem-utrecht",), roles=("casemanager",)),
+        grants=(Grant(category="situation", fields="*"),),
+        legal_basis=basis("eu-gdpr:A6-1-e"),
+    ),
 )
 POOL = RULES + EXTRA_RULES
-WRITE_RULES = [r for r in POOL if WRITE in r.operations]
+WRITE_RULES = [r for r in POOL if set(WRITES) & set(r.operations)]
 
 
 def make_config(rules: tuple[SharingRule, ...] = RULES) -> PolicyConfig:
@@ -423,6 +435,30 @@ TRUTH_TABLE = [
             Reason.AGGREGATE_PURPOSE,
         ),
         id="an aggregate-only purpose never serves records",
+    ),
+    pytest.param(
+        Row(request("gem-utrecht", "monitor_analyst", "monitoring"), PILOT, D, Reason.AGGREGATE_PURPOSE),
+        id="an aggregate-only purpose refuses a record in the covenant's regions",
+    ),
+    pytest.param(
+        Row(
+            request("gem-utrecht", "monitor_analyst", "monitoring", region="limburg"),
+            PILOT,
+            D,
+            Reason.OUTSIDE_COVENANT_REGION,
+            hides_existence=True,
+        ),
+        id="an aggregate-only purpose hides a participant outside the covenant's regions like any purpose",
+    ),
+    pytest.param(
+        # Changed with issue 10: was purpose_is_aggregate_only (also 403); the covenant is now checked first.
+        Row(
+            request("gem-utrecht", "monitor_analyst", "monitoring", LIST, None),
+            at(2019, 3, 31, 23, 59, 59),
+            D,
+            Reason.NO_COVENANT_IN_FORCE,
+        ),
+        id="an aggregate-only purpose without a covenant in force is refused for the covenant",
     ),
     pytest.param(
         Row(request(*GEM, "casework"), at(2019, 3, 31, 23, 59, 59), D, Reason.NO_COVENANT_IN_FORCE),
@@ -784,10 +820,10 @@ def assert_justified(config: PolicyConfig, req: AccessRequest, ts: float, decisi
         assert set(grant.fields) <= allowed, f"{grant} releases fields no rule grants"
         if req.categories is not None:
             assert grant.category in req.categories
-        if req.operation is WRITE:
+        if req.operation in WRITES:
             category = next(c for c in config.categories if c.id == grant.category)
             assert org.id in category.sources or org.kind.value in category.sources
-    if req.operation is WRITE and req.fields is not None:
+    if req.operation in WRITES and req.fields is not None:
         granted = {(g.category, f) for g in decision.grants for f in g.fields}
         assert set(req.fields) <= granted, "a write holds fields no grant permits"
     for region in decision.visible_regions:
@@ -902,7 +938,7 @@ def _completed(
         st.just(op),
         st.one_of(st.none(), places) if op is LIST else places,
         st.one_of(st.none(), some.map(tuple)),
-        st.one_of(st.none(), held) if op is WRITE else st.none(),
+        st.one_of(st.none(), held) if op in WRITES else st.none(),
     )
 
 
@@ -936,7 +972,7 @@ def test_every_permit_is_justified_by_a_rule_in_force(case: tuple[AccessRequest,
 def test_a_read_or_list_that_a_rule_in_force_covers_is_served_in_full(case: tuple[AccessRequest, float]) -> None:
     """The converse of justification: no false denials, no lost rules or fields, for whole requests."""
     req, ts = case
-    if req.operation is WRITE or req.categories is not None:
+    if req.operation in WRITES or req.categories is not None:
         return
     justifying = oracle_justifying(CONFIG, req, ts)
     decision = decide(POLICY, req, ts)
@@ -998,3 +1034,23 @@ def test_decide_is_pure(case: tuple[AccessRequest, float]) -> None:
     assert decide(compile_policy(CONFIG), req, ts) == first
     assert POLICY.version == version == policy_version(POLICY.config)
     assert POLICY.config == config
+
+
+def test_only_a_rule_that_names_register_permits_a_registration() -> None:
+    """A write rule lets its source amend a participant's records; it never creates a participant."""
+    registration = request(*GEM, "casework", REGISTER, categories=("situation",), fields=(("situation", "housing"),))
+    assert decide(POLICY, registration, PILOT).reason is Reason.NO_RULE  # casework-write names write only
+    with_register = compile_policy(make_config((*RULES, *EXTRA_RULES)))
+    permitted = decide(with_register, registration, PILOT)
+    assert permitted.permitted
+    assert permitted.rule_ids == ("casework-register-gemeente",)
+    ind = request(*IND, "casework", REGISTER, categories=("situation",))
+    assert decide(with_register, ind, PILOT).reason is Reason.NO_RULE
+
+
+def test_a_register_rule_obeys_the_source_condition_like_a_write() -> None:
+    policy = compile_policy(make_config((*RULES, *EXTRA_RULES)))
+    outside_own_region = request(*GEM, "casework", REGISTER, region="groningen", categories=("situation",))
+    assert decide(policy, outside_own_region, PILOT).reason is Reason.OUTSIDE_RECIPIENT_REGION
+    not_source = request(*GEM, "casework", REGISTER, categories=("situation", "procedure"))
+    assert decide(policy, not_source, PILOT).reason is Reason.CATEGORY_NOT_PERMITTED
