@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -209,6 +211,29 @@ def test_a_value_the_store_cannot_encode_is_refused_before_the_decision_is_logge
     assert f"case_plan.{FIELD}" in raised.value.text
     assert len(permits(gateway, "exchange.write")) == permitted
     assert case_plan(gateway, p) == before
+
+
+def answer_to_declared_body(gw: Gateway, path: str, content_type: str, declared: int) -> bytes:
+    """Send headers declaring a body of `declared` bytes and none of it; return the first bytes of the answer."""
+    url = urlsplit(gw.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {declared}\r\n\r\n".encode()
+        )
+        return conn.recv(4096)  # an answer while the body is still awaited: it was refused unread
+
+
+def test_a_declared_oversized_body_is_refused_before_any_of_it_arrives(gateway: Gateway) -> None:
+    answer = answer_to_declared_body(gateway, "/v1/participants", "application/json", 10_000_000)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert PROBLEM.encode() in answer
+
+
+def test_the_token_endpoint_refuses_a_declared_oversized_form_before_any_of_it_arrives(gateway: Gateway) -> None:
+    answer = answer_to_declared_body(gateway, "/oauth/token", "application/x-www-form-urlencoded", 100_000)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"too large" in answer
 
 
 def test_the_token_endpoint_refuses_a_declared_oversized_form_unread(gateway: Gateway) -> None:
