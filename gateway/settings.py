@@ -67,6 +67,16 @@ class Settings(BaseSettings):
         default=None, description="Demo only: the simulated moment the clock showed at `clock_anchor`"
     )
     clock_anchor: float | None = Field(default=None, description="Demo only: real POSIX time of clock_start")
+    # Bounds on what a request may carry: checked before a body is buffered whole or a value is decided on.
+    max_request_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest request body accepted (bytes); larger ones get 413"
+    )
+    max_json_depth: int = Field(
+        default=32, ge=2, le=256, description="Deepest nesting of objects and arrays in a JSON request body"
+    )
+    max_string_length: int = Field(
+        default=10_000, ge=1, description="Longest string (characters) in a JSON request body, keys included"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.api import audit_log, exchange, officer, problems
 from gateway.api import oauth as oauth_endpoints
+from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.tracing import TraceMiddleware
 from gateway.clock import Clock
 from gateway.container import Container, build
@@ -48,7 +49,8 @@ def create_app(
     )
     app.state.container = built
     problems.install(app)
-    app.add_middleware(TraceMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=built.settings.max_request_body_bytes)
+    app.add_middleware(TraceMiddleware)  # outermost: the 413 carries the trace too
     lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints
     app.include_router(exchange.router)
     app.include_router(oauth_endpoints.router)  # token, introspection, JWKS, metadata

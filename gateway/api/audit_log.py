@@ -12,10 +12,10 @@ import base64
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from gateway.api.deps import ContainerDep
+from gateway.api.deps import MAX_INDEX, ContainerDep
 from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
 from gateway.audit import repository
@@ -71,7 +71,7 @@ def latest_checkpoint(container: ContainerDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-def checkpoint_at(size: int, container: ContainerDep) -> Response:
+def checkpoint_at(size: Annotated[int, Path(le=MAX_INDEX)], container: ContainerDep) -> Response:
     found = repository.checkpoint_at(container.db, size) if size >= 0 else None
     if found is None:
         raise Problem(404, "no_checkpoint", f"No checkpoint was signed at tree size {size}.")
@@ -102,8 +102,10 @@ def keys(container: ContainerDep) -> Response:
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in the tree of a signed checkpoint")
 def inclusion_proof(
     container: ContainerDep,
-    seq: Annotated[int, Query(ge=1, description="The entry's sequence number (leaf index seq - 1)")],
-    tree_size: Annotated[int | None, Query(ge=1, description="Default: the latest checkpoint's size")] = None,
+    seq: Annotated[int, Query(ge=1, le=MAX_INDEX, description="The entry's sequence number (leaf index seq - 1)")],
+    tree_size: Annotated[
+        int | None, Query(ge=1, le=MAX_INDEX, description="Default: the latest checkpoint's size")
+    ] = None,
 ) -> Response:
     sealed = _sealed_size(container)
     size = sealed if tree_size is None else tree_size
@@ -130,8 +132,10 @@ def inclusion_proof(
 @router.get("/proofs/consistency", summary="Consistency proof: the tree of `second` extends the tree of `first`")
 def consistency_proof(
     container: ContainerDep,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int | None, Query(ge=0, description="Default: the latest checkpoint's size")] = None,
+    first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    second: Annotated[
+        int | None, Query(ge=0, le=MAX_INDEX, description="Default: the latest checkpoint's size")
+    ] = None,
 ) -> Response:
     sealed = _sealed_size(container)
     size = sealed if second is None else second
@@ -164,7 +168,7 @@ AuditReviewGrant = Annotated[OversightGrant, Depends(oversight_guard(OversightAc
 def own_entries(
     grant: AuditReviewGrant,
     container: ContainerDep,
-    after: Annotated[int, Query(ge=0, description="Return entries with a larger sequence number")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INDEX, description="Return entries with a larger sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     organisation = grant.organisation

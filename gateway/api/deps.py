@@ -17,6 +17,8 @@ from gateway.exchange.context import Principal, RequestContext, TraceContext
 
 log = structlog.get_logger("gateway.auth")
 
+# The largest sequence number, tree size or cursor a query may name: a database integer column holds it.
+MAX_INDEX = 2**62
 PURPOSE_HEADER = "Processing-Purpose"
 USER_HEADER = "Acting-User"
 ROLE_HEADER = "Acting-Role"

@@ -19,6 +19,7 @@ from gateway.api.schemas import (
     WriteRecord,
     WrittenOut,
 )
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.crypto.envelope import DecryptionError
 from gateway.exchange.authorize import AuthorizedAccess, Denied
@@ -29,7 +30,13 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
     for status in (400, 401, 403, 404, 409, 422, 503)
 }
-router = APIRouter(prefix="/v1", tags=["exchange"], dependencies=[Depends(get_principal)], responses=_PROBLEMS)
+router = APIRouter(
+    prefix="/v1",
+    tags=["exchange"],
+    dependencies=[Depends(get_principal)],
+    responses=_PROBLEMS,
+    route_class=StrictJsonRoute,
+)
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]
 _BAD_PURPOSE = {"purpose_missing", "unknown_purpose"}
 _DOMAIN_ERRORS = (Denied, BadRequest, AuditUnavailable, DataDestroyed, DecryptionError)

@@ -36,9 +36,16 @@ async def _form(request: Request) -> dict[str, str]:
     """Return the urlencoded form; a parameter given twice is an invalid request (RFC 6749 section 3.2)."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise OAuthError(errors.INVALID_REQUEST, f"the request body must be {FORM}")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise OAuthError(errors.INVALID_REQUEST, "the request body is too large")
+    too_large = OAuthError(errors.INVALID_REQUEST, "the request body is too large")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise too_large  # refused unread
+    buffer = bytearray()
+    async for chunk in request.stream():
+        buffer += chunk
+        if len(buffer) > MAX_FORM_BYTES:
+            raise too_large  # refused at the first chunk past the cap, whatever the body's length
+    body = bytes(buffer)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError):

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
-from gateway.api.deps import ContextDep, get_principal
+from gateway.api.deps import MAX_INDEX, ContextDep, get_principal
 from gateway.api.problems import Problem
 from gateway.api.schemas import ProblemOut
 from gateway.audit.query import csv_header, csv_row, json_document
@@ -102,7 +102,7 @@ def search_entries(
     officer: OfficerDep,
     criteria: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_INDEX, description="next_cursor of the previous page")] = None,
 ) -> Response:
     try:
         result = officer.search(ctx, criteria, limit, cursor)

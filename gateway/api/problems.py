@@ -37,6 +37,22 @@ class Problem(Exception):
         self.extra = extra
 
 
+class InvalidBody(StarletteHTTPException):
+    """A request body that is not strict JSON within the bounds; `errors` say where, as validation errors do.
+
+    An HTTP exception, because FastAPI lets only those (and JSON syntax errors) out of body parsing.
+    """
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(422, "The request is not valid.")
+        self.errors = errors
+
+
+def body_too_large(limit: int) -> Problem:
+    """Return the problem of a body over `limit` bytes."""
+    return Problem(413, "body_too_large", "The request body is too large.", f"At most {limit} bytes are accepted.")
+
+
 def problem_response(request: Request, problem: Problem) -> Response:
     """Return the problem+json response, with the request's trace id."""
     trace = getattr(request.state, "trace", None)
@@ -87,6 +103,8 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc, InvalidBody):
+            return problem_response(request, Problem(422, "invalid_request", exc.detail, errors=exc.errors))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         title = exc.detail if isinstance(exc.detail, str) else "HTTP error"
         return problem_response(request, Problem(exc.status_code, code, title))

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from gateway.api.deps import ContainerDep, ContextDep, get_principal
 from gateway.api.problems import Problem
 from gateway.api.schemas import ProblemOut
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.container import Container
 from gateway.evidence.access import DocumentNotFound, EvidenceAccess
@@ -42,7 +43,11 @@ MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": 
 
 keys_router = APIRouter(tags=["evidence"])
 notices_router = APIRouter(
-    prefix="/v1/notices", tags=["notices"], dependencies=[Depends(get_principal)], responses=_PROBLEMS
+    prefix="/v1/notices",
+    tags=["notices"],
+    dependencies=[Depends(get_principal)],
+    responses=_PROBLEMS,
+    route_class=StrictJsonRoute,
 )
 evidence_router = APIRouter(
     prefix="/v1/evidence", tags=["evidence"], dependencies=[Depends(get_principal)], responses=_PROBLEMS

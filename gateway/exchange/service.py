@@ -11,13 +11,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.clock import Clock
 from gateway.exchange.authorize import AuthorizedAccess, Authorizer, Denied
 from gateway.exchange.context import RequestContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Reason
 from gateway.policies.model import Operation
-from gateway.store.records import CategoryRecord, Listed, RecordStore
+from gateway.store.records import CategoryRecord, Listed, RecordStore, encode_record
 
 
 class BadRequest(Exception):
@@ -81,6 +83,15 @@ class ExchangeService:
             unknown = sorted(set(fields) - names)
             if unknown:
                 raise BadRequest("unknown_field", f"Category '{category}' has no field(s) {', '.join(unknown)}.")
+            for name, value in fields.items():
+                # Encoded as the store will, before any decision is logged: a permit must not claim a
+                # write that the store then cannot make.
+                try:
+                    encode_record({name: value})
+                except orjson.JSONEncodeError:
+                    raise BadRequest(
+                        "unstorable_value", f"Field '{category}.{name}' holds a value that cannot be stored."
+                    ) from None
 
     async def _resolve(self, ctx: RequestContext, event: str, pseudonym: str) -> tuple[str, str]:
         ref = self.store.resolve(ctx.principal.organisation, pseudonym)

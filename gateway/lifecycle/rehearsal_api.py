@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api.deps import ContainerDep, get_principal
 from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import OversightGrant
 from gateway.lifecycle.rehearsal import RehearsalClock
@@ -89,7 +90,9 @@ def _mark(body: bytes, kind: str, statement: str) -> bytes:
     return body[: close + 1] + banner + body[close + 1 :]
 
 
-router = APIRouter(prefix="/v1/rehearsal", tags=["rehearsal"], dependencies=[Depends(get_principal)])
+router = APIRouter(
+    prefix="/v1/rehearsal", tags=["rehearsal"], dependencies=[Depends(get_principal)], route_class=StrictJsonRoute
+)
 
 
 class StepClock(BaseModel):

@@ -52,6 +52,11 @@ class Listed:
     registered_on: date  # the day only: an exact moment would be one value every organisation sees alike
 
 
+def encode_record(values: dict[str, Any]) -> bytes:
+    """Return a record's fields as the bytes that are sealed; raise `orjson.JSONEncodeError` when they cannot be."""
+    return orjson.dumps(values)
+
+
 def _require(access: AuthorizedAccess, operation: Operation) -> None:
     if not isinstance(access, AuthorizedAccess) or access.operation is not operation:
         raise PermissionError(f"the record store needs an authorized {operation.value} access")
@@ -300,7 +305,7 @@ class RecordStore:
                 participant_id=pid,
                 category=category,
                 version=version + 1,
-                ciphertext=Envelope.seal_record(dek, orjson.dumps(merged), pid, category, record_id),
+                ciphertext=Envelope.seal_record(dek, encode_record(merged), pid, category, record_id),
                 source_organisation=access.organisation,
                 written_at=now,
                 audit_seq=access.audit_seq,
