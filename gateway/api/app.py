@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import audit_log, exchange, officer, problems
+from gateway.api import audit_log, exchange, officer, openapi, problems
 from gateway.api import oauth as oauth_endpoints
 from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.tracing import TraceMiddleware
@@ -67,4 +67,5 @@ def create_app(
             "config": built.policy.config.meta.name,
         }
 
+    openapi.install(app)  # after every router: it documents them all
     return app
