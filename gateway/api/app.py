@@ -67,5 +67,5 @@ def create_app(
             "config": built.policy.config.meta.name,
         }
 
-    openapi.install(app)  # after every router: it documents them all
+    openapi.install(app, built.policy.config)  # after every router: it documents them all
     return app

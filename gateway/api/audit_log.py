@@ -18,6 +18,7 @@ from starlette.responses import Response
 from gateway.api.deps import MAX_INDEX, ContainerDep
 from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
+from gateway.api.schemas import problems
 from gateway.audit import repository
 from gateway.audit.proofs import ProofUnavailable, TreeCache
 from gateway.audit.writer import AuditUnavailable
@@ -25,7 +26,7 @@ from gateway.container import Container
 from gateway.exchange.authorize import OversightGrant
 from gateway.policies.model import OversightAction
 
-router = APIRouter(prefix="/v1/audit", tags=["audit log"])
+router = APIRouter(prefix="/v1/audit", tags=["audit log"], responses=problems(404))
 
 READ_EVENT = "audit.read"
 CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -99,7 +100,11 @@ def keys(container: ContainerDep) -> Response:
     )
 
 
-@router.get("/proofs/inclusion", summary="Inclusion proof of an entry in the tree of a signed checkpoint")
+@router.get(
+    "/proofs/inclusion",
+    responses=problems(400, 409),
+    summary="Inclusion proof of an entry in the tree of a signed checkpoint",
+)
 def inclusion_proof(
     container: ContainerDep,
     seq: Annotated[int, Query(ge=1, le=MAX_INDEX, description="The entry's sequence number (leaf index seq - 1)")],
@@ -129,7 +134,11 @@ def inclusion_proof(
     )
 
 
-@router.get("/proofs/consistency", summary="Consistency proof: the tree of `second` extends the tree of `first`")
+@router.get(
+    "/proofs/consistency",
+    responses=problems(400, 409),
+    summary="Consistency proof: the tree of `second` extends the tree of `first`",
+)
 def consistency_proof(
     container: ContainerDep,
     first: Annotated[int, Query(ge=0, le=MAX_INDEX)],

@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import MAX_INDEX, ContextDep, get_principal
 from gateway.api.problems import Problem
-from gateway.api.schemas import ProblemOut
+from gateway.api.schemas import Rfc3339, problems
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
@@ -26,14 +26,12 @@ from gateway.web.pdf import report_pdf
 from gateway.web.render import SECURITY_HEADERS
 from gateway.web.service import Criteria, NotFound
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 422, 503)
-}
 router = APIRouter(
-    prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=_PROBLEMS
+    prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=problems(404)
 )
-Moment = Annotated[datetime | None, Query(description="ISO-8601 with offset, e.g. 2024-11-01T00:00:00+01:00")]
+_TEXT = {"schema": {"type": "string"}}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+Moment = Annotated[Rfc3339 | None, Query(description="ISO-8601 with offset, e.g. 2024-11-01T00:00:00+01:00")]
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your organisation's pseudonym")]
 
 
@@ -119,7 +117,12 @@ def search_entries(
     )
 
 
-@router.get("/entries/export", summary="Export every matching entry in your scope as CSV or JSON")
+@router.get(
+    "/entries/export",
+    summary="Export every matching entry in your scope as CSV or JSON",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}, "text/csv": _TEXT}}},
+)
 def export_entries(
     ctx: ContextDep, officer: OfficerDep, criteria: FiltersDep, format: Literal["csv", "json"] = "json"
 ) -> StreamingResponse:
@@ -160,6 +163,16 @@ def anomalies(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until:
 @router.get(
     "/participants/{pseudonym}/access-report",
     summary="Subject access report (GDPR art. 15) as JSON, HTML or PDF",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": _TEXT,
+                "application/pdf": _BINARY,
+            }
+        }
+    },
 )
 def access_report(
     pseudonym: Pseudonym,
@@ -185,7 +198,12 @@ def access_report(
     return _json(report.as_dict(), headers)
 
 
-@router.get("/ldv", summary="Your scope's entries as Logboek Dataverwerkingen records (JSON lines)")
+@router.get(
+    "/ldv",
+    summary="Your scope's entries as Logboek Dataverwerkingen records (JSON lines)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": _TEXT}}},
+)
 def ldv_export(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until: Moment = None) -> StreamingResponse:
     _aware(since, until)
     try:

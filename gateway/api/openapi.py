@@ -1,134 +1,148 @@
 """The OpenAPI document, made to tell the truth in one place.
 
-FastAPI documents what a handler declares; the responses that come from elsewhere (authentication,
-the rate limit, the body limit, validation, a database outage) it does not know about, and it documents
-every error as `application/json`. This module adds them once, from facts about each route: whether it
-authenticates (it depends on `get_principal`), reads the acting headers (`get_context`), or takes a body.
+FastAPI documents what a handler declares. The answers that come from elsewhere (authentication, the
+rate limit, the body limit, validation, a database outage) it does not know about, and it documents
+every error as `application/json`. This module adds them once, from facts the document already holds
+about each operation: whether it authenticates (it names the bearer scheme), reads the acting headers,
+or takes a body. It also writes the policy's vocabulary (data categories and their fields, purposes)
+into the exchange's request schemas, so that what the schema allows is what the gateway accepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
-from gateway.api.deps import ROLE_HEADER, USER_HEADER, get_context, get_principal
+from gateway.api.deps import PURPOSE_HEADER, ROLE_HEADER, USER_HEADER
 from gateway.api.problems import PROBLEM_JSON
 from gateway.api.refusals import ACTING_USER, ROLE
 from gateway.api.schemas import ProblemOut
+from gateway.policies.model import PolicyConfig
 
-BEARER = "bearer"
 _REF = "#/components/schemas/"
-_TITLES = {
-    400: "The request is not valid for this operation (a header, purpose or parameter)",
+_PROBLEM = {"schema": {"$ref": f"{_REF}ProblemOut"}}
+_DESCRIPTIONS = {
+    400: "Not valid for this operation: an acting header, the purpose, or a parameter's relation to the data",
     401: "No valid bearer access token",
-    403: "The token, role, organisation or purpose does not permit this",
+    403: "The token's scope, the role, organisation or purpose does not permit this (the refusal is logged)",
     404: "Not found, or not visible to you",
-    409: "Conflicts with the state of the data",
+    409: "Conflicts with the state of the data or the log",
     413: "The request body is too large",
     422: "The request does not match this operation's schema",
     429: "Too many requests for this client (see Retry-After)",
-    503: "The database or audit log is unavailable; nothing was released (see Retry-After)",
+    500: "A stored record failed its integrity check; nothing was released",
+    503: "The database or the audit log is unavailable; nothing was released (see Retry-After)",
 }
-# The operations that keep OAuth's own error format (RFC 6749 section 5.2) instead of problem+json.
+# OAuth endpoints answer in OAuth's own error format (RFC 6749 section 5.2), which partner libraries read.
 _OAUTH_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
-}
-
-
-def _calls(dependant: Dependant) -> Iterator[Any]:
-    for dep in dependant.dependencies:
-        yield dep.call
-        yield from _calls(dep)
-
-
-def _problem(status: int) -> dict[str, Any]:
-    return {
-        "description": _TITLES[status],
-        "content": {PROBLEM_JSON: {"schema": {"$ref": f"{_REF}ProblemOut"}}},
+    "schema": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
     }
+}
+_OAUTH_STATUSES = (400, 401, 429, 503)
+_OAUTH_TAG = "oauth"
 
 
-def _error_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
-    """Return the error statuses `route` can answer whatever its handler does."""
-    calls = set(_calls(route.dependant))
+def _error_statuses(operation: dict[str, Any]) -> set[int]:
+    """Return the error statuses an operation can answer whatever its handler does."""
     statuses = {503}  # every operation may meet a database outage
-    if operation.get("parameters") or "requestBody" in operation:
-        statuses.add(422)
+    parameters = operation.get("parameters", [])
+    oauth_form = _OAUTH_TAG in operation.get("tags", []) and "requestBody" in operation
+    if parameters or ("requestBody" in operation and not oauth_form):
+        statuses.add(422)  # the OAuth endpoints read their form themselves
     if "requestBody" in operation:
         statuses.add(413)
-    if get_principal in calls:
+    if "security" in operation:
         statuses |= {401, 403, 429}
-    if get_context in calls:
-        statuses.add(400)  # Acting-User or Acting-Role missing, purpose missing or unknown
+    if any(p["in"] == "header" and p["name"] == USER_HEADER for p in parameters):
+        statuses.add(400)  # an acting header missing or malformed; the purpose missing or unknown
+    if oauth_form:
+        statuses |= set(_OAUTH_STATUSES)
     return statuses
 
 
-def _acting_headers(operation: dict[str, Any]) -> None:
-    """Declare the acting headers as required, with the patterns they are checked against."""
-    patterns = {USER_HEADER: ACTING_USER.pattern, ROLE_HEADER: ROLE.pattern}
+def _acting_headers(operation: dict[str, Any], purposes: list[str]) -> None:
+    """Declare the acting headers as required, with the patterns (and purposes) they are checked against."""
+    schemas: dict[str, dict[str, Any]] = {
+        USER_HEADER: {"type": "string", "pattern": ACTING_USER.pattern},
+        ROLE_HEADER: {"type": "string", "pattern": ROLE.pattern},
+    }
+    if "exchange" in operation.get("tags", []):
+        schemas[PURPOSE_HEADER] = {"type": "string", "enum": purposes}
     for parameter in operation.get("parameters", []):
-        if parameter["in"] == "header" and parameter["name"] in patterns:
+        if parameter["in"] == "header" and parameter["name"] in schemas:
             parameter["required"] = True
-            parameter["schema"] = {"type": "string", "pattern": patterns[parameter["name"]]}
+            parameter["schema"] = schemas[parameter["name"]]
 
 
-def _fix(route: APIRoute, operation: dict[str, Any]) -> None:
+def _responses(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    calls = set(_calls(route.dependant))
-    if get_principal in calls:
-        operation["security"] = [{BEARER: []}]
-    _acting_headers(operation)
-    oauth = "oauth" in route.tags
-    for status in _error_statuses(route, operation):
+    oauth = _OAUTH_TAG in operation.get("tags", [])
+    for status in _error_statuses(operation):
         responses.setdefault(str(status), {})
     for code, response in responses.items():
         status = int(code)
         if status < 400:
             continue
-        if oauth and status != 413 and status != 503:
-            response["description"] = response.get("description") or "OAuth error (RFC 6749 section 5.2)"
-            response["content"] = {"application/json": {"schema": _OAUTH_ERROR}}
-            continue
-        documented = _problem(status) if status in _TITLES else {"description": "Error"}
-        response["description"] = documented["description"]
-        response["content"] = {PROBLEM_JSON: {"schema": {"$ref": f"{_REF}ProblemOut"}}}
+        response["description"] = _DESCRIPTIONS.get(status, "Error")
+        response["content"] = {PROBLEM_JSON: _PROBLEM}
+        if oauth and status in _OAUTH_STATUSES:
+            response["description"] = "OAuth error (RFC 6749 section 5.2); a database outage as problem+json"
+            response["content"] = {"application/json": _OAUTH_ERROR, PROBLEM_JSON: _PROBLEM}
 
 
-def install(app: FastAPI) -> None:
+def _vocabulary(document: dict[str, Any], config: PolicyConfig) -> None:
+    """Name the data categories and their fields where requests carry them."""
+    fields = {c.id: sorted(f.name for f in c.fields) for c in config.categories}
+    categories = sorted(fields)
+    record = {
+        name: {"type": "object", "properties": {f: {} for f in names}, "additionalProperties": False}
+        for name, names in fields.items()
+    }
+    schemas = document["components"]["schemas"]
+    registration = schemas["RegisterParticipant"]["properties"]["records"]
+    registration.update(properties=record, additionalProperties=False)
+    schemas["RegisterParticipant"]["properties"]["region"] = {
+        "type": "string",
+        "enum": sorted({r for o in config.organisations for r in o.regions}),
+        "description": "The LVV region the participant is registered in",
+    }
+    every_field = sorted({f for names in fields.values() for f in names})
+    schemas["WriteRecord"]["properties"]["fields"]["propertyNames"] = {"enum": every_field}
+    operations = document["paths"]
+    write = operations["/v1/participants/{pseudonym}/records/{category}"]["put"]
+    for parameter in write["parameters"]:
+        if parameter["name"] == "category":
+            parameter["schema"] = {"type": "string", "enum": categories}
+    read = operations["/v1/participants/{pseudonym}"]["get"]
+    for parameter in read["parameters"]:
+        if parameter["name"] == "categories":
+            # Sent comma-separated (form style, not exploded), as the gateway reads it.
+            parameter.update(style="form", explode=False)
+            parameter["schema"] = {"type": "array", "items": {"type": "string", "enum": categories}}
+
+
+def install(app: FastAPI, config: PolicyConfig) -> None:
     """Replace `app.openapi` with the generator of the complete document (built once, then cached)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        components = document.setdefault("components", {})
-        schemas = components.setdefault("schemas", {})
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas["ProblemOut"] = ProblemOut.model_json_schema(ref_template=_REF + "{model}")
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
-        components["securitySchemes"] = {
-            BEARER: {
-                "type": "http",
-                "scheme": "bearer",
-                "bearerFormat": "JWT",
-                "description": "An access token from the token endpoint (client credentials, private_key_jwt)",
-            }
-        }
-        for route in app.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
-                continue
-            path = document["paths"].get(route.path_format, {})
-            for method in route.methods:
-                operation = path.get(method.lower())
-                if operation is not None:
-                    _fix(route, operation)
+        purposes = sorted(p.id for p in config.purposes)
+        for path in document["paths"].values():
+            for operation in path.values():
+                _acting_headers(operation, purposes)
+                _responses(operation)
+        _vocabulary(document, config)
         app.openapi_schema = document
         return document
 

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from gateway.api.deps import ContainerDep, ContextDep, get_principal
 from gateway.api.problems import Problem
-from gateway.api.schemas import ProblemOut
+from gateway.api.schemas import problems
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.container import Container
@@ -33,10 +33,7 @@ from gateway.exchange.authorize import Denied
 from gateway.outbox.acks import NoticeNotFound, NoticeView
 from gateway.outbox.model import AckOutcome
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 422, 503)
-}
+_PROBLEMS = problems(404, 409)
 NoticeId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The notice id (a UUID)")]
 DocumentId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The document id (a UUID)")]
 MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -215,6 +212,17 @@ def list_documents(
     "/documents/{document_id}.{fmt}",
     summary="Download a signed evidence document (recorded in the audit log)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "The signed document; in a rehearsal JSON and HTML come as application/octet-stream",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 def download(
     document_id: DocumentId,
