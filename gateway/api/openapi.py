@@ -19,6 +19,7 @@ from gateway.api.deps import PURPOSE_HEADER, ROLE_HEADER, USER_HEADER
 from gateway.api.problems import PROBLEM_JSON
 from gateway.api.refusals import ACTING_USER, ROLE
 from gateway.api.schemas import ProblemOut
+from gateway.api.strict_json import INT_MAX, INT_MIN, BodyBounds
 from gateway.policies.model import PolicyConfig
 
 _REF = "#/components/schemas/"
@@ -95,15 +96,41 @@ def _responses(operation: dict[str, Any]) -> None:
             response["content"] = {"application/json": _OAUTH_ERROR, PROBLEM_JSON: _PROBLEM}
 
 
-def _vocabulary(document: dict[str, Any], config: PolicyConfig) -> None:
+def json_value(bounds: BodyBounds) -> dict[str, Any]:
+    """Return the schema of a field value: any JSON within the bounds strict parsing holds bodies to.
+
+    (The nesting depth, also bounded, is not expressible in JSON Schema.)
+    """
+    ref = {"$ref": f"{_REF}JsonValue"}
+    return {
+        "description": "Any JSON value: integers within 64 bits, strings of bounded length",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+            {"type": "number"},
+            {"type": "string", "maxLength": bounds.max_string_length},
+            {"type": "array", "items": ref},
+            {
+                "type": "object",
+                "propertyNames": {"maxLength": bounds.max_string_length},
+                "additionalProperties": ref,
+            },
+        ],
+    }
+
+
+def _vocabulary(document: dict[str, Any], config: PolicyConfig, bounds: BodyBounds) -> None:
     """Name the data categories and their fields where requests carry them."""
     fields = {c.id: sorted(f.name for f in c.fields) for c in config.categories}
     categories = sorted(fields)
+    value = {"$ref": f"{_REF}JsonValue"}
     record = {
-        name: {"type": "object", "properties": {f: {} for f in names}, "additionalProperties": False}
+        name: {"type": "object", "properties": dict.fromkeys(names, value), "additionalProperties": False}
         for name, names in fields.items()
     }
     schemas = document["components"]["schemas"]
+    schemas["JsonValue"] = json_value(bounds)
     registration = schemas["RegisterParticipant"]["properties"]["records"]
     registration.update(properties=record, additionalProperties=False)
     schemas["RegisterParticipant"]["properties"]["region"] = {
@@ -112,7 +139,8 @@ def _vocabulary(document: dict[str, Any], config: PolicyConfig) -> None:
         "description": "The LVV region the participant is registered in",
     }
     every_field = sorted({f for names in fields.values() for f in names})
-    schemas["WriteRecord"]["properties"]["fields"]["propertyNames"] = {"enum": every_field}
+    written = schemas["WriteRecord"]["properties"]["fields"]
+    written.update(propertyNames={"enum": every_field}, additionalProperties=value)
     operations = document["paths"]
     write = operations["/v1/participants/{pseudonym}/records/{category}"]["put"]
     for parameter in write["parameters"]:
@@ -126,7 +154,7 @@ def _vocabulary(document: dict[str, Any], config: PolicyConfig) -> None:
             parameter["schema"] = {"type": "array", "items": {"type": "string", "enum": categories}}
 
 
-def install(app: FastAPI, config: PolicyConfig) -> None:
+def install(app: FastAPI, config: PolicyConfig, bounds: BodyBounds) -> None:
     """Replace `app.openapi` with the generator of the complete document (built once, then cached)."""
 
     def openapi() -> dict[str, Any]:
@@ -142,7 +170,7 @@ def install(app: FastAPI, config: PolicyConfig) -> None:
             for operation in path.values():
                 _acting_headers(operation, purposes)
                 _responses(operation)
-        _vocabulary(document, config)
+        _vocabulary(document, config, bounds)
         app.openapi_schema = document
         return document
 

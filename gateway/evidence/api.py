@@ -30,7 +30,7 @@ from gateway.evidence.keys import EvidenceKey, jwks, published_keys
 from gateway.evidence.parts import EvidenceParts, evidence_parts
 from gateway.evidence.service import EvidenceUnavailable, file_stem
 from gateway.exchange.authorize import Denied
-from gateway.outbox.acks import NoticeNotFound, NoticeView
+from gateway.outbox.acks import REFERENCE_PATTERN, NoticeNotFound, NoticeView
 from gateway.outbox.model import AckOutcome
 
 _PROBLEMS = problems(404, 409)
@@ -113,7 +113,10 @@ class AckIn(BaseModel):
         "kept_own_basis: kept under your organisation's own lawful basis",
     )
     reference: str | None = Field(
-        default=None, max_length=120, description="Your own reference (no personal data)", examples=["DPO-2025-001"]
+        default=None,
+        pattern=REFERENCE_PATTERN,
+        description="Your own reference (no personal data)",
+        examples=["DPO-2025-001"],
     )
 
 

@@ -1,9 +1,22 @@
-"""Schemathesis over the live gateway's own /openapi.json: every operation, as the roles that use it.
+"""Schemathesis over the live gateway's own /openapi.json: every operation, as the role that uses it.
 
-Positive and negative data, a fixed seed and a bounded number of examples per operation, no deadline and
-no response-time check (the verdict must not depend on the machine's speed), no shrinking (a failure is
-reported as generated; the time stays bounded). Every failure of every operation is collected and
-reported together.
+Positive and negative data, derandomized (a fixed seed), at most `MAX_EXAMPLES` cases per operation and
+mode, no deadline and no response-time check (the verdict must not depend on the machine's speed), no
+shrinking (a failure is reported as generated, and the time stays bounded). Every failure of every
+operation is collected and reported together.
+
+Checks: all of schemathesis' checks for single requests (`ALL_CHECKS`), among them not_a_server_error,
+status_code_conformance, content_type_conformance, response_headers_conformance,
+response_schema_conformance, negative_data_rejection, positive_data_acceptance, missing_required_header,
+unsupported_method, allow_header_conformance and ignored_auth (which strips and spoils the token).
+The stateful checks (use_after_free, ensure_resource_availability, object_level_authorization) need
+linked operations and do not run here.
+
+One known gap (KNOWN_GAPS): `PUT /v1/participants/{pseudonym}/records/{category}` takes a body whose
+field names depend on the `category` path parameter. OpenAPI cannot tie a body schema to a path
+parameter's value, so the schema allows every field of every category, and a field of another category
+is answered 422 `unknown_field`; positive_data_acceptance is therefore not run on that one operation
+(every other check is).
 """
 
 from __future__ import annotations
@@ -18,29 +31,32 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, CheckFunction
+from schemathesis.config._auth import OpenAPIAuthConfig
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi import checks as openapi_checks
 
 from gateway.api.app import create_app
 from gateway.clock import FixedClock
 from gateway.container import build
+from gateway.store.db import connect
+from gateway.store.migrate import upgrade
 from tests.conftest import IN_FORCE, Gateway, make_settings
 from tests.support.server import LiveServer
 from tests.support.tokens import TokenMinter
 
 MAX_EXAMPLES = 15
-# Who calls what: a city case manager with a purpose for the exchange and notices, the city's privacy
-# officer (no purpose) for oversight, audit and evidence; public operations get the officer's headers too,
-# which they ignore.
-EXCHANGE_TAGS = {"exchange", "notices"}
+STATEFUL = {"use_after_free", "ensure_resource_availability", "object_level_authorization"}
+ALL_CHECKS: list[CheckFunction] = [c for c in CHECKS.get_all() if c.__name__ not in STATEFUL]
+KNOWN_GAPS: dict[str, set[CheckFunction]] = {
+    "PUT /v1/participants/{pseudonym}/records/{category}": {openapi_checks.positive_data_acceptance},
+}
 
 
 @pytest.fixture
 def unlimited_gateway(tmp_path: Path, minter: TokenMinter) -> Iterator[Gateway]:
     """A live gateway on SQLite whose rate limit the fuzzer's volume cannot reach (429 is still documented)."""
     url = f"sqlite:///{tmp_path}/gateway.db"
-    from gateway.store.db import connect
-    from gateway.store.migrate import upgrade
-
     db = connect(url)
     upgrade(db)
     db.dispose()
@@ -53,16 +69,21 @@ def unlimited_gateway(tmp_path: Path, minter: TokenMinter) -> Iterator[Gateway]:
 
 
 def _schema(gateway: Gateway, headers: dict[str, str]) -> schemathesis.BaseSchema:
-    """Return the live document, with the caller's credentials and acting headers fixed (never fuzzed)."""
+    """Return the live document with the caller's token as its bearer credentials and its acting headers
+    sent on every request (never fuzzed); ignored_auth still strips and spoils the token."""
+    token = headers["Authorization"].removeprefix("Bearer ")
     schema = schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
-    schema.config.update(
-        headers=headers, parameters={f"header.{name}": value for name, value in headers.items() if name != "Authorization"}
-    )
+    schema.config.update(headers={name: value for name, value in headers.items() if name != "Authorization"})
+    schema.config.auth.openapi = OpenAPIAuthConfig(schemes={"bearer": {"bearer": token}})
     return schema
 
 
 def _callers(gateway: Gateway) -> list[tuple[dict[str, str], bool]]:
-    """Return each caller's headers, and whether it calls the exchange (True) or everything else."""
+    """Return each caller's headers, and whether it calls the exchange (True) or everything else (False).
+
+    A city case manager with a purpose calls the exchange; the city's privacy officer calls oversight,
+    audit, notices and evidence (public operations ignore the headers).
+    """
     return [
         (gateway.headers("amsterdam", "case_manager", "lso_case_discussion", user="cm.fuzz"), True),
         (gateway.headers("amsterdam", "privacy_officer", None, user="fg.fuzz"), False),
@@ -71,6 +92,7 @@ def _callers(gateway: Gateway) -> list[tuple[dict[str, str], bool]]:
 
 def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, statuses: Counter[int]) -> list[str]:
     failures: list[str] = []
+    checks = [c for c in ALL_CHECKS if c not in KNOWN_GAPS.get(operation.label, set())]
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -83,7 +105,7 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, statuses: 
     )
     def run(case: schemathesis.Case) -> None:
         try:
-            statuses[case.call_and_validate().status_code] += 1
+            statuses[case.call_and_validate(checks=checks).status_code] += 1
         except (FailureGroup, Exception) as exc:  # a FailureGroup names every failed check of the case
             failures.append(f"{operation.label} [{mode.value}]: {str(exc).strip()[:1500]}")
 
@@ -97,19 +119,22 @@ def _fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, statuses: 
 
 
 @pytest.mark.timeout(600)
-def test_every_operation_keeps_to_the_openapi_document_as_its_roles(unlimited_gateway: Gateway) -> None:
+def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
+    unlimited_gateway: Gateway,
+) -> None:
     gateway = unlimited_gateway
     failures: list[str] = []
-    fuzzed = 0
+    fuzzed: set[str] = set()
     statuses: Counter[int] = Counter()
     for headers, exchange in _callers(gateway):
         for result in _schema(gateway, headers).get_all_operations():
             operation = result.ok()
-            if bool(EXCHANGE_TAGS & set(operation.tags or [])) != exchange:
+            if ("exchange" in (operation.tags or [])) != exchange:
                 continue
-            fuzzed += 1
+            fuzzed.add(operation.label)
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 failures += _fuzz(operation, mode, statuses)
-    assert fuzzed > 20
-    print(sorted(statuses.items()))
     assert not failures, "\n\n".join(failures)
+    assert len(fuzzed) > 20, sorted(fuzzed)
+    # The callers' credentials worked: cases got through to the data, not only to the refusals.
+    assert sum(n for status, n in statuses.items() if 200 <= status < 300) > 100, statuses
