@@ -12,11 +12,15 @@ unsupported_method, allow_header_conformance and ignored_auth (which strips and 
 The stateful checks (use_after_free, ensure_resource_availability, object_level_authorization) need
 linked operations and do not run here.
 
-One known gap (KNOWN_GAPS): `PUT /v1/participants/{pseudonym}/records/{category}` takes a body whose
-field names depend on the `category` path parameter. OpenAPI cannot tie a body schema to a path
-parameter's value, so the schema allows every field of every category, and a field of another category
-is answered 422 `unknown_field`; positive_data_acceptance is therefore not run on that one operation
-(every other check is).
+Known gaps (KNOWN_GAPS): positive_data_acceptance is not run on three operations whose valid inputs
+depend on something no schema can state (every other check runs on them):
+- `PUT /v1/participants/{pseudonym}/records/{category}`: the body's field names depend on the
+  `category` path parameter. The schema allows every field of every category; a field of another
+  category is answered 422 `unknown_field`.
+- `GET /v1/audit/proofs/inclusion` and `/consistency`: `seq` and `first` must lie within the tree
+  (`tree_size`, `second`, or by default the latest signed checkpoint, which grows as the log does);
+  beyond it the answer is 400 (`not_in_tree`, `bad_sizes`, `beyond_checkpoint`).
+Both positive and negative data accept 413 as a refusal: the byte limit on a body is not expressible.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, CheckFunction
 from schemathesis.config._auth import OpenAPIAuthConfig
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+    NegativeDataRejectionConfig,
+    PositiveDataAcceptanceConfig,
+)
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi import checks as openapi_checks
 
@@ -50,6 +60,8 @@ STATEFUL = {"use_after_free", "ensure_resource_availability", "object_level_auth
 ALL_CHECKS: list[CheckFunction] = [c for c in CHECKS.get_all() if c.__name__ not in STATEFUL]
 KNOWN_GAPS: dict[str, set[CheckFunction]] = {
     "PUT /v1/participants/{pseudonym}/records/{category}": {openapi_checks.positive_data_acceptance},
+    "GET /v1/audit/proofs/inclusion": {openapi_checks.positive_data_acceptance},
+    "GET /v1/audit/proofs/consistency": {openapi_checks.positive_data_acceptance},
 }
 
 
@@ -75,6 +87,14 @@ def _schema(gateway: Gateway, headers: dict[str, str]) -> schemathesis.BaseSchem
     schema = schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
     schema.config.update(headers={name: value for name, value in headers.items() if name != "Authorization"})
     schema.config.auth.openapi = OpenAPIAuthConfig(schemes={"bearer": {"bearer": token}})
+    # 413 is a refusal too: a body over the byte limit (which JSON Schema cannot state) is refused unread.
+    checks = schema.config.checks
+    checks.negative_data_rejection = NegativeDataRejectionConfig(
+        expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+    )
+    checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
+        expected_statuses=[*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "413"]
+    )
     return schema
 
 
