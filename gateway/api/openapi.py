@@ -48,11 +48,16 @@ _OAUTH_STATUSES = (400, 401, 429, 503)
 _OAUTH_TAG = "oauth"
 
 
+def _oauth_form(operation: dict[str, Any]) -> bool:
+    """Return whether the operation is an OAuth endpoint that reads a form (token, introspection)."""
+    return _OAUTH_TAG in operation.get("tags", []) and "requestBody" in operation
+
+
 def _error_statuses(operation: dict[str, Any]) -> set[int]:
     """Return the error statuses an operation can answer whatever its handler does."""
     statuses = {503}  # every operation may meet a database outage
     parameters = operation.get("parameters", [])
-    oauth_form = _OAUTH_TAG in operation.get("tags", []) and "requestBody" in operation
+    oauth_form = _oauth_form(operation)
     if parameters or ("requestBody" in operation and not oauth_form):
         statuses.add(422)  # the OAuth endpoints read their form themselves
     if "requestBody" in operation:
@@ -82,7 +87,7 @@ def _acting_headers(operation: dict[str, Any], purposes: list[str]) -> None:
 
 def _responses(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    oauth = _OAUTH_TAG in operation.get("tags", [])
+    oauth = _oauth_form(operation)
     for status in _error_statuses(operation):
         responses.setdefault(str(status), {})
     for code, response in responses.items():
