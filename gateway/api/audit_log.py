@@ -17,6 +17,12 @@ from starlette.responses import Response
 
 from gateway.api.deps import MAX_INDEX, ContainerDep
 from gateway.api.guards import audit_unavailable, oversight_guard
+from gateway.api.oversight_schemas import (
+    CheckpointKeysOut,
+    ConsistencyProofOut,
+    InclusionProofOut,
+    OwnEntriesOut,
+)
 from gateway.api.problems import Problem
 from gateway.api.schemas import problems
 from gateway.audit import repository
@@ -79,7 +85,9 @@ def checkpoint_at(size: Annotated[int, Path(le=MAX_INDEX)], container: Container
     return Response(found.text, media_type=CHECKPOINT_MEDIA_TYPE)
 
 
-@router.get("/keys", summary="The public keys that sign checkpoints (current and retired)")
+@router.get(
+    "/keys", response_model=CheckpointKeysOut, summary="The public keys that sign checkpoints (current and retired)"
+)
 def keys(container: ContainerDep) -> Response:
     origin = container.settings.audit_origin
     published = repository.verifier_keys(container.db, container.settings.key_dir, origin)
@@ -102,6 +110,7 @@ def keys(container: ContainerDep) -> Response:
 
 @router.get(
     "/proofs/inclusion",
+    response_model=InclusionProofOut,
     responses=problems(400, 409),
     summary="Inclusion proof of an entry in the tree of a signed checkpoint",
 )
@@ -136,6 +145,7 @@ def inclusion_proof(
 
 @router.get(
     "/proofs/consistency",
+    response_model=ConsistencyProofOut,
     responses=problems(400, 409),
     summary="Consistency proof: the tree of `second` extends the tree of `first`",
 )
@@ -173,7 +183,11 @@ def _view(container: Container, organisation: str, text: str) -> dict[str, Any]:
 AuditReviewGrant = Annotated[OversightGrant, Depends(oversight_guard(OversightAction.AUDIT_REVIEW, READ_EVENT))]
 
 
-@router.get("/entries", summary="Your organisation's own entries, in log order (privacy officers only)")
+@router.get(
+    "/entries",
+    response_model=OwnEntriesOut,
+    summary="Your organisation's own entries, in log order (privacy officers only)",
+)
 def own_entries(
     grant: AuditReviewGrant,
     container: ContainerDep,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import MAX_INDEX, ContextDep, get_principal
+from gateway.api.oversight_schemas import AnomaliesOut, EntryPage, LogStatusOut
 from gateway.api.problems import Problem
 from gateway.api.schemas import Rfc3339, problems
 from gateway.audit.query import csv_header, csv_row, json_document
@@ -94,7 +95,9 @@ def _filters(
 FiltersDep = Annotated[Criteria, Depends(_filters)]
 
 
-@router.get("/entries", summary="Search the audit log within your scope (paged, newest first)")
+@router.get(
+    "/entries", response_model=EntryPage, summary="Search the audit log within your scope (paged, newest first)"
+)
 def search_entries(
     ctx: ContextDep,
     officer: OfficerDep,
@@ -142,7 +145,9 @@ def export_entries(
     return StreamingResponse(json_document(head, result.value), headers=headers, media_type="application/json")
 
 
-@router.get("/anomalies", summary="Anomalies in your scope for a period (default: the last 7 days)")
+@router.get(
+    "/anomalies", response_model=AnomaliesOut, summary="Anomalies in your scope for a period (default: the last 7 days)"
+)
 def anomalies(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until: Moment = None) -> Response:
     _aware(since, until)
     default_since, default_until = officer.default_period()
@@ -218,7 +223,7 @@ def ldv_export(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until
     return StreamingResponse(result.value, headers=headers, media_type="application/x-ndjson")
 
 
-@router.get("/status", summary="The audit log's verification status")
+@router.get("/status", response_model=LogStatusOut, summary="The audit log's verification status")
 def status(ctx: ContextDep, officer: OfficerDep) -> Response:
     try:
         return _json(officer.status_for(ctx).as_dict())

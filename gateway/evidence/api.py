@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.api.deps import ContainerDep, ContextDep, get_principal
+from gateway.api.oversight_schemas import DocumentListOut, DocumentOut, NoticeListOut, NoticeOut
 from gateway.api.problems import Problem
 from gateway.api.schemas import problems
 from gateway.api.strict_json import StrictJsonRoute
@@ -136,7 +137,7 @@ def _notice(view: NoticeView) -> dict[str, Any]:
     }
 
 
-@notices_router.get("", summary="Notices addressed to your organisation (oldest first)")
+@notices_router.get("", response_model=NoticeListOut, summary="Notices addressed to your organisation (oldest first)")
 def list_notices(
     ctx: ContextDep,
     parts: PartsDep,
@@ -149,7 +150,7 @@ def list_notices(
     return _json({"organisation": ctx.principal.organisation, "items": [_notice(v) for v in views]})
 
 
-@notices_router.get("/{notice_id}", summary="One notice addressed to your organisation")
+@notices_router.get("/{notice_id}", response_model=NoticeOut, summary="One notice addressed to your organisation")
 def get_notice(notice_id: NoticeId, ctx: ContextDep, parts: PartsDep) -> Response:
     try:
         view = parts.notices.notice(ctx, notice_id)
@@ -194,7 +195,9 @@ def _summary(d: Any, base: str) -> dict[str, Any]:
     }
 
 
-@evidence_router.get("/documents", summary="Signed evidence documents you may see (newest first)")
+@evidence_router.get(
+    "/documents", response_model=DocumentListOut, summary="Signed evidence documents you may see (newest first)"
+)
 def list_documents(
     ctx: ContextDep,
     container: ContainerDep,
@@ -255,6 +258,7 @@ def download(
 @evidence_router.post(
     "/covenants/{covenant_id}/revocation-report",
     status_code=201,
+    response_model=DocumentOut,
     summary="Issue a new version of a covenant's signed revocation report (a party's jurist)",
 )
 def issue_report(
@@ -274,6 +278,7 @@ def issue_report(
 @evidence_router.post(
     "/retention-runs/{run_id}/destruction-record",
     status_code=201,
+    response_model=DocumentOut,
     summary="Issue the signed destruction record (vernietigingsverklaring) of a retention run",
 )
 def issue_record(
