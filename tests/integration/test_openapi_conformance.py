@@ -1,9 +1,10 @@
-"""Schemathesis over the live gateway's own /openapi.json: every operation, as the role that uses it.
+"""Schemathesis over the gateway's own /openapi.json: every operation, as the role that uses it,
+live and in a rehearsal (its clock operations, banner and media types).
 
 Positive and negative data, derandomized (a fixed seed), at most `MAX_EXAMPLES` cases per operation and
 mode, no deadline and no response-time check (the verdict must not depend on the machine's speed), no
 shrinking (a failure is reported as generated, and the time stays bounded). Every failure of every
-operation is collected and reported together.
+operation is collected and reported together. PostgreSQL is not fuzzed: the document is the same.
 
 Checks: all of schemathesis' checks for single requests (`ALL_CHECKS`), among them not_a_server_error,
 status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +51,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from gateway.api.app import create_app
 from gateway.clock import FixedClock
 from gateway.container import build
+from gateway.lifecycle.rehearsal import copy_database
 from gateway.store.db import connect
 from gateway.store.migrate import upgrade
 from tests.conftest import IN_FORCE, Gateway, make_settings
@@ -65,15 +68,23 @@ KNOWN_GAPS: dict[str, set[CheckFunction]] = {
 }
 
 
-@pytest.fixture
-def unlimited_gateway(tmp_path: Path, minter: TokenMinter) -> Iterator[Gateway]:
-    """A live gateway on SQLite whose rate limit the fuzzer's volume cannot reach (429 is still documented)."""
+@pytest.fixture(params=["live", "rehearsal"])
+def unlimited_gateway(request: pytest.FixtureRequest, tmp_path: Path, minter: TokenMinter) -> Iterator[Gateway]:
+    """A gateway on SQLite, live or rehearsing (its own operations, banner and media types), whose rate
+    limit the fuzzer's volume cannot reach (429 is still documented)."""
     url = f"sqlite:///{tmp_path}/gateway.db"
     db = connect(url)
     upgrade(db)
     db.dispose()
     clock = FixedClock(IN_FORCE)
-    container = build(make_settings(url, tmp_path / "keys", minter, rate_limit_per_minute=1_000_000), clock)
+    overrides: dict[str, Any] = {"rate_limit_per_minute": 1_000_000}
+    if request.param == "rehearsal":
+        copy = f"sqlite:///{tmp_path}/rehearsal.db"
+        copy_database(url, copy, IN_FORCE, running=False)
+        url = copy
+        overrides.update(rehearsal=True, outbox_poll_seconds=0, covenant_end_notices=False)
+    rehearsing = "rehearsal" in overrides  # then the container runs the rehearsal's own simulated clock
+    container = build(make_settings(url, tmp_path / "keys", minter, **overrides), None if rehearsing else clock)
     app = create_app(container=container)
     with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         yield Gateway(container, clock, minter, server.url, http)
@@ -102,13 +113,14 @@ def _callers(gateway: Gateway) -> list[tuple[dict[str, str], set[str] | None]]:
     """Return each caller's headers and the tags of the operations it calls (None: every non-exchange one).
 
     A city case manager (LSO purpose) and intake officer (intake) call the exchange; the city's privacy
-    officer calls oversight, audit, notices, evidence and the public operations; its jurist calls evidence.
+    officer calls oversight, audit, notices, evidence, the rehearsal clock and the public operations; its
+    jurist calls evidence and steps the rehearsal clock.
     """
     return [
         (gateway.headers("amsterdam", "case_manager", "lso_case_discussion", user="cm.fuzz"), {"exchange"}),
         (gateway.headers("amsterdam", "intake_officer", "intake", user="io.fuzz"), {"exchange"}),
         (gateway.headers("amsterdam", "privacy_officer", None, user="fg.fuzz"), None),
-        (gateway.headers("amsterdam", "jurist", None, user="jr.fuzz"), {"evidence"}),
+        (gateway.headers("amsterdam", "jurist", None, user="jr.fuzz"), {"evidence", "rehearsal"}),
     ]
 
 
@@ -163,5 +175,7 @@ def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
                 failures += _fuzz(operation, mode, statuses)
     assert not failures, "\n\n".join(failures)
     assert len(fuzzed) > 20, sorted(fuzzed)
+    if gateway.container.settings.rehearsal:
+        assert {"GET /v1/rehearsal/clock", "POST /v1/rehearsal/clock"} <= fuzzed
     # The callers' credentials worked: cases got through to the data, not only to the refusals.
     assert sum(n for status, n in statuses.items() if 200 <= status < 300) > 100, statuses
