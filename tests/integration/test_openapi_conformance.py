@@ -162,6 +162,15 @@ def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
     unlimited_gateway: Gateway,
 ) -> None:
     gateway = unlimited_gateway
+    assert {c.__name__ for c in ALL_CHECKS} >= {
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "positive_data_acceptance",
+        "ignored_auth",
+    }
     failures: list[str] = []
     fuzzed: set[str] = set()
     statuses: Counter[int] = Counter()
