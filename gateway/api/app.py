@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import audit_log, exchange, officer, problems
+from gateway.api import audit_log, exchange, officer, openapi, problems
 from gateway.api import oauth as oauth_endpoints
 from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.strict_json import BodyBounds
 from gateway.api.tracing import TraceMiddleware
 from gateway.clock import Clock
 from gateway.container import Container, build
@@ -67,4 +68,6 @@ def create_app(
             "config": built.policy.config.meta.name,
         }
 
+    bounds = BodyBounds(built.settings.max_json_depth, built.settings.max_string_length)
+    openapi.install(app, built.policy.config, bounds)  # after every router: it documents them all
     return app

@@ -17,7 +17,14 @@ from starlette.responses import Response
 
 from gateway.api.deps import MAX_INDEX, ContainerDep
 from gateway.api.guards import audit_unavailable, oversight_guard
+from gateway.api.oversight_schemas import (
+    CheckpointKeysOut,
+    ConsistencyProofOut,
+    InclusionProofOut,
+    OwnEntriesOut,
+)
 from gateway.api.problems import Problem
+from gateway.api.schemas import problems
 from gateway.audit import repository
 from gateway.audit.proofs import ProofUnavailable, TreeCache
 from gateway.audit.writer import AuditUnavailable
@@ -25,7 +32,7 @@ from gateway.container import Container
 from gateway.exchange.authorize import OversightGrant
 from gateway.policies.model import OversightAction
 
-router = APIRouter(prefix="/v1/audit", tags=["audit log"])
+router = APIRouter(prefix="/v1/audit", tags=["audit log"], responses=problems(404))
 
 READ_EVENT = "audit.read"
 CHECKPOINT_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -78,7 +85,9 @@ def checkpoint_at(size: Annotated[int, Path(le=MAX_INDEX)], container: Container
     return Response(found.text, media_type=CHECKPOINT_MEDIA_TYPE)
 
 
-@router.get("/keys", summary="The public keys that sign checkpoints (current and retired)")
+@router.get(
+    "/keys", response_model=CheckpointKeysOut, summary="The public keys that sign checkpoints (current and retired)"
+)
 def keys(container: ContainerDep) -> Response:
     origin = container.settings.audit_origin
     published = repository.verifier_keys(container.db, container.settings.key_dir, origin)
@@ -99,7 +108,12 @@ def keys(container: ContainerDep) -> Response:
     )
 
 
-@router.get("/proofs/inclusion", summary="Inclusion proof of an entry in the tree of a signed checkpoint")
+@router.get(
+    "/proofs/inclusion",
+    response_model=InclusionProofOut,
+    responses=problems(400, 409),
+    summary="Inclusion proof of an entry in the tree of a signed checkpoint",
+)
 def inclusion_proof(
     container: ContainerDep,
     seq: Annotated[int, Query(ge=1, le=MAX_INDEX, description="The entry's sequence number (leaf index seq - 1)")],
@@ -129,7 +143,12 @@ def inclusion_proof(
     )
 
 
-@router.get("/proofs/consistency", summary="Consistency proof: the tree of `second` extends the tree of `first`")
+@router.get(
+    "/proofs/consistency",
+    response_model=ConsistencyProofOut,
+    responses=problems(400, 409),
+    summary="Consistency proof: the tree of `second` extends the tree of `first`",
+)
 def consistency_proof(
     container: ContainerDep,
     first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
@@ -164,7 +183,11 @@ def _view(container: Container, organisation: str, text: str) -> dict[str, Any]:
 AuditReviewGrant = Annotated[OversightGrant, Depends(oversight_guard(OversightAction.AUDIT_REVIEW, READ_EVENT))]
 
 
-@router.get("/entries", summary="Your organisation's own entries, in log order (privacy officers only)")
+@router.get(
+    "/entries",
+    response_model=OwnEntriesOut,
+    summary="Your organisation's own entries, in log order (privacy officers only)",
+)
 def own_entries(
     grant: AuditReviewGrant,
     container: ContainerDep,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.api.authn import authenticate_bearer
 from gateway.api.problems import Problem
@@ -54,7 +55,22 @@ def _unauthorized(reason: str, container: Container | None = None) -> Problem:
     )
 
 
-async def get_principal(request: Request, container: ContainerDep, trace: TraceDep) -> Principal:
+# Declared so that OpenAPI names the scheme on every operation that authenticates (and /docs can send a
+# token); the header itself is read below, where a missing or malformed one becomes a problem+json 401.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An access token from the token endpoint (client credentials, private_key_jwt)",
+    auto_error=False,
+)
+
+
+async def get_principal(
+    request: Request,
+    container: ContainerDep,
+    trace: TraceDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Principal:
     header = request.headers.get("authorization")
     if not header or not header.lower().startswith("bearer "):
         log.info("auth.token.missing", trace_id=trace.trace_id, path=request.url.path)

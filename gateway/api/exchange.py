@@ -14,10 +14,10 @@ from gateway.api.problems import Problem
 from gateway.api.schemas import (
     ParticipantListOut,
     ParticipantOut,
-    ProblemOut,
     RegisterParticipant,
     WriteRecord,
     WrittenOut,
+    problems,
 )
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
@@ -26,15 +26,11 @@ from gateway.exchange.authorize import AuthorizedAccess, Denied
 from gateway.exchange.service import BadRequest
 from gateway.store.records import DataDestroyed
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 422, 503)
-}
 router = APIRouter(
     prefix="/v1",
     tags=["exchange"],
     dependencies=[Depends(get_principal)],
-    responses=_PROBLEMS,
+    responses=problems(404, 409, 500),
     route_class=StrictJsonRoute,
 )
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]

@@ -67,14 +67,29 @@ def _facts(request: Request, container: ContainerDep, trace: TraceDep) -> HttpFa
     )
 
 
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_FIXED = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER}
+
+
 def _form_body(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
-    properties = {name: {"type": "string", "description": text} for name, text in fields.items()}
-    schema = {"type": "object", "properties": properties, "required": required}
+    properties: dict[str, dict[str, Any]] = {
+        name: {"type": "string", "description": text} for name, text in fields.items()
+    }
+    for name, value in _FIXED.items():
+        if name in properties:
+            properties[name]["enum"] = [value]
+    # Other parameters are ignored, but each may be given once only (RFC 6749 section 3.2).
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": {"type": "string"},
+    }
     return {"requestBody": {"required": True, "content": {FORM: {"schema": schema}}}}
 
 
 _CLIENT_AUTH = {
-    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    "client_assertion_type": JWT_BEARER,
     "client_assertion": "A JWT signed with the client's registered private key (RFC 7523): iss = sub = "
     "client_id, aud = the token endpoint, exp, iat, a unique jti",
 }

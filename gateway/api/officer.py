@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import MAX_INDEX, ContextDep, get_principal
+from gateway.api.oversight_schemas import AnomaliesOut, EntryPage, LogStatusOut
 from gateway.api.problems import Problem
-from gateway.api.schemas import ProblemOut
+from gateway.api.schemas import Rfc3339, problems
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
@@ -26,14 +27,12 @@ from gateway.web.pdf import report_pdf
 from gateway.web.render import SECURITY_HEADERS
 from gateway.web.service import Criteria, NotFound
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 422, 503)
-}
 router = APIRouter(
-    prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=_PROBLEMS
+    prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=problems(404)
 )
-Moment = Annotated[datetime | None, Query(description="ISO-8601 with offset, e.g. 2024-11-01T00:00:00+01:00")]
+_TEXT = {"schema": {"type": "string"}}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+Moment = Annotated[Rfc3339 | None, Query(description="ISO-8601 with offset, e.g. 2024-11-01T00:00:00+01:00")]
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your organisation's pseudonym")]
 
 
@@ -96,7 +95,9 @@ def _filters(
 FiltersDep = Annotated[Criteria, Depends(_filters)]
 
 
-@router.get("/entries", summary="Search the audit log within your scope (paged, newest first)")
+@router.get(
+    "/entries", response_model=EntryPage, summary="Search the audit log within your scope (paged, newest first)"
+)
 def search_entries(
     ctx: ContextDep,
     officer: OfficerDep,
@@ -119,7 +120,12 @@ def search_entries(
     )
 
 
-@router.get("/entries/export", summary="Export every matching entry in your scope as CSV or JSON")
+@router.get(
+    "/entries/export",
+    summary="Export every matching entry in your scope as CSV or JSON",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}, "text/csv": _TEXT}}},
+)
 def export_entries(
     ctx: ContextDep, officer: OfficerDep, criteria: FiltersDep, format: Literal["csv", "json"] = "json"
 ) -> StreamingResponse:
@@ -139,7 +145,9 @@ def export_entries(
     return StreamingResponse(json_document(head, result.value), headers=headers, media_type="application/json")
 
 
-@router.get("/anomalies", summary="Anomalies in your scope for a period (default: the last 7 days)")
+@router.get(
+    "/anomalies", response_model=AnomaliesOut, summary="Anomalies in your scope for a period (default: the last 7 days)"
+)
 def anomalies(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until: Moment = None) -> Response:
     _aware(since, until)
     default_since, default_until = officer.default_period()
@@ -160,6 +168,16 @@ def anomalies(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until:
 @router.get(
     "/participants/{pseudonym}/access-report",
     summary="Subject access report (GDPR art. 15) as JSON, HTML or PDF",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": _TEXT,
+                "application/pdf": _BINARY,
+            }
+        }
+    },
 )
 def access_report(
     pseudonym: Pseudonym,
@@ -185,7 +203,12 @@ def access_report(
     return _json(report.as_dict(), headers)
 
 
-@router.get("/ldv", summary="Your scope's entries as Logboek Dataverwerkingen records (JSON lines)")
+@router.get(
+    "/ldv",
+    summary="Your scope's entries as Logboek Dataverwerkingen records (JSON lines)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": _TEXT}}},
+)
 def ldv_export(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until: Moment = None) -> StreamingResponse:
     _aware(since, until)
     try:
@@ -200,7 +223,7 @@ def ldv_export(ctx: ContextDep, officer: OfficerDep, since: Moment = None, until
     return StreamingResponse(result.value, headers=headers, media_type="application/x-ndjson")
 
 
-@router.get("/status", summary="The audit log's verification status")
+@router.get("/status", response_model=LogStatusOut, summary="The audit log's verification status")
 def status(ctx: ContextDep, officer: OfficerDep) -> Response:
     try:
         return _json(officer.status_for(ctx).as_dict())

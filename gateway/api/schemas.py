@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+# RFC 3339 `date-time` (what `format: date-time` promises), offset required: pydantic alone would also take
+# a bare number as a Unix time, and a moment without an offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("Give a moment as RFC 3339 with its offset, e.g. 2024-11-01T00:00:00+01:00")
+    if not isinstance(value, str | datetime):
+        raise ValueError("Give a moment as RFC 3339 with its offset, e.g. 2024-11-01T00:00:00+01:00")
+    return value
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class RegisterParticipant(BaseModel):
@@ -13,6 +29,7 @@ class RegisterParticipant(BaseModel):
 
     region: str = Field(description="The LVV region the participant is registered in", examples=["amsterdam"])
     records: dict[str, dict[str, Any]] = Field(
+        min_length=1,
         description="Initial records per category: {category: {field: value}}",
         examples=[{"identity": {"family_name": "Voorbeeld", "given_names": "Testpersoon"}}],
     )
@@ -22,7 +39,8 @@ class WriteRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fields: dict[str, Any] = Field(
-        description="Fields to set in the category's record; merged into its latest version, null clears a field"
+        min_length=1,
+        description="Fields to set in the category's record; merged into its latest version, null clears a field",
     )
 
 
@@ -65,6 +83,11 @@ class ParticipantListOut(BaseModel):
     items: list[ListedOut]
     next_after: str | None = Field(description="Pass as `after` for the next page; null on the last page")
     audit: AuditRef
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return the `responses` entry declaring problem statuses (`gateway.api.openapi` describes them all)."""
+    return {status: {"model": ProblemOut} for status in statuses}
 
 
 class ProblemOut(BaseModel):

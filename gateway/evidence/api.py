@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.api.deps import ContainerDep, ContextDep, get_principal
+from gateway.api.oversight_schemas import DocumentListOut, DocumentOut, NoticeListOut, NoticeOut
 from gateway.api.problems import Problem
-from gateway.api.schemas import ProblemOut
+from gateway.api.schemas import problems
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.container import Container
@@ -30,13 +31,10 @@ from gateway.evidence.keys import EvidenceKey, jwks, published_keys
 from gateway.evidence.parts import EvidenceParts, evidence_parts
 from gateway.evidence.service import EvidenceUnavailable, file_stem
 from gateway.exchange.authorize import Denied
-from gateway.outbox.acks import NoticeNotFound, NoticeView
+from gateway.outbox.acks import REFERENCE_PATTERN, NoticeNotFound, NoticeView
 from gateway.outbox.model import AckOutcome
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 422, 503)
-}
+_PROBLEMS = problems(404, 409)
 NoticeId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The notice id (a UUID)")]
 DocumentId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The document id (a UUID)")]
 MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -116,7 +114,10 @@ class AckIn(BaseModel):
         "kept_own_basis: kept under your organisation's own lawful basis",
     )
     reference: str | None = Field(
-        default=None, max_length=120, description="Your own reference (no personal data)", examples=["DPO-2025-001"]
+        default=None,
+        pattern=REFERENCE_PATTERN,
+        description="Your own reference (no personal data)",
+        examples=["DPO-2025-001"],
     )
 
 
@@ -136,7 +137,7 @@ def _notice(view: NoticeView) -> dict[str, Any]:
     }
 
 
-@notices_router.get("", summary="Notices addressed to your organisation (oldest first)")
+@notices_router.get("", response_model=NoticeListOut, summary="Notices addressed to your organisation (oldest first)")
 def list_notices(
     ctx: ContextDep,
     parts: PartsDep,
@@ -149,7 +150,7 @@ def list_notices(
     return _json({"organisation": ctx.principal.organisation, "items": [_notice(v) for v in views]})
 
 
-@notices_router.get("/{notice_id}", summary="One notice addressed to your organisation")
+@notices_router.get("/{notice_id}", response_model=NoticeOut, summary="One notice addressed to your organisation")
 def get_notice(notice_id: NoticeId, ctx: ContextDep, parts: PartsDep) -> Response:
     try:
         view = parts.notices.notice(ctx, notice_id)
@@ -194,7 +195,9 @@ def _summary(d: Any, base: str) -> dict[str, Any]:
     }
 
 
-@evidence_router.get("/documents", summary="Signed evidence documents you may see (newest first)")
+@evidence_router.get(
+    "/documents", response_model=DocumentListOut, summary="Signed evidence documents you may see (newest first)"
+)
 def list_documents(
     ctx: ContextDep,
     container: ContainerDep,
@@ -215,6 +218,17 @@ def list_documents(
     "/documents/{document_id}.{fmt}",
     summary="Download a signed evidence document (recorded in the audit log)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "The signed document; in a rehearsal JSON and HTML come as application/octet-stream",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 def download(
     document_id: DocumentId,
@@ -244,6 +258,7 @@ def download(
 @evidence_router.post(
     "/covenants/{covenant_id}/revocation-report",
     status_code=201,
+    response_model=DocumentOut,
     summary="Issue a new version of a covenant's signed revocation report (a party's jurist)",
 )
 def issue_report(
@@ -263,6 +278,7 @@ def issue_report(
 @evidence_router.post(
     "/retention-runs/{run_id}/destruction-record",
     status_code=201,
+    response_model=DocumentOut,
     summary="Issue the signed destruction record (vernietigingsverklaring) of a retention run",
 )
 def issue_record(

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api.deps import ContainerDep, get_principal
 from gateway.api.guards import audit_unavailable, oversight_guard
 from gateway.api.problems import Problem
+from gateway.api.schemas import problems
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import OversightGrant
@@ -91,7 +92,11 @@ def _mark(body: bytes, kind: str, statement: str) -> bytes:
 
 
 router = APIRouter(
-    prefix="/v1/rehearsal", tags=["rehearsal"], dependencies=[Depends(get_principal)], route_class=StrictJsonRoute
+    prefix="/v1/rehearsal",
+    tags=["rehearsal"],
+    dependencies=[Depends(get_principal)],
+    route_class=StrictJsonRoute,
+    responses=problems(404, 409),
 )
 
 

@@ -23,7 +23,9 @@ from gateway.store.db import Database
 
 ACK_EVENT = "notice.acknowledge"
 READ_EVENT = "notice.read"
-REFERENCE = re.compile(r"^[\w .:/#()-]{1,120}$")
+# ASCII only, so that the pattern means the same in Python, in JSON Schema (ECMA) and in partners' validators.
+REFERENCE_PATTERN = r"^[A-Za-z0-9_ .:/#()-]{1,120}$"
+REFERENCE = re.compile(REFERENCE_PATTERN)
 
 
 class NoticeNotFound(Exception):
@@ -95,7 +97,7 @@ class NoticeService:
         self, ctx: RequestContext, notice_id: str, outcome: AckOutcome, reference: str | None
     ) -> Acknowledgement:
         """Record the caller's acknowledgement: logged durably first, then stored; return it."""
-        if reference is not None and not REFERENCE.match(reference):
+        if reference is not None and not REFERENCE.fullmatch(reference):
             raise ValueError("reference: up to 120 letters, digits, spaces and . : / # ( ) - _")
         grant, notice = self._guard(ctx, ACK_EVENT, notice_id)
         assert notice is not None

@@ -1,0 +1,112 @@
+"""Response bodies of the oversight, audit-log, notice and evidence APIs (what /docs shows officers).
+
+Documentation only: the handlers build these bodies themselves, and schemathesis' response check holds
+the two together (tests/integration/test_openapi_conformance.py). Entries and reports stay open objects:
+their members are those of the audit log's own entry format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SeqRef(BaseModel):
+    seq: int = Field(description="Sequence number of the audit entry recording this access")
+
+
+class EntryPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    scope: str
+    audit: SeqRef
+
+
+class AnomaliesOut(BaseModel):
+    items: list[dict[str, Any]]
+    thresholds: dict[str, Any]
+    scope: str
+    audit: SeqRef
+
+
+class LogStatusOut(BaseModel):
+    verified: bool
+    headline: str
+    detail: str
+    entries: int
+    checked_at: str
+
+
+class VerifierKey(BaseModel):
+    verifier_key: str = Field(description="C2SP signed-note verifier key")
+    key_id: str
+    public_key: str = Field(description="Ed25519 public key, base64")
+    status: str = Field(description="current or retired")
+
+
+class CheckpointKeysOut(BaseModel):
+    origin: str
+    algorithm: str
+    keys: list[VerifierKey]
+
+
+class InclusionProofOut(BaseModel):
+    seq: int
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    inclusion_path: list[str]
+
+
+class ConsistencyProofOut(BaseModel):
+    first: int
+    second: int
+    consistency_path: list[str]
+
+
+class OwnEntry(BaseModel):
+    seq: int
+    leaf_hash: str
+    entry: dict[str, Any]
+
+
+class OwnEntriesOut(BaseModel):
+    organisation: str
+    entries: list[OwnEntry]
+    next_after: int | None
+    checkpoint_size: int
+    audit: SeqRef
+
+
+class NoticeOut(BaseModel):
+    id: str
+    kind: str
+    reference: str | None
+    status: str
+    created_at: str
+    delivered_at: str | None
+    attempts: int
+    notice: dict[str, Any]
+    acknowledged: bool
+    acknowledgements: list[dict[str, Any]]
+
+
+class NoticeListOut(BaseModel):
+    organisation: str
+    items: list[NoticeOut]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    type: str
+    subject: str
+    version: int
+    issued_at: str
+    key_id: str
+    sha256: str
+    files: dict[str, str] = Field(description="Download address per format (json, html, pdf)")
+
+
+class DocumentListOut(BaseModel):
+    items: list[DocumentOut]
