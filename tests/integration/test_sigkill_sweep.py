@@ -16,8 +16,10 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -92,12 +94,14 @@ class Load:
             headers["Processing-Purpose"] = purpose
         return headers
 
-    def _send(self, http: httpx.Client, what: str, method: str, path: str, **kw: object) -> httpx.Response | None:
+    def _send(
+        self, http: httpx.Client, what: str, method: str, path: str, headers: dict[str, str], **kw: Any
+    ) -> httpx.Response | None:
         """Send one request with a fresh trace; record it; None once the server is gone."""
         trace = uuid.uuid4().hex
-        headers = {**kw.pop("headers"), "traceparent": f"00-{trace}-{uuid.uuid4().hex[:16]}-01"}  # type: ignore[dict-item]
+        traced = {**headers, "traceparent": f"00-{trace}-{uuid.uuid4().hex[:16]}-01"}
         try:
-            response = http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+            response = http.request(method, path, headers=traced, **kw)
         except httpx.TransportError:
             return None
         with self.seen.lock:
@@ -109,10 +113,10 @@ class Load:
             self.seen.count()
         return response
 
-    def _loop(self, step: object) -> None:
+    def _loop(self, step: Callable[[httpx.Client, int], bool]) -> None:
         with httpx.Client(base_url=self.base, timeout=30) as http:
             for i in range(MAX_REQUESTS_PER_THREAD):
-                if self.stop.is_set() or not step(http, i):  # type: ignore[operator]
+                if self.stop.is_set() or not step(http, i):
                     return
 
     def _writer(self, n: int, mine: list[str]) -> None:
@@ -125,7 +129,7 @@ class Load:
                 self.seen.sent.setdefault(p, []).append(value)
             path = f"/v1/participants/{p}/records/{CATEGORY}"
             body = {"fields": {"plan_summary": value}}
-            r = self._send(http, "write", "PUT", path, json=body, headers=headers)
+            r = self._send(http, "write", "PUT", path, headers, json=body)
             if r is None:
                 return False
             if r.status_code == 200:
@@ -140,7 +144,7 @@ class Load:
 
         def step(http: httpx.Client, i: int) -> bool:
             p = self.people[i % len(self.people)]
-            return self._send(http, "read", "GET", f"/v1/participants/{p}", headers=headers) is not None
+            return self._send(http, "read", "GET", f"/v1/participants/{p}", headers) is not None
 
         self._loop(step)
 
@@ -150,9 +154,9 @@ class Load:
 
         def step(http: httpx.Client, i: int) -> bool:
             if i % 2:
-                r = self._send(http, "officer", "GET", "/v1/officer/entries", params={"limit": 5}, headers=officer)
+                r = self._send(http, "officer", "GET", "/v1/officer/entries", officer, params={"limit": 5})
             else:
-                r = self._send(http, "list", "GET", "/v1/participants", params={"limit": 5}, headers=listing)
+                r = self._send(http, "list", "GET", "/v1/participants", listing, params={"limit": 5})
             return r is not None
 
         self._loop(step)
