@@ -24,9 +24,8 @@ import httpx
 import pytest
 
 from tests.conftest import AMS, Gateway
-from tests.e2e.test_rehearsal_mode import cli, database_url, env_for, serve  # noqa: F401 (fixture)
+from tests.e2e.test_rehearsal_mode import cli, database_url, rehearsal_server  # noqa: F401 (fixture)
 from tests.support.oauth import Partner, assertion, register, token_form
-from tests.support.server import wait_healthy
 
 START = datetime(2024, 12, 31, 23, 59, 58, tzinfo=AMS)
 LAST_SECOND = datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS)
@@ -87,33 +86,10 @@ def world(gateway: Gateway, tmp_path: Path) -> Any:
         "ngo": register(source, "ngo-opvang-amsterdam", roles=("counsellor", "privacy_officer")),
     }
     people = {"ams": source.register("amsterdam"), "held": source.register("amsterdam")}
-    copy_url = f"sqlite:///{tmp_path}/rehearsal.db"
-    made = cli(
-        [
-            "rehearsal",
-            "copy",
-            "--from",
-            source.container.db.url,
-            "--to",
-            copy_url,
-            "--start",
-            START.isoformat(),
-            "--stand",
-        ],
-        tmp_path,
-        env_for(source, copy_url),
-    )
-    assert made.returncode == 0, made.stderr
-    env = env_for(source, copy_url, GATEWAY_REHEARSAL="true", GATEWAY_OUTBOX_POLL_SECONDS="0.5")
-    proc, base, out = serve(env, tmp_path)
-    try:
-        wait_healthy(proc, base, out)
+    with rehearsal_server(source, tmp_path, START, GATEWAY_OUTBOX_POLL_SECONDS="0.5") as (base, _, env):
         rehearsal = Rehearsal(source, base, env, tmp_path)
         with rehearsal.http:
             yield rehearsal, partners, people
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def wait_for(check: Any, what: str, timeout: float = 20) -> Any:

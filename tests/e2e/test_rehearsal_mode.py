@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +74,25 @@ def serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str,
     return proc, f"http://127.0.0.1:{port}", out
 
 
+@contextmanager
+def rehearsal_server(
+    source: Gateway, cwd: Path, start: datetime, **extra_env: str
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """Copy the source database standing at `start`, serve the copy in rehearsal mode; yield (url, copy, env)."""
+    copy_url = f"sqlite:///{cwd}/rehearsal.db"
+    copy = ["rehearsal", "copy", "--from", source.container.db.url, "--to", copy_url, "--start", start.isoformat()]
+    made = cli([*copy, "--stand"], cwd, env_for(source, copy_url))
+    assert made.returncode == 0, made.stderr
+    env = env_for(source, copy_url, GATEWAY_REHEARSAL="true", **extra_env)
+    proc, base, out = serve(env, cwd)
+    try:
+        wait_healthy(proc, base, out)
+        yield base, copy_url, env
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture
 def partner(source: Gateway) -> Partner:
     """A partner client of Amsterdam, registered in the source before the copy is made."""
@@ -84,31 +104,8 @@ def rehearsal(
     source: Gateway, partner: Partner, tmp_path: Path
 ) -> Iterator[tuple[str, str, dict[str, str], list[str]]]:
     people = [source.register("amsterdam"), source.register("utrecht")]
-    copy_url = f"sqlite:///{tmp_path}/rehearsal.db"
-    made = cli(
-        [
-            "rehearsal",
-            "copy",
-            "--from",
-            source.container.db.url,
-            "--to",
-            copy_url,
-            "--start",
-            START.isoformat(),
-            "--stand",
-        ],
-        tmp_path,
-        env_for(source, copy_url),
-    )
-    assert made.returncode == 0, made.stderr
-    env = env_for(source, copy_url, GATEWAY_REHEARSAL="true")
-    proc, base, out = serve(env, tmp_path)
-    try:
-        wait_healthy(proc, base, out)
+    with rehearsal_server(source, tmp_path, START) as (base, copy_url, env):
         yield base, copy_url, env, people
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def read(
