@@ -30,11 +30,6 @@ from gateway.policies.oversight import standing
 from gateway.store.db import Database, StorageUnavailable, is_storage_outage
 
 
-def has_covenant_in_force(policy: CompiledPolicy, organisation: str, now: float) -> bool:
-    """Return whether `organisation` is party to at least one covenant in force at `now`."""
-    return any(c.in_force(now) for c in policy.covenants_by_org.get(organisation, ()))
-
-
 def revocation_reason(token: VerifiedToken, status: PartyStatus, policy: CompiledPolicy, now: float) -> str | None:
     """Return why `token` is revoked at `now` (the policy clock), or None while it may be used."""
     organisation = token.principal.organisation

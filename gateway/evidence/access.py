@@ -24,7 +24,6 @@ from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.model import Organisation, OversightAction
 from gateway.store.db import Database
 
-EVIDENCE_ROLES = ("jurist", "privacy_officer")  # offered by the sign-in form; who may is oversight.yaml's
 VIEW_EVENT = "evidence.view"
 DOWNLOAD_EVENT = "evidence.download"
 ISSUE_EVENT = "evidence.request"

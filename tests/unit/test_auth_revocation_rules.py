@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.auth.model import PartyStatus, Status
-from gateway.auth.revocation import has_covenant_in_force, revocation_reason
+from gateway.auth.revocation import revocation_reason
 from gateway.auth.tokens import VerifiedToken
 from gateway.exchange.context import Principal
 from gateway.policies.compiled import CompiledPolicy, compile_policy
 from gateway.policies.loader import load_config
+from gateway.policies.oversight import standing
 from tests.conftest import LVV_CONFIG
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -116,7 +117,7 @@ def test_revocation_truth_table(policy: CompiledPolicy, row: Row) -> None:
 
 
 def test_an_organisation_party_to_no_covenant_at_all_has_none_in_force(policy: CompiledPolicy) -> None:
-    assert not has_covenant_in_force(policy, "nobody", IN_FORCE)
-    assert has_covenant_in_force(policy, "ngo-medisch", IN_FORCE)
-    assert has_covenant_in_force(policy, "ngo-medisch", ENDED)  # party to the Utrecht successor
-    assert not has_covenant_in_force(policy, "ngo-terugkeer", ENDED)
+    assert not standing(policy, "nobody", IN_FORCE).exchange_in_force
+    assert standing(policy, "ngo-medisch", IN_FORCE).exchange_in_force
+    assert standing(policy, "ngo-medisch", ENDED).exchange_in_force  # party to the Utrecht successor
+    assert not standing(policy, "ngo-terugkeer", ENDED).exchange_in_force
