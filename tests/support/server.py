@@ -43,7 +43,7 @@ class LiveServer:
         self._thread.join(10)
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path, seconds: float = 30) -> None:
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path, seconds: float = 90) -> None:
     """Wait until the gateway process at `base` answers /health; fail with its output if it exits first."""
     deadline = time.monotonic() + seconds
     while True:
