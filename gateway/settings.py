@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, ge=0, description="Seconds between scheduled retention runs in the server (0: none)"
     )
+    retention_heartbeat_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds between a running retention run's heartbeats (it holds the lease)"
+    )
+    retention_heartbeat_grace_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A run whose heartbeat is older than this is dead and taken over (hosts' clocks must agree)",
+    )
     retention_authority: str | None = Field(
         default=None,
         description="The decision on whose authority scheduled runs destroy (default: the retention rules)",
@@ -146,6 +154,8 @@ class Settings(BaseSettings):
         bad = set(self.token_algorithms) - allowed
         if bad:
             raise ValueError(f"token_algorithms may only hold asymmetric algorithms, not {sorted(bad)}")
+        if self.retention_heartbeat_grace_seconds < 2 * self.retention_heartbeat_seconds:
+            raise ValueError("retention_heartbeat_grace_seconds must be at least twice retention_heartbeat_seconds")
         if self.clock_start is not None and not self.demo:
             raise ValueError("a simulated clock (clock_start) is allowed only in demo mode")
         if self.clock_start is not None and self.clock_start.tzinfo is None:

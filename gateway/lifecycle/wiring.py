@@ -59,7 +59,15 @@ def wire(
     service = LifecycleService(
         db, audit, clock, holder, settings.lifecycle_propagation_margin_seconds, settings.audit_flush_timeout_seconds
     )
-    retention = RetentionRunner(db, audit, clock, lambda: holder.current, keys=keys)
+    retention = RetentionRunner(
+        db,
+        audit,
+        clock,
+        lambda: holder.current,
+        keys=keys,
+        heartbeat_seconds=settings.retention_heartbeat_seconds,
+        heartbeat_grace_seconds=settings.retention_heartbeat_grace_seconds,
+    )
     if retention.epochs is not None:
         service.after_hold_set = retention.epochs.move_into_hold
     return LifecycleParts(holder, service, retention, sweep)

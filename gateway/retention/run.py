@@ -8,7 +8,11 @@ a crash left unwritten are appended by the next run before anything else. A run 
 interrupted at any moment: what committed stays destroyed and logged, a rerun continues the rest. A run
 whose process died (killed, power lost) is closed by the next run as `interrupted`, with the counts its
 destruction rows state, so it gets a destruction record too; the next run takes the lease at once when
-the holder's process is gone from this host, and after the lease expires otherwise. On SQLite
+the holder's process is gone from this host, or when its heartbeat is stale (a holder on another host
+renews `retention_heartbeat_at` every `heartbeat_seconds` while it runs; one silent for longer than
+`heartbeat_grace_seconds` is dead), and after the lease expires otherwise. A run that finds its lease
+taken over stops before its next batch and ends `interrupted`. The heartbeat is wall-clock time (a
+simulated clock may stand still), so hosts' clocks must agree to well within the grace. On SQLite
 the write-ahead log is checkpointed and truncated afterwards, so old pages with wrapped keys leave it
 (secure_delete overwrites freed space in the database file itself).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -31,7 +36,7 @@ import structlog
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from gateway.audit.writer import Appended, AuditUnavailable, AuditWriter
-from gateway.clock import Clock
+from gateway.clock import Clock, SystemClock
 from gateway.crypto.epochs import DataKeyWrapper
 from gateway.lifecycle.events import Actor, iso, lifecycle_entry
 from gateway.lifecycle.repository import holds_by_participant
@@ -150,6 +155,9 @@ class RetentionRunner:
         policy: Callable[[], CompiledPolicy],
         audit_timeout: float = 30.0,
         keys: DataKeyWrapper | None = None,
+        heartbeat_seconds: float = 30.0,
+        heartbeat_grace_seconds: float = 120.0,
+        wall: Clock | None = None,
     ) -> None:
         self.db = db
         # Without the key store (tests of the plan alone) no epoch is destroyed: backups keep old keys.
@@ -160,6 +168,11 @@ class RetentionRunner:
         self.audit_timeout = audit_timeout
         self.holder_id = holder_identity()
         self.after_step: Step = lambda step: None
+        # Liveness is real time whatever the run's clock says: a rehearsal's clock may stand still.
+        self.wall: Clock = wall or SystemClock()
+        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_grace = timedelta(seconds=heartbeat_grace_seconds)
+        self._lost = threading.Event()  # set when another run took the lease over from this one
 
     # -- planning ------------------------------------------------------------------------------------
 
@@ -182,7 +195,11 @@ class RetentionRunner:
                 taken = conn.execute(
                     update(lifecycle_state)
                     .where(state.id == 1, or_(free, mine))
-                    .values(retention_holder=self.holder_id, retention_lease_until=now + LEASE)
+                    .values(
+                        retention_holder=self.holder_id,
+                        retention_lease_until=now + LEASE,
+                        retention_heartbeat_at=self.wall.now(),
+                    )
                 ).rowcount
                 if taken != 1:
                     self._take_from_dead_holder(conn, now)
@@ -190,23 +207,72 @@ class RetentionRunner:
                 conn.execute(
                     update(lifecycle_state)
                     .where(state.id == 1, state.retention_holder == self.holder_id)
-                    .values(retention_holder=None, retention_lease_until=None)
+                    .values(retention_holder=None, retention_lease_until=None, retention_heartbeat_at=None)
                 )
 
     def _take_from_dead_holder(self, conn: Any, now: datetime) -> None:
-        """Take the lease from a holder whose process is gone; raise RetentionBusy while it lives."""
+        """Take the lease from a holder whose process is gone or whose heartbeat is stale; raise
+        RetentionBusy while it lives."""
         state = lifecycle_state.c
-        holder = conn.execute(select(state.retention_holder).where(state.id == 1)).scalar_one_or_none()
-        if holder is not None and not holder_alive(holder):
-            taken = conn.execute(
-                update(lifecycle_state)
-                .where(state.id == 1, state.retention_holder == holder)
-                .values(retention_holder=self.holder_id, retention_lease_until=now + LEASE)
-            ).rowcount
-            if taken == 1:
-                log.warning("retention.lease.taken_over", reason="holder_gone")
-                return
+        row = conn.execute(
+            select(state.retention_holder, state.retention_heartbeat_at).where(state.id == 1)
+        ).one_or_none()
+        if row is not None and row.retention_holder is not None:
+            holder, beat = row.retention_holder, row.retention_heartbeat_at
+            reason = None
+            if not holder_alive(holder):
+                reason = "holder_gone"
+            elif beat is not None and beat < self.wall.now() - self.heartbeat_grace:
+                reason = "heartbeat_stale"
+            if reason is not None:
+                taken = conn.execute(
+                    update(lifecycle_state)
+                    .where(state.id == 1, state.retention_holder == holder)
+                    .values(
+                        retention_holder=self.holder_id,
+                        retention_lease_until=now + LEASE,
+                        retention_heartbeat_at=self.wall.now(),
+                    )
+                ).rowcount
+                if taken == 1:
+                    log.warning("retention.lease.taken_over", reason=reason, holder=holder)
+                    return
         raise RetentionBusy("another retention run holds the lease; try again later")
+
+    def heartbeat(self) -> bool:
+        """Renew this run's heartbeat; return False (and remember it) when another run has taken the lease."""
+        state = lifecycle_state.c
+        with self.db.write.begin() as conn:
+            renewed = conn.execute(
+                update(lifecycle_state)
+                .where(state.id == 1, state.retention_holder == self.holder_id)
+                .values(retention_heartbeat_at=self.wall.now())
+            ).rowcount
+        if renewed != 1:
+            self._lost.set()
+        return renewed == 1
+
+    @contextlib.contextmanager
+    def _beating(self) -> Iterator[None]:
+        """Renew the heartbeat every `heartbeat_seconds` from a thread while the body runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat_seconds):
+                try:
+                    if not self.heartbeat():
+                        log.error("retention.lease.lost", holder=self.holder_id)
+                        return
+                except Exception as exc:  # the store is away for a moment: the next beat tries again
+                    log.warning("retention.heartbeat.failed", error=type(exc).__name__)
+
+        thread = threading.Thread(target=beat, name="retention-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     # -- the run -----------------------------------------------------------------------------------------
 
@@ -225,19 +291,26 @@ class RetentionRunner:
         transaction per participant).
         """
         self._lease(True)
+        self._lost.clear()
         try:
-            self._log_unlogged()
-            self._close_abandoned()
-            outcome = self._run(actor, authority, as_of, progress, max(1, batch))
-            if self.epochs is None:
-                return outcome
-            epochs = self.epochs.destroy_closable(outcome.run_id, as_of or self.clock.now())
-            if epochs:
-                self._record_epochs(outcome.run_id, epochs)
-                self.checkpoint_wal()  # the re-wrapped keys' old forms leave the WAL as well
-            return replace(outcome, epochs_destroyed=tuple(epochs))
+            with self._beating():
+                return self._run_holding(actor, authority, as_of, progress, batch)
         finally:
             self._lease(False)
+
+    def _run_holding(
+        self, actor: Actor, authority: str, as_of: datetime | None, progress: Progress | None, batch: int
+    ) -> RunOutcome:
+        self._log_unlogged()
+        self._close_abandoned()
+        outcome = self._run(actor, authority, as_of, progress, max(1, batch))
+        if self.epochs is None:
+            return outcome
+        epochs = self.epochs.destroy_closable(outcome.run_id, as_of or self.clock.now())
+        if epochs:
+            self._record_epochs(outcome.run_id, epochs)
+            self.checkpoint_wal()  # the re-wrapped keys' old forms leave the WAL as well
+        return replace(outcome, epochs_destroyed=tuple(epochs))
 
     def _record_epochs(self, run_id: str, epochs: list[EpochDestroyed]) -> None:
         """Add the key epochs the run destroyed to its summary (the table `key_epochs` holds them too)."""
@@ -287,6 +360,8 @@ class RetentionRunner:
             total = len(by_participant)
             groups = list(by_participant.values())
             for first in range(0, total, batch):
+                if self._lost.is_set():
+                    raise RetentionBusy("another retention run took this run's lease over; it stops here")
                 chunk = groups[first : first + batch]
                 destroyed, held = self._destroy_batch(run_id, chunk)
                 self.after_step("destroyed")
@@ -461,11 +536,13 @@ class RetentionRunner:
                 .where(retention_runs.c.id == run_id)
                 .values(destroyed_keys=keys, deleted_records=deleted)
             )
-            conn.execute(
+            renewed = conn.execute(
                 update(lifecycle_state)
                 .where(state.id == 1, state.retention_holder == self.holder_id)
-                .values(retention_lease_until=self.clock.now() + LEASE)
-            )
+                .values(retention_lease_until=self.clock.now() + LEASE, retention_heartbeat_at=self.wall.now())
+            ).rowcount
+        if renewed != 1:
+            self._lost.set()
 
     def _log_unlogged(self) -> int:
         """Append the audit entries an interrupted run did not get to; return how many participants.

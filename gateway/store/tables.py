@@ -337,6 +337,8 @@ lifecycle_state = Table(
     Column("version", BigInteger, nullable=False),
     Column("retention_holder", String(128), nullable=True),
     Column("retention_lease_until", UTCDateTime(), nullable=True),
+    # Wall-clock time the holder last said it lives (renewed while it runs): a stale one is taken over.
+    Column("retention_heartbeat_at", UTCDateTime(), nullable=True),
 )
 
 # A jurist's early revocation of a covenant: effective at a stated moment, never in the past.

@@ -8,15 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from gateway.evidence.envelope import verify_bytes
 from gateway.evidence.keys import parse_keys
 from gateway.lifecycle.events import Actor
-from gateway.retention.run import LEASE, holder_alive, holder_identity
+from gateway.retention.run import LEASE, RetentionBusy, holder_alive, holder_identity
 from gateway.store.tables import audit_entries, lifecycle_state, retention_destructions, retention_runs
 from tests.conftest import AMS, LVV_CONFIG, ROOT, Gateway
 from tests.support.retention_crash import KILLED
@@ -74,6 +76,7 @@ def verified_record(gw: Gateway, run_id: str) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_taken_over_at_once_closed_as_interrupted_with_exact_counts_and_gets_a_record(
     gateway: Gateway,
 ) -> None:
@@ -103,6 +106,7 @@ def test_a_killed_run_is_taken_over_at_once_closed_as_interrupted_with_exact_cou
         assert conn.execute(select(lifecycle_state.c.retention_holder)).scalar_one() is None
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_its_entries_were_committed_is_not_logged_twice(gateway: Gateway) -> None:
     gateway.register()
     gateway.clock.set(AFTER_SIX_MONTHS)
@@ -128,3 +132,111 @@ def test_a_lease_holder_is_dead_only_when_its_process_on_this_host_is_gone() -> 
     assert not holder_alive(f"{ended.pid}@{me.split('@', 1)[1]}")
     assert holder_alive(f"{ended.pid}@another-host")
     assert holder_alive("other@host")
+
+
+# -- a holder on another host: its heartbeat tells -----------------------------------------------------
+
+OTHER_HOST = "4242@gateway-2.other-host.example#123456"
+
+
+def hand_lease_to(gw: Gateway, holder: str, heartbeat: datetime | None) -> None:
+    """Make `holder` (another host's process) the lease holder with this heartbeat; its lease runs 10 more min."""
+    with gw.container.db.write.begin() as conn:
+        conn.execute(
+            update(lifecycle_state).values(
+                retention_holder=holder,
+                retention_lease_until=gw.clock.now() + LEASE,
+                retention_heartbeat_at=heartbeat,
+            )
+        )
+
+
+def lease_row(gw: Gateway) -> Any:
+    with gw.container.db.read.connect() as conn:
+        return conn.execute(select(lifecycle_state)).one()
+
+
+@pytest.mark.slow
+def test_a_run_abandoned_on_another_host_with_a_stale_heartbeat_is_taken_over_at_once(gateway: Gateway) -> None:
+    people = [gateway.register() for _ in range(3)]
+    gateway.clock.set(AFTER_SIX_MONTHS)
+    killed_run(gateway, after="destroyed", at_batch=2)
+    # As if that process had run on another host: its pid tells nothing here, its heartbeat stopped 10 min ago
+    # (beyond the 2-minute grace) while its lease has 10 more minutes to run.
+    hand_lease_to(gateway, OTHER_HOST, datetime.now(UTC) - timedelta(minutes=10))
+    (dead,) = runs(gateway)
+
+    again = rerun(gateway)  # at once: no waiting out the lease
+
+    assert again.status == "completed"
+    assert again.participants == len(people) - 2
+    first, second = runs(gateway)
+    assert (first.id, first.status, first.destroyed_keys, first.deleted_records) == (dead.id, "interrupted", 6, 6)
+    assert second.id == again.run_id
+    assert len(destroyed_entries(gateway)) == len(people)  # each destruction logged exactly once
+    assert verified_record(gateway, dead.id)["batch"]["status"] == "interrupted"
+    assert lease_row(gateway).retention_holder is None
+
+
+def test_a_holder_on_another_host_with_a_fresh_heartbeat_is_not_taken_over(gateway: Gateway) -> None:
+    gateway.register()
+    gateway.clock.set(AFTER_SIX_MONTHS)
+    hand_lease_to(gateway, OTHER_HOST, datetime.now(UTC) - timedelta(seconds=5))  # it beat 5 s ago: alive
+
+    with pytest.raises(RetentionBusy):
+        rerun(gateway)
+
+    assert runs(gateway) == []
+    assert destroyed_entries(gateway) == []
+    assert lease_row(gateway).retention_holder == OTHER_HOST
+    # Once its heartbeat is older than the grace, the same holder is taken over.
+    hand_lease_to(gateway, OTHER_HOST, datetime.now(UTC) - timedelta(minutes=3))
+    assert rerun(gateway).keys_destroyed == 3
+
+
+def test_a_running_run_renews_its_heartbeat_while_it_works(gateway: Gateway) -> None:
+    gateway.register()
+    gateway.register()
+    gateway.clock.set(AFTER_SIX_MONTHS)
+    assert gateway.container.lifecycle is not None
+    runner = gateway.container.lifecycle.retention
+    runner.heartbeat_seconds = 0.05
+    beats: list[datetime] = []
+
+    def step(name: str) -> None:
+        if name != "destroyed" or beats:
+            return
+        first = lease_row(gateway).retention_heartbeat_at
+        deadline = time.monotonic() + 60
+        while (now := lease_row(gateway).retention_heartbeat_at) == first:  # wait for the next beat, mid-run
+            assert time.monotonic() < deadline, "the heartbeat was not renewed while the run ran"
+            time.sleep(0.01)
+        beats.extend([first, now])
+
+    runner.after_step = step
+    outcome = runner.run(Actor("amsterdam", "archivist.1", "jurist"), AUTHORITY, batch=1)
+
+    assert outcome.status == "completed"
+    assert beats[0] < beats[1]
+    assert lease_row(gateway).retention_heartbeat_at is None  # released with the lease
+
+
+def test_a_run_whose_lease_was_taken_over_stops_before_its_next_batch(gateway: Gateway) -> None:
+    for _ in range(3):
+        gateway.register()
+    gateway.clock.set(AFTER_SIX_MONTHS)
+    assert gateway.container.lifecycle is not None
+    runner = gateway.container.lifecycle.retention
+
+    def step(name: str) -> None:
+        if name == "destroyed":  # another host judged this run dead and took its lease
+            hand_lease_to(gateway, OTHER_HOST, datetime.now(UTC))
+
+    runner.after_step = step
+    with pytest.raises(RetentionBusy):
+        runner.run(Actor("amsterdam", "archivist.1", "jurist"), AUTHORITY, batch=1)
+
+    (stopped,) = runs(gateway)
+    assert (stopped.status, stopped.destroyed_keys) == ("interrupted", 3)  # one participant, then it stopped
+    assert len(destroyed_entries(gateway)) == 1
+    assert lease_row(gateway).retention_holder == OTHER_HOST  # it did not release the lease it no longer held

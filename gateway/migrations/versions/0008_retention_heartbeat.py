@@ -1,0 +1,23 @@
+"""retention lease heartbeat
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lifecycle_state") as batch:
+        batch.add_column(sa.Column("retention_heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("lifecycle_state") as batch:
+        batch.drop_column("retention_heartbeat_at")
