@@ -27,6 +27,8 @@ from tests.conftest import AMS, Gateway
 from tests.e2e.test_rehearsal_mode import cli, database_url, rehearsal_server  # noqa: F401 (fixture)
 from tests.support.oauth import Partner, assertion, register, token_form
 
+pytestmark = pytest.mark.slow  # a `gateway serve` process
+
 START = datetime(2024, 12, 31, 23, 59, 58, tzinfo=AMS)
 LAST_SECOND = datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS)
 NEW_YEAR = datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS)

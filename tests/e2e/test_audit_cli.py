@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,13 +13,14 @@ import httpx
 import pytest
 
 from tests.conftest import LVV_CONFIG
+from tests.support.cli import GATEWAY, run_cli
 from tests.support.server import free_port
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+pytestmark = pytest.mark.slow  # a `gateway serve` process
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(args, cwd, env)  # in this process; `gateway serve` below is a real process
 
 
 @pytest.fixture(scope="module")

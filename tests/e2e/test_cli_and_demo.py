@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,14 @@ import httpx
 import pytest
 
 from tests.conftest import LVV_CONFIG
+from tests.support.cli import GATEWAY, run_cli
 from tests.support.server import free_port
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+pytestmark = pytest.mark.slow  # `gateway serve` processes
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(args, cwd, env)  # in this process; `gateway serve` below is a real process
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from gateway.policies.loader import load_config
 from tests.conftest import LVV_CONFIG
 from tests.support.browser import Browser
 
+pytestmark = pytest.mark.slow  # a browser process
+
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:

@@ -6,20 +6,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import LVV_CONFIG, ROOT
+from tests.support.cli import run_cli
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
 MEDICAL_OUTCOME = "{category: medical, fields: [bma_advice, medische_nood]}"
 
 
 def gateway(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(args, cwd, env)
 
 
 def bullet_lines(output: str) -> list[str]:

@@ -32,6 +32,7 @@ APPEAL = "AWB 25/0002 (synthetic)"
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a browser process
     # tests/support/browser.py opens its websocket outside a context manager (a shared driver; not changed here).
     pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"),
 ]

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +22,11 @@ from joserfc.jwk import ECKey
 
 from gateway.clock import SimulatedClock
 from tests.conftest import LVV_CONFIG
+from tests.support.cli import GATEWAY, run_cli
 from tests.support.server import free_port
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+pytestmark = pytest.mark.slow  # `gateway serve` processes
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -38,9 +39,7 @@ class Demo:
     example: dict[str, str]  # organisation -> its pseudonym of one Amsterdam participant
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [GATEWAY, *args], cwd=self.home, env=self.env, capture_output=True, text=True, timeout=120
-        )
+        return run_cli(args, self.home, self.env)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +47,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     home = tmp_path_factory.mktemp("oauth-demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_CONFIG_DIR"] = str(LVV_CONFIG)
-    init = subprocess.run(
-        [GATEWAY, "demo", "init", "--per-city", "1"], cwd=home, env=env, capture_output=True, text=True, timeout=120
-    )
+    init = run_cli(["demo", "init", "--per-city", "1"], home, env)
     assert init.returncode == 0, init.stderr
     assert "registered 14 demo clients" in init.stdout
     settings = dict(
@@ -280,10 +277,7 @@ def test_demo_token_works_against_a_rehearsal_server_of_the_demo_database(demo: 
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
         assert "REHEARSAL" in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]
-        result = subprocess.run(
-            [GATEWAY, "demo", "token", "--org", "amsterdam", "--url", base],
-            cwd=demo.home, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        result = run_cli(["demo", "token", "--org", "amsterdam", "--url", base], demo.home, env)
         assert result.returncode == 0, result.stderr
         assert read(demo, result.stdout.strip(), base=base) == 200  # 23:59:58 on the rehearsal clock
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,11 +22,13 @@ from gateway.store.db import connect
 from gateway.store.migrate import upgrade
 from gateway.store.tables import data_keys
 from tests.conftest import AMS, LVV_CONFIG, Gateway
+from tests.support.cli import GATEWAY, run_cli
 from tests.support.oauth import Partner, assertion, register, token_form
 from tests.support.server import free_port, wait_healthy
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
 
-GATEWAY = str(Path(sys.executable).parent / "gateway")
+pytestmark = pytest.mark.slow  # `gateway serve` processes
+
 START = datetime(2024, 12, 31, 23, 59, 30, tzinfo=AMS)
 
 
@@ -48,7 +49,7 @@ def env_for(gw: Gateway, url: str, **extra: str) -> dict[str, str]:
 
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(args, cwd, env)  # in this process; `gateway serve` is a real process
 
 
 @pytest.fixture

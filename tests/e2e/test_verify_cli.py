@@ -7,7 +7,6 @@ import copy
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,12 @@ from gateway.evidence.envelope import sign_document
 from gateway.evidence.keys import EvidenceSigner, jwks, load_evidence_signer
 from gateway.retention.model import METHOD, DestructionBatch, EpochFact
 from tests.conftest import LVV_CONFIG
+from tests.support.cli import run_cli
 from tests.support.server import LiveServer
-
-GATEWAY = str(Path(sys.executable).parent / "gateway")
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return run_cli(args, cwd, env)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from tests.support.browser import Browser
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # a browser process
 ]
 
 IND = "Immigratie- en Naturalisatiedienst (IND)"

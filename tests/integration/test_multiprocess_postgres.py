@@ -23,7 +23,7 @@ from tests.support import postgres
 from tests.support.server import free_port
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # gateway processes
 
 
 @pytest.fixture

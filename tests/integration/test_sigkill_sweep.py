@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from gateway.audit.chain import verify_chain
@@ -29,9 +30,11 @@ from gateway.crypto.keys import init_keys
 from gateway.store.db import connect
 from gateway.store.tables import audit_entries, data_keys, pseudonyms, records
 from tests.conftest import IN_FORCE, LVV_CONFIG, synthetic_records
-from tests.e2e.test_rehearsal_mode import GATEWAY
+from tests.support.cli import GATEWAY
 from tests.support.server import free_port, wait_healthy
 from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
+
+pytestmark = pytest.mark.slow  # gateway processes killed and restarted, rounds under load
 
 ROUNDS = 3
 PEOPLE_PER_WRITER = 2
