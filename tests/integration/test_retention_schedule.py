@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import datetime
 
 from gateway.lifecycle.events import Actor
@@ -35,7 +36,10 @@ def test_the_schedule_runs_again_after_a_failed_or_busy_run_and_stops_with_the_s
 
     async def serve_for_a_while() -> None:
         async with scheduled(runner, 0.05, "the retention rules"):  # type: ignore[arg-type]
-            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 60
+            while len(runner.calls) < 3:  # a failed run, a busy one, and one after them
+                assert time.monotonic() < deadline, runner.calls
+                await asyncio.sleep(0.05)
         count = len(runner.calls)
         await asyncio.sleep(0.2)
         assert len(runner.calls) == count  # stopped with the server
@@ -68,10 +72,9 @@ def test_the_scheduled_run_destroys_what_is_due_in_the_running_gateway(gateway: 
 
     async def serve() -> None:
         async with scheduled(runner, 0.05, authority):
-            for _ in range(100):
+            deadline = time.monotonic() + 60
+            while runner.plan().due != () and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-                if runner.plan().due == ():
-                    return
 
     asyncio.run(serve())
     assert runner.plan().due == ()

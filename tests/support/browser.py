@@ -115,8 +115,11 @@ class Browser:
     def wait_for(self, expression: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.evaluate(f"!!({expression})"):
-                return
+            try:
+                if self.evaluate(f"!!({expression})"):
+                    return
+            except RuntimeError:  # the page is between two documents (its context went away): ask again
+                pass
             time.sleep(0.05)
         raise TimeoutError(f"page never satisfied: {expression}")
 
@@ -124,11 +127,10 @@ class Browser:
         self.evaluate(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
 
     def click(self, selector: str) -> None:
-        """Click an element; when it navigates, wait for the new document."""
-        self.evaluate("window.__before = performance.timeOrigin")
+        """Click an element that navigates (a link, a form button); return once the new document has loaded."""
+        self.evaluate("window.__lvvOldDocument = true")  # a new document has no such mark
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
-        time.sleep(0.1)
-        self.wait_for("document.readyState === 'complete'")
+        self.wait_for("window.__lvvOldDocument === undefined && document.readyState === 'complete'")
 
     def text(self) -> str:
         return str(self.evaluate("document.body.innerText"))
