@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from gateway.lifecycle.events import Actor
 from gateway.retention.run import LEASE, RetentionBusy, holder_alive, holder_identity
 from gateway.store.tables import audit_entries, lifecycle_state, retention_destructions, retention_runs
 from tests.conftest import AMS, LVV_CONFIG, ROOT, Gateway
+from tests.support.cli import run_cli
 from tests.support.retention_crash import KILLED
 from tests.support.tokens import AUDIENCE, ISSUER
 
@@ -28,17 +30,24 @@ AFTER_SIX_MONTHS = datetime(2025, 7, 1, 0, 0, tzinfo=AMS)
 AUTHORITY = "Besluit vernietiging LVV-gegevens 2025 (synthetic)"
 
 
-def killed_run(gw: Gateway, after: str, at_batch: int = 1) -> None:
-    """Run a retention run in its own process and kill it right after step `after` of batch `at_batch`."""
-    key_dir = gw.container.settings.key_dir
-    env = {
-        **os.environ,
+def gateway_env(gw: Gateway) -> dict[str, str]:
+    """The GATEWAY_* environment of a process (or command) on the test gateway's database and keys."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
         "GATEWAY_DATABASE_URL": gw.container.settings.database_url,
         "GATEWAY_CONFIG_DIR": str(LVV_CONFIG),
-        "GATEWAY_KEY_DIR": str(key_dir),
+        "GATEWAY_KEY_DIR": str(gw.container.settings.key_dir),
         "GATEWAY_TOKEN_ISSUER": ISSUER,
         "GATEWAY_TOKEN_AUDIENCE": AUDIENCE,
         "GATEWAY_TOKEN_JWKS_FILE": str(gw.minter.jwks_path),
+        "GATEWAY_AUDIT_CHECKPOINT_INTERVAL_SECONDS": "0",
+    }
+
+
+def killed_run(gw: Gateway, after: str, at_batch: int = 1) -> None:
+    """Run a retention run in its own process and kill it right after step `after` of batch `at_batch`."""
+    env = {
+        **gateway_env(gw),
         "TEST_CLOCK_AT": gw.clock.now().isoformat(),
         "TEST_CRASH_AFTER": after,
         "TEST_CRASH_AT_BATCH": str(at_batch),
@@ -104,6 +113,28 @@ def test_a_killed_run_is_taken_over_at_once_closed_as_interrupted_with_exact_cou
     assert verified_record(gateway, again.run_id)["totals"]["data_keys_destroyed"] == 3
     with gateway.container.db.read.connect() as conn:
         assert conn.execute(select(lifecycle_state.c.retention_holder)).scalar_one() is None
+
+
+@pytest.mark.slow
+def test_the_command_issues_the_interrupted_runs_destruction_record_and_it_verifies(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway.register()
+    gateway.register()
+    gateway.clock.set(AFTER_SIX_MONTHS)
+    killed_run(gateway, after="logged")
+    (dead,) = runs(gateway)
+    rerun(gateway)
+    env = gateway_env(gateway)
+
+    issued = run_cli(["evidence", "destruction-record", dead.id, "--out", "out"], tmp_path, env)
+    assert issued.returncode == 0, issued.stderr  # the red team saw exit 2 here
+    keys = run_cli(["evidence", "keys", "--out", "evidence-keys.json"], tmp_path, env)
+    assert keys.returncode == 0, keys.stderr
+    (signed,) = (tmp_path / "out").glob("destruction-record-*.json")
+    verified = run_cli(["verify", str(signed), "--keys", "evidence-keys.json"], tmp_path, env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(signed.read_text())["document"]["batch"]["status"] == "interrupted"
 
 
 @pytest.mark.slow
