@@ -1,4 +1,5 @@
-"""The evidence commands as real processes: checkpoint, export, verify (and tampering), status, key rotation."""
+"""The evidence commands (in-process) against a served gateway process: checkpoint, export, verify (and
+tampering), status, key rotation."""
 
 from __future__ import annotations
 

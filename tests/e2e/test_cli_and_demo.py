@@ -1,4 +1,5 @@
-"""The newcomer's path, as real processes: demo init, serve, the printed examples, config check."""
+"""The newcomer's path: demo init and config check (the command in-process), serve as a real process, the
+printed examples."""
 
 from __future__ import annotations
 

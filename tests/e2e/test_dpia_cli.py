@@ -1,4 +1,4 @@
-"""`gateway dpia generate / check / diff` as real processes, on copies of the shipped configuration."""
+"""`gateway dpia generate / check / diff` (the command in-process), on copies of the shipped configuration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator's commands against a running gateway, as real processes: `gateway clients ...` and
+"""The operator's commands (in-process) against a running gateway process: `gateway clients ...` and
 `gateway signing-keys ...` change what the server (another process) accepts on its very next request;
 `gateway demo token` performs the real client-credentials flow with a shipped demo client."""
 

@@ -1,4 +1,4 @@
-"""`gateway verify` as a jurist runs it, as a real process: an issued report passes in every format, and one
+"""`gateway verify` as a jurist runs it (the command in-process): an issued report passes in every format, and one
 changed character fails it (exit 1); untrusted or missing keys fail too."""
 
 from __future__ import annotations
