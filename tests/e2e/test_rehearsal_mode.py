@@ -1,8 +1,8 @@
 """Rehearsal mode: copy the database (the command in-process), serve the copy as a real process on a
 simulated clock, step the clock from the command line and over HTTP, see it said on every response;
-refuse a database that is not a copy. Tokens and client assertions stay on real time: a partner system rehearses with its own token
-client unchanged. SQLite source and copy (the copy is made through SQLAlchemy, so PostgreSQL works the
-same)."""
+refuse a database that is not a copy. Tokens and client assertions stay on real time: a partner system
+rehearses with its own token client unchanged. SQLite source and copy (the copy is made through SQLAlchemy,
+so PostgreSQL works the same)."""
 
 from __future__ import annotations
 
