@@ -14,8 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from gateway.api.deps import PURPOSE_HEADER, ROLE_HEADER, USER_HEADER
+from gateway.api.oversight_schemas import SUCCESS_MODELS
 from gateway.api.problems import PROBLEM_JSON
 from gateway.api.refusals import ACTING_USER, ROLE
 from gateway.api.schemas import ProblemOut
@@ -46,6 +48,7 @@ _OAUTH_ERROR = {
 }
 _OAUTH_STATUSES = (400, 401, 429, 503)
 _OAUTH_TAG = "oauth"
+OAUTH2 = "oauth2"
 
 
 def _oauth_form(operation: dict[str, Any]) -> bool:
@@ -85,20 +88,105 @@ def _acting_headers(operation: dict[str, Any], purposes: list[str]) -> None:
             parameter["schema"] = schemas[parameter["name"]]
 
 
-def _responses(operation: dict[str, Any]) -> None:
+# Response headers (components/headers), named on the responses that carry them.
+_HEADERS: dict[str, dict[str, Any]] = {
+    "traceparent": {
+        "description": "W3C Trace Context of this request: yours continued, or a new trace; in the audit entry",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"},
+    },
+    "API-Version": {
+        "description": "The gateway's version (NL API Design Rules: on every response)",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Gateway-Policy-Time": {
+        "description": "Demo and rehearsal mode only: the simulated policy clock's time (RFC 3339). Tokens and "
+        "client assertions are still checked on real time (see Date)",
+        "schema": {"type": "string", "format": "date-time"},
+    },
+    "Date": {"description": "The gateway's real time (RFC 9110)", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before asking again", "schema": {"type": "string"}},
+    "Location": {
+        "description": "The new participant's address, with your pseudonym",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {"description": "RFC 6750 bearer challenge", "schema": {"type": "string"}},
+}
+_EVERY_RESPONSE = ("traceparent", "API-Version", "Gateway-Policy-Time", "Date")
+_BY_STATUS = {"429": ("Retry-After",), "503": ("Retry-After",), "401": ("WWW-Authenticate",)}
+
+
+def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     oauth = _oauth_form(operation)
     for status in _error_statuses(operation):
         responses.setdefault(str(status), {})
     for code, response in responses.items():
         status = int(code)
+        extra = _BY_STATUS.get(code, ())
+        if method == "post" and path == "/v1/participants" and code == "201":
+            extra = ("Location",)
+        response["headers"] = _header_refs(_EVERY_RESPONSE + extra)
         if status < 400:
+            _success(path, method, response)
             continue
         response["description"] = _DESCRIPTIONS.get(status, "Error")
         response["content"] = {PROBLEM_JSON: _PROBLEM}
         if oauth and status in _OAUTH_STATUSES:
             response["description"] = "OAuth error (RFC 6749 section 5.2); a database outage as problem+json"
             response["content"] = {"application/json": _OAUTH_ERROR, PROBLEM_JSON: _PROBLEM}
+
+
+def _success(path: str, method: str, response: dict[str, Any]) -> None:
+    """Name the success body of an operation whose handler builds its response itself."""
+    model = SUCCESS_MODELS.get((method, path))
+    content: dict[str, Any] = response.get("content", {})
+    if model is not None:
+        content["application/json"] = {"schema": {"$ref": f"{_REF}{model.__name__}"}}
+    for media, entry in content.items():
+        if media.startswith("text/") and not entry.get("schema"):
+            entry["schema"] = {"type": "string"}
+
+
+def _components(document: dict[str, Any]) -> None:
+    """Add the schemas and headers the post-processing refers to."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    models: list[type[BaseModel]] = [ProblemOut, *SUCCESS_MODELS.values()]
+    for model in models:
+        schema = model.model_json_schema(ref_template=_REF + "{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["headers"] = _HEADERS
+
+
+def _security(document: dict[str, Any], config: PolicyConfig) -> None:
+    """Offer the token flow beside the bearer scheme: either authenticates an operation that needs a token."""
+    roles = sorted({role for org in config.organisations for role in org.roles})
+    document["components"]["securitySchemes"][OAUTH2] = {
+        "type": "oauth2",
+        "description": "Client credentials with private_key_jwt client authentication (RFC 7523): sign a client "
+        "assertion with your registered key and post it to the token endpoint. The scope names the roles to act "
+        "in. In /docs, paste the token under `bearer`.",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth/token",
+                "scopes": {role: f"act as {role}" for role in roles},
+            }
+        },
+    }
+    for path in document["paths"].values():
+        for operation in path.values():
+            if operation.get("security"):
+                operation["security"] = [{"bearer": []}, {OAUTH2: []}]
 
 
 def json_value(bounds: BodyBounds) -> dict[str, Any]:
@@ -160,22 +248,38 @@ def _vocabulary(document: dict[str, Any], config: PolicyConfig, bounds: BodyBoun
 
 
 def install(app: FastAPI, config: PolicyConfig, bounds: BodyBounds) -> None:
-    """Replace `app.openapi` with the generator of the complete document (built once, then cached)."""
+    """Replace `app.openapi` with the generator of the complete document (built once, then cached).
+
+    Every route, also one added later by another module, is post-processed here: its problem responses
+    (from what the operation authenticates, reads and takes), their media type and headers are declared
+    without anything on the route itself. A route only declares the statuses its handler answers itself,
+    with `responses=problems(404, 409)` (gateway.api.schemas).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        schemas["ProblemOut"] = ProblemOut.model_json_schema(ref_template=_REF + "{model}")
-        for unused in ("HTTPValidationError", "ValidationError"):
-            schemas.pop(unused, None)
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            license_info={"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
+            servers=[{"url": "/", "description": "This gateway (the address this document was fetched from)"}],
+        )
+        # Set here, not through FastAPI's model (which would want the optional email-validator).
+        document["info"]["contact"] = {
+            "name": "Gateway operator and privacy contact",
+            "email": config.meta.controller_contact,
+        }
+        _components(document)
         purposes = sorted(p.id for p in config.purposes)
-        for path in document["paths"].values():
-            for operation in path.values():
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
                 _acting_headers(operation, purposes)
-                _responses(operation)
+                _responses(path, method, operation)
         _vocabulary(document, config, bounds)
+        _security(document, config)
         app.openapi_schema = document
         return document
 
