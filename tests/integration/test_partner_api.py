@@ -96,7 +96,8 @@ def test_a_problem_names_its_page_its_instance_and_always_a_detail(gateway: Gate
     assert '<html lang="nl">' in html
     assert html.index("Geen geldig toegangstoken") < html.index("No valid access token")  # Dutch first
     index = gateway.http.get("/problems")
-    assert "invalid_token" in index.text and "not_source_of_category" in index.text
+    assert "invalid_token" in index.text
+    assert "not_source_of_category" in index.text
     unknown = gateway.http.get("/problems/no_such_code")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == PROBLEM_JSON
