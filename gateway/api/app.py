@@ -64,7 +64,7 @@ def create_app(
 
     operations.install(app, built)  # /health, /ready, /metrics; API-Version and policy-time headers
     app.include_router(problem_types.router)  # /problems/{code}: the page each problem's `type` names
-    docs.install(app)  # /docs and /redoc from assets shipped in a package (no CDN)
+    docs.install(app)  # /docs from assets shipped in a package (no CDN)
 
     bounds = BodyBounds(built.settings.max_json_depth, built.settings.max_string_length)
     openapi.install(app, built.policy.config, bounds)  # after every router: it documents them all

@@ -1,8 +1,8 @@
-"""`/docs` (Swagger UI) and `/redoc` from assets shipped in a Python package, never from a CDN.
+"""`/docs` (Swagger UI) from assets shipped in a Python package, never from a CDN.
 
-A government network is often closed: FastAPI's default pages load Swagger UI and ReDoc from a CDN and
-stay blank there. `fastapi-offline` ships the built Swagger UI 5 and ReDoc bundles; this module serves
-them from the installed package under `/docs/assets`. ReDoc is served without Google Fonts.
+A government network is often closed: FastAPI's default pages load Swagger UI from a CDN and stay blank
+there. `fastapi-offline` ships the built Swagger UI 5 bundle; this module serves it from the installed
+package under `/docs/assets`. ReDoc is not served: its bundle still fetches its logo from a CDN.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,7 +25,7 @@ def assets_directory() -> Path:
 
 
 def install(app: FastAPI) -> None:
-    """Serve /docs, its OAuth2 redirect page, /redoc and their assets."""
+    """Serve /docs, its OAuth2 redirect page and their assets."""
     title = app.title
     openapi_url = app.openapi_url or "/openapi.json"
     redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
@@ -46,13 +46,3 @@ def install(app: FastAPI) -> None:
     @app.get(redirect, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{title} - API",
-            redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
-            with_google_fonts=False,
-        )
