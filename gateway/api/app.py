@@ -52,6 +52,7 @@ def create_app(
     )
     app.state.container = built
     problems.install(app)
+    app.add_middleware(openapi.StrictQueryMiddleware, gateway=app)  # only the query the document names
     app.add_middleware(BodyLimitMiddleware, max_bytes=built.settings.max_request_body_bytes)
     app.add_middleware(TraceMiddleware)  # outermost: the 413 carries the trace too
     lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints

@@ -10,15 +10,18 @@ into the exchange's request schemas, so that what the schema allows is what the 
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.deps import PURPOSE_HEADER, ROLE_HEADER, USER_HEADER
 from gateway.api.oversight_schemas import SUCCESS_MODELS
-from gateway.api.problems import PROBLEM_JSON
+from gateway.api.problems import PROBLEM_JSON, Problem, problem_response
 from gateway.api.refusals import ACTING_USER, ROLE
 from gateway.api.schemas import ProblemOut
 from gateway.api.strict_json import INT_MAX, INT_MIN, BodyBounds
@@ -245,6 +248,70 @@ def _vocabulary(document: dict[str, Any], config: PolicyConfig, bounds: BodyBoun
             # Sent comma-separated (form style, not exploded), as the gateway reads it.
             parameter.update(style="form", explode=False)
             parameter["schema"] = {"type": "array", "items": {"type": "string", "enum": categories}}
+
+
+def _query_parameters(document: dict[str, Any]) -> dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]]:
+    """Return, per (method, path template), the query parameters the document names, and those of them
+    it says are given once."""
+    out: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+            out[(method.upper(), path)] = (
+                frozenset(p["name"] for p in query),
+                frozenset(p["name"] for p in query if not _is_array(p)),
+            )
+    return out
+
+
+def _is_array(parameter: dict[str, Any]) -> bool:
+    schema = parameter.get("schema", {})
+    return schema.get("type") == "array" or any(s.get("type") == "array" for s in schema.get("anyOf", []))
+
+
+class StrictQueryMiddleware:
+    """Refuse, on a documented operation, a query parameter the document does not name, or one given more
+    than once where the document says it is one value (FastAPI would ignore the one and silently take one
+    of the other): 422 problem+json naming the parameters. Works from the document's path templates, so
+    it covers every documented operation, also one a later module adds."""
+
+    def __init__(self, app: ASGIApp, gateway: FastAPI) -> None:
+        self.app = app
+        self.gateway = gateway
+        self._operations: list[tuple[str, re.Pattern[str], tuple[frozenset[str], frozenset[str]]]] | None = None
+
+    def _parameters(self, method: str, path: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        if self._operations is None:
+            self._operations = [
+                (method, re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), names)
+                for (method, path), names in _query_parameters(self.gateway.openapi()).items()
+            ]
+        found = (names for m, pattern, names in self._operations if m == method and pattern.match(path))
+        return next(found, None)
+
+    def _errors(self, scope: Scope) -> list[dict[str, str]]:
+        keys = [key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
+        parameters = self._parameters(scope["method"], scope["path"])
+        if parameters is None:
+            return []  # not a documented operation (pages, assets)
+        named, once = parameters
+        errors = [{"location": f"query.{key[:64]}", "message": "not a parameter of this operation"}
+                  for key in sorted(set(keys) - named)]  # fmt: skip
+        errors += [{"location": f"query.{key}", "message": "given more than once"}
+                   for key in sorted(once) if keys.count(key) > 1]  # fmt: skip
+        return errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            errors = self._errors(scope)
+            if errors:
+                wrong = ", ".join(e["location"].removeprefix("query.") for e in errors)
+                problem = Problem(
+                    422, "invalid_request", "The request is not valid.", f"Check: {wrong}.", errors=errors
+                )
+                await problem_response(Request(scope), problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def install(app: FastAPI, config: PolicyConfig, bounds: BodyBounds) -> None:

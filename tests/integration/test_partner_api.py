@@ -208,3 +208,16 @@ def test_metrics_count_requests_decisions_and_audit_batches_without_personal_dat
         assert secret not in text, secret
     with httpx.Client(base_url=gateway.url) as other:
         assert other.get("/metrics").headers["API-Version"] == __version__
+
+
+@SQLITE
+def test_a_query_parameter_given_twice_or_not_documented_is_refused(gateway: Gateway) -> None:
+    headers = gateway.headers("amsterdam", "privacy_officer", None, user="fg.officer")
+    twice = gateway.http.get("/v1/officer/entries/export?purpose=a&purpose=b", headers=headers)
+    assert twice.status_code == 422, twice.text
+    assert twice.json()["errors"] == [{"location": "query.purpose", "message": "given more than once"}]
+    unknown = gateway.http.get("/v1/officer/entries/export?purpos=a", headers=headers)
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["errors"] == [{"location": "query.purpos", "message": "not a parameter of this operation"}]
+    repeatable = gateway.http.get("/v1/officer/entries/export?reason=a&reason=b&purpose=intake", headers=headers)
+    assert repeatable.status_code == 200, repeatable.text
