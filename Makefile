@@ -6,16 +6,22 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint types unit bench clean browser
 
+# Each step says what it does before it does it: a fresh clone takes minutes, mostly the install.
 $(STAMP): pyproject.toml
+	@echo "==> [1/5] Python environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "==> [2/5] installing the gateway and its test tools into $(VENV) (the longest step on a fresh clone)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test]'
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/gateway config check
-	$(BIN)/gateway demo init
-	$(BIN)/gateway serve
+	@echo "==> [3/5] checking the configuration (config/lvv)"
+	@$(BIN)/gateway config check
+	@echo "==> [4/5] demo: keys, database schema, demo clients and synthetic participants (var/)"
+	@$(BIN)/gateway demo init
+	@echo "==> [5/5] starting the server (Ctrl-C stops it)"
+	@$(BIN)/gateway serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

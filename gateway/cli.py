@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.settings import Settings
+from gateway import __version__
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 ENV_FILE = Path("var/gateway.env")
 DEMO_FILE = Path("var/demo.json")
@@ -19,6 +22,8 @@ DEMO_CLOCK_START = "2024-11-15T10:00:00+01:00"
 
 def load_settings(env_file: Path | None = None) -> Settings:
     """Return Settings from the environment and, when present, the env file (environment wins)."""
+    from gateway.settings import Settings
+
     path = env_file if env_file is not None else ENV_FILE
     return Settings(_env_file=path if path.exists() else None)
 
@@ -78,6 +83,8 @@ def cmd_audit_verify_chain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_init(args: argparse.Namespace) -> int:
+    import asyncio
+
     from gateway.container import build
     from gateway.crypto.keys import init_keys
     from gateway.demo.seed import seed
@@ -93,23 +100,30 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
         f"GATEWAY_CLOCK_START={DEMO_CLOCK_START}\n"
         f"GATEWAY_CLOCK_ANCHOR={time.time():.0f}\n"
     )
+    from gateway.cli_output import step
+
     settings = load_settings()
-    init_keys(settings.key_dir)
-    db = connect(settings.database_url)
-    upgrade(db)
-    db.dispose()
+    with step(f"keys in {settings.key_dir}"):
+        init_keys(settings.key_dir)
+    with step("database schema (migrations)"):
+        db = connect(settings.database_url)
+        upgrade(db)
+        db.dispose()
     from gateway.auth.cli import register_demo
 
-    if registered := register_demo(settings):
+    with step("demo clients (DEMO ONLY keys)"):
+        registered = register_demo(settings)
+    if registered:
         print(registered)
     if DEMO_FILE.exists():
         print(f"demo data already present ({DEMO_FILE})")
         return 0
-    container = build(settings)
-    try:
-        seeded = asyncio.run(seed(container, per_city=args.per_city))
-    finally:
-        container.close()
+    with step(f"synthetic participants ({args.per_city} per city, each logged in the audit log)"):
+        container = build(settings)
+        try:
+            seeded = asyncio.run(seed(container, per_city=args.per_city))
+        finally:
+            container.close()
     DEMO_FILE.write_text(json.dumps({"participants": seeded.participants, "example": seeded.example}, indent=2))
     print(f"seeded {seeded.participants} synthetic participants")
     return 0
@@ -164,20 +178,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    host = args.host or settings.host
     port = args.port or settings.port
+    url = f"http://{host}:{port}"
+    if settings.demo and "token_issuer" not in settings.model_fields_set:
+        # Demo: the issuer is where this server listens (its metadata and assertions name that address).
+        settings = settings.model_copy(update={"token_issuer": url})
     app = create_app(settings)
     if settings.demo and DEMO_FILE.exists():
         print(examples(port), flush=True)
     if settings.demo:
         from gateway.auth.demo import record_server
 
-        record_server(f"http://{args.host or settings.host}:{port}")  # where `gateway demo token` asks
-    uvicorn.run(app, host=args.host or settings.host, port=port, log_level="warning", access_log=False)
+        record_server(url, settings.token_issuer)  # where `gateway demo token` asks, and whom it addresses
+        print(f"serving on {url} (token issuer {settings.token_issuer}; recorded for `gateway demo token`)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description="Purpose-bound exchange gateway (LVV)")
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="Purpose-bound exchange gateway (LVV). Results go to stdout, log lines and progress to "
+        "stderr (GATEWAY_CLI_LOG_LEVEL, default warning); list commands take --json.",
+    )
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
@@ -215,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--org", required=True)
     token.add_argument("--role", help="the role to act in (the token's scope; default: all of the client's)")
     token.add_argument("--url", help="the running gateway (default: where `gateway serve` last listened)")
+    token.add_argument("--issuer", help="the gateway's token issuer (default: the one `gateway serve` recorded)")
     token.set_defaults(func=cmd_demo_token)
     from gateway.auth.cli import add_commands as add_auth_commands
 
@@ -234,9 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: its result on stdout, its log lines and progress on stderr."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return int(args.func(args))
+    if argv is None and args.func is not cmd_serve:  # a process of its own (the server logs JSON lines)
+        from gateway.cli_output import configure_cli_logging
+
+        configure_cli_logging(os.environ.get("GATEWAY_CLI_LOG_LEVEL", "warning"))
+    try:
+        code = int(args.func(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (`gateway ... | head`): stop quietly, as Unix tools do on SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return code
 
 
 if __name__ == "__main__":

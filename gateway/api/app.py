@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import audit_log, exchange, officer, openapi, problems
+from gateway.api import audit_log, docs, exchange, officer, openapi, operations, problem_types, problems
 from gateway.api import oauth as oauth_endpoints
 from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.strict_json import BodyBounds
@@ -47,9 +47,12 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by gateway.api.docs from packaged assets
+        redoc_url=None,
     )
     app.state.container = built
     problems.install(app)
+    app.add_middleware(openapi.StrictQueryMiddleware, gateway=app)  # only the query the document names
     app.add_middleware(BodyLimitMiddleware, max_bytes=built.settings.max_request_body_bytes)
     app.add_middleware(TraceMiddleware)  # outermost: the 413 carries the trace too
     lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints
@@ -60,13 +63,9 @@ def create_app(
     app.include_router(officer_pages.router)  # privacy-officer pages (/officer)
     evidence.install(app)  # evidence keys, notices and acks, evidence API, jurists' pages (/jurist)
 
-    @app.get("/health", tags=["operations"], summary="Liveness and the policy version in force")
-    def health() -> dict[str, str]:
-        return {
-            "status": "ok",
-            "policy_version": built.policy.version,
-            "config": built.policy.config.meta.name,
-        }
+    operations.install(app, built)  # /health, /ready, /metrics; API-Version and policy-time headers
+    app.include_router(problem_types.router)  # /problems/{code}: the page each problem's `type` names
+    docs.install(app)  # /docs from assets shipped in a package (no CDN)
 
     bounds = BodyBounds(built.settings.max_json_depth, built.settings.max_string_length)
     openapi.install(app, built.policy.config, bounds)  # after every router: it documents them all

@@ -57,7 +57,7 @@ def _problem(exc: Exception) -> Problem:
     """Map a domain error to its problem response."""
     if isinstance(exc, Denied):
         if exc.reason in _BAD_PURPOSE:
-            return Problem(400, exc.reason, exc.text, audit_seq=exc.audit_seq)
+            return Problem(400, exc.reason, "The purpose is missing or unknown.", exc.text, audit_seq=exc.audit_seq)
         if exc.hides_existence:
             return Problem(404, "not_found", "No such participant.", audit_seq=exc.audit_seq)
         return Problem(403, exc.reason, "Access denied.", exc.text, audit_seq=exc.audit_seq)

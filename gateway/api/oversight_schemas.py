@@ -110,3 +110,77 @@ class DocumentOut(BaseModel):
 
 class DocumentListOut(BaseModel):
     items: list[DocumentOut]
+
+
+class AckOut(BaseModel):
+    notice_id: str
+    organisation: str
+    client_id: str
+    acting_user: str
+    outcome: str
+    reference: str | None
+    acknowledged_at: str
+    audit_seq: int = Field(description="Sequence number of the audit entry recording the acknowledgement")
+
+
+class Jwk(BaseModel, extra="allow"):
+    kty: str
+    kid: str | None = None
+
+
+class JwksOut(BaseModel):
+    keys: list[Jwk]
+
+
+class TokenOut(BaseModel):
+    """RFC 6749 section 5.1: an access token (a signed JWT, RFC 9068); never a refresh token."""
+
+    access_token: str
+    token_type: str = Field(description="Always Bearer")
+    expires_in: int
+    scope: str = Field(description="Space-separated roles the token grants")
+
+
+class IntrospectionOut(BaseModel, extra="allow"):
+    """RFC 7662: `active` false for any token the caller may not learn about; more members when active."""
+
+    active: bool
+
+
+class AuthServerMetadataOut(BaseModel, extra="allow"):
+    """RFC 8414 authorization server metadata."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok: the process serves")
+    version: str = Field(description="The gateway's version")
+    policy_version: str
+    config: str
+    time: str = Field(description="Real time (UTC), RFC 3339")
+    policy_time: str = Field(description="The policy clock's time: simulated in demo and rehearsal mode")
+    clock: str = Field(description="real, or simulated (demo, rehearsal)")
+
+
+class ReadinessCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, ReadinessCheck] = Field(description="database, audit_writer, sealer")
+
+
+# Success bodies of operations whose handlers build a Response themselves (gateway.api.openapi adds them).
+SUCCESS_MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("post", "/oauth/token"): TokenOut,
+    ("post", "/oauth/introspect"): IntrospectionOut,
+    ("get", "/.well-known/jwks.json"): JwksOut,
+    ("get", "/.well-known/oauth-authorization-server"): AuthServerMetadataOut,
+    ("get", "/.well-known/evidence-keys.json"): JwksOut,
+    ("post", "/v1/notices/{notice_id}/ack"): AckOut,
+}

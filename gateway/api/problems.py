@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from gateway.api.problem_types import default_detail, problem_base
 from gateway.store.db import StorageUnavailable, is_storage_outage
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,16 +55,16 @@ def body_too_large(limit: int) -> Problem:
 
 
 def problem_response(request: Request, problem: Problem) -> Response:
-    """Return the problem+json response, with the request's trace id."""
+    """Return the problem+json response: `type` the page of its code, always a `detail`, the trace id."""
     trace = getattr(request.state, "trace", None)
     body: dict[str, Any] = {
-        "type": f"urn:lvv-gateway:problem:{problem.code}",
+        "type": f"{problem_base(request)}/{problem.code}",  # a page that explains the problem type
         "title": problem.title,
         "status": problem.status,
         "code": problem.code,
+        "detail": problem.detail or default_detail(problem.code) or problem.title,
+        "instance": request.url.path,  # this occurrence: the path asked for (never its query)
     }
-    if problem.detail:
-        body["detail"] = problem.detail
     if trace is not None:
         body["trace_id"] = trace.trace_id
     body.update(problem.extra)

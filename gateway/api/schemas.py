@@ -90,10 +90,23 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ProblemOut} for status in statuses}
 
 
+class ProblemError(BaseModel):
+    location: str = Field(description="Where: e.g. body.fields.plan_summary, header.Acting-User, query.limit")
+    message: str
+
+
 class ProblemOut(BaseModel):
-    type: str
+    """RFC 9457 problem details, with the gateway's stable `code` and the request's `trace_id`."""
+
+    type: str = Field(
+        json_schema_extra={"format": "uri"},
+        description="The page that explains this problem type: {gateway}/problems/{code}",
+    )
     title: str
     status: int
-    code: str
-    detail: str | None = None
-    trace_id: str | None = None
+    code: str = Field(description="Stable code of the problem type (README lists them; /problems explains them)")
+    detail: str = Field(description="What is wrong with this request, and what to do")
+    instance: str = Field(description="This occurrence: the path of the request")
+    trace_id: str | None = Field(default=None, description="W3C trace id; links to the audit entry")
+    audit_seq: int | None = Field(default=None, description="Sequence number of the audit entry of this refusal")
+    errors: list[ProblemError] | None = Field(default=None, description="Each invalid part of the request")

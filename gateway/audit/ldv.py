@@ -41,15 +41,17 @@ import getpass
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from gateway import __version__
-from gateway.audit.query import AuditQuery, EntryFilter, Scope
-from gateway.policies.compiled import CompiledPolicy
+
+if TYPE_CHECKING:  # imported where used: `gateway --help` must not load the query layer
+    from gateway.audit.query import AuditQuery, EntryFilter, Scope
+    from gateway.policies.compiled import CompiledPolicy
 
 SUBJECT_ID_TYPE = "urn:nl:lvv-gateway:participant-id"
 OWN_ACTIVITIES = {
@@ -153,6 +155,7 @@ def _moment(text: str) -> datetime:
 
 
 def cmd_ldv_export(args: argparse.Namespace) -> int:
+    from gateway.audit.query import AuditQuery, EntryFilter
     from gateway.cli import load_settings
     from gateway.container import build
     from gateway.crypto.keys import LDV_SUBJECT_FILE, load_secret_file

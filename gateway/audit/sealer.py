@@ -212,6 +212,13 @@ class Sealer:
     # --- election -------------------------------------------------------------------------------
 
     @property
+    def running(self) -> bool:
+        """Return whether the sealing loop runs (or is not meant to: an interval of 0 seals on demand)."""
+        if self._interval <= 0:
+            return True
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    @property
     def is_leader(self) -> bool:
         """Return whether this process is the elected sealer."""
         return self._db.is_sqlite or self._lock_conn is not None

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import hashlib
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +81,13 @@ class AuditWriter:
         self._thread.start()
         self.batches = 0
         self.appended = 0
+        # Called after each committed batch with its size and commit seconds (the /metrics endpoint).
+        self.observer: Callable[[int, float], None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Return whether the writer takes entries (its thread runs and it is not closed)."""
+        return self._thread.is_alive() and not self._closed
 
     def submit(self, entry: dict[str, Any], recorded_at: datetime) -> Future[Appended]:
         """Queue an entry; the future resolves once it is committed (or fails with AuditUnavailable)."""
@@ -128,6 +137,7 @@ class AuditWriter:
             self._flush(batch)
 
     def _flush(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             results = self._write(batch)
         except Exception as exc:
@@ -139,6 +149,8 @@ class AuditWriter:
             return
         self.batches += 1
         self.appended += len(batch)
+        if self.observer is not None:
+            self.observer(len(batch), time.perf_counter() - started)
         for pending, result in zip(batch, results, strict=True):
             # A caller that gave up waiting (timeout) has answered 503 already; its entry stays logged.
             with contextlib.suppress(InvalidStateError):

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.auth.model import RegistryError, Status
-from gateway.settings import Settings
+from gateway.cli_output import add_json_flag, jsonable, print_json
 
 if TYPE_CHECKING:  # the server is imported only when a command runs
     from gateway.auth.server import AuthorizationServer
+    from gateway.settings import Settings
 
 
 def _settings() -> Settings:
@@ -163,6 +164,9 @@ def cmd_signing_keys_list(args: argparse.Namespace) -> int:
     with _server() as server:
         rows = server.keyring.describe()
         published = {str(k["kid"]) for k in server.keyring.published()}
+    if args.json:
+        print_json([{**jsonable(row), "published": row.kid in published} for row in rows])
+        return 0
     for row in rows:
         until = row.publish_until.isoformat(timespec="seconds") if row.publish_until else "-"
         state = "published" if row.kid in published else "withdrawn"
@@ -189,14 +193,17 @@ def cmd_signing_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_demo_token(args: argparse.Namespace) -> int:
     """Print an access token from the running demo gateway for ORG's demo client."""
-    from gateway.auth.demo import DemoError, demo_token, server_url
+    from gateway.auth.demo import DemoError, demo_token, recorded_server
     from gateway.clock import SystemClock
 
     settings = _settings()
+    url, issuer = recorded_server(settings)  # where `gateway serve` listens, with the issuer it serves with
+    if args.url:
+        url, issuer = args.url, args.issuer or settings.token_issuer
     try:
         # Real time, as a partner system signs: the gateway checks assertions on real time, also
         # when its policy clock is simulated (demo) or a rehearsal's.
-        print(demo_token(settings, SystemClock(), args.org, args.role, args.url or server_url(settings)))
+        print(demo_token(settings, SystemClock(), args.org, args.role, url, args.issuer or issuer))
     except DemoError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -268,9 +275,9 @@ def add_commands(sub: Any) -> None:
     keys = sub.add_parser("signing-keys", help="the gateway's access-token signing keys").add_subparsers(
         dest="sub", required=True
     )
-    keys.add_parser("list", help="list signing keys and whether they are published").set_defaults(
-        func=_guarded(cmd_signing_keys_list)
-    )
+    klist = keys.add_parser("list", help="list signing keys and whether they are published")
+    add_json_flag(klist)
+    klist.set_defaults(func=_guarded(cmd_signing_keys_list))
     rotate = keys.add_parser("rotate", help="activate a new signing key (the old one stays published until expiry)")
     rotate.add_argument(
         "--revoke-previous", action="store_true", help="withdraw the old keys at once (compromise): their tokens die"

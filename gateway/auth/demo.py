@@ -76,17 +76,24 @@ def register_demo_clients(server: AuthorizationServer) -> list[str]:
     return registered
 
 
-def record_server(url: str, path: Path = SERVER_FILE) -> None:
-    """Remember where the demo gateway listens, so `gateway demo token` finds it."""
+def record_server(url: str, issuer: str, path: Path = SERVER_FILE) -> None:
+    """Remember where the demo gateway listens and the issuer it serves with, so that `gateway demo token`
+    in another shell (without the server's environment) asks there and addresses its assertion to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": url}) + "\n")
+    path.write_text(json.dumps({"url": url, "issuer": issuer}) + "\n")
+
+
+def recorded_server(settings: Settings, path: Path = SERVER_FILE) -> tuple[str, str]:
+    """Return the URL and token issuer of the running demo gateway (as `gateway serve` recorded them)."""
+    if path.exists():
+        served = json.loads(path.read_text())
+        return str(served["url"]), str(served.get("issuer") or settings.token_issuer)
+    return f"http://{settings.host}:{settings.port}", settings.token_issuer
 
 
 def server_url(settings: Settings, path: Path = SERVER_FILE) -> str:
     """Return the URL of the running demo gateway."""
-    if path.exists():
-        return str(json.loads(path.read_text())["url"])
-    return f"http://{settings.host}:{settings.port}"
+    return recorded_server(settings, path)[0]
 
 
 def client_assertion(demo: DemoClient, token_endpoint: str, clock: Clock, lifetime: int = 60) -> str:
@@ -105,9 +112,12 @@ def client_assertion(demo: DemoClient, token_endpoint: str, clock: Clock, lifeti
     return assertion
 
 
-def demo_token(settings: Settings, clock: Clock, organisation: str, role: str | None, url: str) -> str:
-    """Return an access token from the gateway at `url` for `organisation`'s demo client (in demo mode,
-    also against a rehearsal server of a demo database)."""
+def demo_token(
+    settings: Settings, clock: Clock, organisation: str, role: str | None, url: str, issuer: str | None = None
+) -> str:
+    """Return an access token from the gateway at `url` (whose token issuer is `issuer`, by default the
+    settings') for `organisation`'s demo client (in demo mode, also against a rehearsal server of a demo
+    database)."""
     if not settings.demo:
         raise DemoError("refused: demo clients are used only in demo mode (GATEWAY_DEMO=true)")
     clients = demo_clients()
@@ -117,7 +127,7 @@ def demo_token(settings: Settings, clock: Clock, organisation: str, role: str | 
     form = {
         "grant_type": CLIENT_CREDENTIALS,
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": client_assertion(demo, settings.token_issuer.rstrip("/") + TOKEN_PATH, clock),
+        "client_assertion": client_assertion(demo, (issuer or settings.token_issuer).rstrip("/") + TOKEN_PATH, clock),
     }
     if role:
         form["scope"] = role

@@ -7,10 +7,10 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.policies.loader import ConfigError, load_config, policy_version
-from gateway.policies.model import PolicyConfig
+if TYPE_CHECKING:
+    from gateway.policies.model import PolicyConfig
 
 DEFAULT_OUT = Path("dpia")
 
@@ -23,7 +23,15 @@ def _config_dir(args: argparse.Namespace) -> Path:
     return load_settings().config_dir
 
 
+def _version(config: PolicyConfig) -> str:
+    from gateway.policies.loader import policy_version
+
+    return policy_version(config)
+
+
 def _load(directory: Path) -> PolicyConfig | None:
+    from gateway.policies.loader import ConfigError, load_config
+
     try:
         return load_config(directory)
     except ConfigError as exc:
@@ -44,7 +52,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 1
     for path in written:
         print(f"wrote {path}")
-    print(f"policy version {policy_version(config)}")
+    print(f"policy version {_version(config)}")
     return 0
 
 
@@ -66,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         print(f"regenerate with: gateway dpia generate --config {directory} --out {args.out}", file=sys.stderr)
         return 1
-    print(f"{output_dir(Path(args.out), config)}: current for policy version {policy_version(config)}")
+    print(f"{output_dir(Path(args.out), config)}: current for policy version {_version(config)}")
     return 0
 
 
@@ -92,7 +100,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if old is None or new is None:
             return 2
     sentences = explain(old, new)
-    print(f"From {args.old} ({policy_version(old)}) to {args.new} ({policy_version(new)}):")
+    print(f"From {args.old} ({_version(old)}) to {args.new} ({_version(new)}):")
     if not sentences:
         print("No change that a privacy officer needs to know of.")
     for sentence in sentences:
@@ -111,7 +119,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         print(f"{path} does not exist: run gateway dpia generate", file=sys.stderr)
         return 1
     index: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    wanted = args.policy_version or policy_version(config)
+    wanted = args.policy_version or _version(config)
     found = versions_for(index, wanted)
     if found is None:
         print(f"policy version {wanted} is not in {path}", file=sys.stderr)

@@ -10,10 +10,11 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from gateway.cli_output import add_json_flag, jsonable, open_container, print_json, step
 
 if TYPE_CHECKING:
     from gateway.container import Container
@@ -24,16 +25,8 @@ EXIT_INVALID = 1
 EXIT_CANNOT_CHECK = 2
 
 
-@contextmanager
-def _container() -> Iterator[Container]:
-    from gateway.cli import load_settings
-    from gateway.container import build
-
-    container = build(load_settings())
-    try:
-        yield container
-    finally:
-        container.close()
+def _container() -> AbstractContextManager[Container]:
+    return open_container()
 
 
 # -- gateway verify ----------------------------------------------------------------------------------------
@@ -123,6 +116,9 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
                 conn, status=NoticeStatus(args.status) if args.status else None, reference=args.reference
             )
             acks = outbox.acks(conn, [n.id for n in notices])
+    if args.json:
+        print_json([{**jsonable(n), "acknowledgements": acks[n.id]} for n in notices])
+        return 0
     for n in notices:
         acked = acks[n.id][-1].outcome.value if acks[n.id] else "-"
         print(
@@ -176,7 +172,8 @@ def cmd_evidence_report(args: argparse.Namespace) -> int:
 
     with _container() as c:
         try:
-            doc = evidence_parts(c).service.issue_revocation_report(args.covenant, requested_by=args.requested_by)
+            with step(f"issuing the revocation report of {args.covenant} (reading the log, signing, rendering)"):
+                doc = evidence_parts(c).service.issue_revocation_report(args.covenant, requested_by=args.requested_by)
         except EvidenceUnavailable as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return EXIT_CANNOT_CHECK
@@ -189,7 +186,8 @@ def cmd_evidence_record(args: argparse.Namespace) -> int:
 
     with _container() as c:
         try:
-            doc = evidence_parts(c).service.issue_destruction_record(args.run_id, requested_by=args.requested_by)
+            with step(f"issuing the destruction record of run {args.run_id} (signing, rendering)"):
+                doc = evidence_parts(c).service.issue_destruction_record(args.run_id, requested_by=args.requested_by)
         except EvidenceUnavailable as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return EXIT_CANNOT_CHECK
@@ -201,6 +199,9 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
 
     with _container() as c, c.db.read.connect() as conn:
         docs = repo.listing(conn, args.type, args.subject)
+    if args.json:
+        print_json(list(docs))
+        return 0
     for d in docs:
         print(f"{d.id}  {d.type:18} {d.subject:40} v{d.version}  {d.issued_at.isoformat()}  sha256 {d.sha256}")
     return 0
@@ -265,6 +266,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     listing = outbox.add_parser("list", help="list notices, their delivery and acknowledgement")
     listing.add_argument("--status", choices=["pending", "delivered", "dead"])
     listing.add_argument("--reference", help="e.g. covenant:lvv-amsterdam")
+    add_json_flag(listing)
     listing.set_defaults(func=cmd_outbox_list)
     retry = outbox.add_parser("retry", help="give a dead-lettered notice a fresh round of attempts")
     retry.add_argument("notice_id")
@@ -284,6 +286,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     elist = evidence.add_parser("list", help="list issued documents")
     elist.add_argument("--type", choices=["revocation_report", "destruction_record"])
     elist.add_argument("--subject")
+    add_json_flag(elist)
     elist.set_defaults(func=cmd_evidence_list)
     export = evidence.add_parser("export", help="write an issued document's JSON, HTML and PDF files")
     export.add_argument("document_id")

@@ -7,6 +7,7 @@ nothing else. A denial raises `Denied` after its own audit entry is committed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -108,6 +109,8 @@ class Authorizer:
     clock: Clock
     audit_timeout: float = 5.0
     holder: PolicySource | None = None  # when set, decisions use its current effective policy
+    # Called with (decision, seconds from deciding to the durable commit) for each decision (/metrics).
+    observer: Callable[[str, float], None] | None = None
 
     def current_policy(self) -> CompiledPolicy:
         """Return the effective policy now: the configuration with the lifecycle facts folded in."""
@@ -330,12 +333,13 @@ class Authorizer:
         **fields: Any,
     ) -> AuthorizedAccess:
         """Decide, log durably, then return the access (permit) or raise Denied (deny)."""
+        started = time.perf_counter()
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
         entry = self._decision_entry(ctx, event, decision, now, participant_id, fields, policy)
         appended = self.audit.append(entry, now, self.audit_timeout)
-        return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
+        return self._outcome(ctx, event, request, decision, appended.seq, participant_id, started)
 
     async def authorize_async(
         self,
@@ -346,12 +350,13 @@ class Authorizer:
         **fields: Any,
     ) -> AuthorizedAccess:
         """As `authorize`, awaiting the durable commit instead of blocking a thread."""
+        started = time.perf_counter()
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
         entry = self._decision_entry(ctx, event, decision, now, participant_id, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
-        return self._outcome(ctx, event, request, decision, appended.seq, participant_id)
+        return self._outcome(ctx, event, request, decision, appended.seq, participant_id, started)
 
     async def authorize_listing_async(
         self,
@@ -362,6 +367,7 @@ class Authorizer:
     ) -> tuple[AuthorizedAccess, Sequence[tuple[str, T]]]:
         """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
         and log exactly which participants are released, before returning them."""
+        started = time.perf_counter()
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
@@ -369,7 +375,7 @@ class Authorizer:
         fields = {"regions": sorted(decision.visible_regions), "participants": [pid for pid, _ in rows]}
         entry = self._decision_entry(ctx, event, decision, now, None, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
-        return self._outcome(ctx, event, request, decision, appended.seq, None), rows
+        return self._outcome(ctx, event, request, decision, appended.seq, None, started), rows
 
     def _decision_entry(
         self,
@@ -408,7 +414,10 @@ class Authorizer:
         decision: Decision,
         seq: int,
         participant_id: str | None,
+        started: float,
     ) -> AuthorizedAccess:
+        if self.observer is not None:
+            self.observer("permit" if decision.permitted else "deny", time.perf_counter() - started)
         if not decision.permitted:
             self._log_denial(ctx, event, decision.reason.value, seq)
             raise Denied(decision.reason.value, decision.reason_text, seq, decision.hides_existence)

@@ -64,13 +64,14 @@ class ExchangeService:
 
     async def _purpose(self, ctx: RequestContext, event: str, participant_id: str | None = None) -> str:
         """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
+        valid = f"Valid purposes: {', '.join(sorted(self.policy.purposes))}."
         if not ctx.purpose:
             raise await self.authorizer.refuse_async(
-                ctx, event, "purpose_missing", "A purpose is required on every request.", participant_id
+                ctx, event, "purpose_missing", f"A purpose is required on every request. {valid}", participant_id
             )
         if ctx.purpose not in self.policy.purposes:
             raise await self.authorizer.refuse_async(
-                ctx, event, Reason.UNKNOWN_PURPOSE.value, "The stated purpose is not known.", participant_id
+                ctx, event, Reason.UNKNOWN_PURPOSE.value, f"The stated purpose is not known. {valid}", participant_id
             )
         return ctx.purpose
 

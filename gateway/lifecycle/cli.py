@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from gateway.cli_output import add_json_flag, open_container, print_json
 
 if TYPE_CHECKING:
     from gateway.container import Container
@@ -37,16 +38,8 @@ def _local(at: datetime | None) -> str:
     return "-" if at is None else at.astimezone(LOCAL).isoformat(timespec="seconds")
 
 
-@contextmanager
-def _container() -> Iterator[Container]:
-    from gateway.cli import load_settings
-    from gateway.container import build
-
-    container = build(load_settings())
-    try:
-        yield container
-    finally:
-        container.close()
+def _container() -> AbstractContextManager[Container]:
+    return open_container()
 
 
 def _refused(exc: Exception) -> int:
@@ -63,6 +56,9 @@ def cmd_covenant_list(args: argparse.Namespace) -> int:
     with _container() as c:
         at = args.at or c.clock.now()
         assert c.lifecycle is not None
+        if args.json:
+            print_json({"as_of": at, "covenants": list(covenant_states(c.lifecycle.holder.current, at))})
+            return 0
         print(f"covenants as of {_local(at)}")
         for s in covenant_states(c.lifecycle.holder.current, at):
             revoked = f"  revoked from {_local(s.revocation.effective_at)}" if s.revocation else ""
@@ -92,6 +88,9 @@ def cmd_mandate_list(args: argparse.Namespace) -> int:
     with _container() as c:
         assert c.lifecycle is not None
         at = args.at or c.clock.now()
+        if args.json:
+            print_json({"as_of": at, "mandates": list(mandate_facts(c.lifecycle.holder.current, at))})
+            return 0
         print(f"mandates as of {_local(at)}")
         for m in mandate_facts(c.lifecycle.holder.current, at):
             state = "in force" if m.in_force else "not in force"
@@ -158,6 +157,9 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
     from gateway.lifecycle.facts import legal_holds
 
     with _container() as c:
+        if args.json:
+            print_json(list(legal_holds(c.db, active_only=not args.all)))
+            return 0
         for h in legal_holds(c.db, active_only=not args.all):
             state = "active" if h.active else f"lifted {_local(h.lifted_at)}"
             print(f"  {h.id}  {h.region:10} {h.reason.value:14} {h.case_reference:24} set {_local(h.set_at)}  {state}")
@@ -320,6 +322,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     cov = sub.add_parser("covenant", help="covenant lifecycle").add_subparsers(dest="sub", required=True)
     p = cov.add_parser("list", help="covenants with their configured and effective ends")
     p.add_argument("--at", type=moment, help="as of this moment (default: now)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_covenant_list)
     p = cov.add_parser("revoke", help="revoke a covenant early (jurists), effective at a stated moment")
     p.add_argument("covenant")
@@ -332,6 +335,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     man = sub.add_parser("mandate", help="mandate decisions").add_subparsers(dest="sub", required=True)
     p = man.add_parser("list", help="mandates, what they carry and whether they are in force")
     p.add_argument("--at", type=moment, help="as of this moment (default: now)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_mandate_list)
     p = man.add_parser("withdraw", help="record the withdrawal of a mandate (jurists of the mandator)")
     p.add_argument("mandate")
@@ -355,6 +359,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=cmd_hold_lift)
     p = hold.add_parser("list", help="legal holds (active ones unless --all)")
     p.add_argument("--all", action="store_true")
+    add_json_flag(p)
     p.set_defaults(func=cmd_hold_list)
 
     ret = sub.add_parser("retention", help="retention runs").add_subparsers(dest="sub", required=True)

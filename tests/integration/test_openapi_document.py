@@ -61,7 +61,7 @@ def test_every_authenticated_operation_names_the_bearer_scheme_and_its_refusals(
         ("post", "/v1/notices/{notice_id}/ack"),
     }
     for method, path, operation in authenticated:
-        assert operation["security"] == [{"bearer": []}], (method, path)
+        assert operation["security"] == [{"bearer": []}, {"oauth2": []}], (method, path)
         assert {"401", "403", "429", "503"} <= set(operation["responses"]), (method, path)
     public = {(m, p) for m, p, op in _operations(spec) if not op.get("security")}
     assert ("get", "/v1/audit/checkpoint") in public

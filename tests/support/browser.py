@@ -35,6 +35,12 @@ FLAGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+# No network but loopback: names resolve to nothing (except the loopback address) and anything that is
+# not loopback goes to a proxy that does not exist. A closed government network, as far as a page can tell.
+OFFLINE = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",  # loopback bypasses a proxy implicitly
+)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -52,7 +58,7 @@ def chromium_path() -> str:
 class Browser:
     """One headless Chromium with one page; methods wait for what they start."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_flags: tuple[str, ...] = ()) -> None:
         self._profile = tempfile.mkdtemp(prefix="chromium-")
         port = free_port()
         self._proc = subprocess.Popen(
@@ -62,6 +68,7 @@ class Browser:
                 f"--remote-debugging-port={port}",
                 f"--user-data-dir={self._profile}",
                 "--window-size=1280,900",
+                *extra_flags,
                 "about:blank",
             ],
             stdout=subprocess.DEVNULL,
