@@ -7,7 +7,7 @@ nothing else. A denial raises `Denied` after its own audit entry is committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -16,7 +16,7 @@ import structlog
 
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
-from gateway.exchange.context import RequestContext
+from gateway.exchange.context import RequestContext, TraceContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Decision, decide
 from gateway.policies.model import Operation, OversightAction
@@ -41,7 +41,7 @@ class Denied(Exception):
 class AuthorizedAccess:
     """Proof that a permit for exactly this participant, purpose and fields is in the audit log."""
 
-    __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id")
+    __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id", "trace")
 
     def __init__(
         self,
@@ -51,6 +51,7 @@ class AuthorizedAccess:
         audit_seq: int,
         organisation: str,
         operation: Operation,
+        trace: TraceContext | None = None,
     ) -> None:
         if mint is not _MINT or not decision.permitted:
             raise PermissionError("AuthorizedAccess is made only by Authorizer.authorize")
@@ -59,6 +60,37 @@ class AuthorizedAccess:
         self.audit_seq = audit_seq
         self.organisation = organisation
         self.operation = operation
+        self.trace = trace  # the request's trace, passed on to a brokered source
+
+    def narrowed(self, categories: Iterable[str]) -> AuthorizedAccess:
+        """Return the same access for a subset of its permitted categories (one source's share)."""
+        permitted = self.decision.fields_by_category
+        wanted = [c for c in categories if c in permitted]
+        cut = replace(self.decision, permitted_fields={c: permitted[c] for c in wanted})
+        return AuthorizedAccess(
+            _MINT, self.participant_id, cut, self.audit_seq, self.organisation, self.operation, self.trace
+        )
+
+
+class ListingAccess:
+    """Proof that a listing is permitted: the organisation, the regions it may see, and the page asked."""
+
+    __slots__ = ("after", "decision", "limit", "organisation", "regions")
+
+    def __init__(
+        self, mint: object, decision: Decision, organisation: str, limit: int, after: str | None
+    ) -> None:
+        if mint is not _MINT or not decision.permitted:
+            raise PermissionError("ListingAccess is made only by Authorizer.authorize_listing_async")
+        self.decision = decision
+        self.organisation = organisation
+        self.regions = decision.visible_regions
+        self.limit = limit
+        self.after = after
+
+    def next_page(self, after: str) -> ListingAccess:
+        """Return the same listing for the page after `after` (a caller skipping participants it may not see)."""
+        return ListingAccess(_MINT, self.decision, self.organisation, self.limit, after)
 
 
 class OversightGrant:
@@ -300,6 +332,34 @@ class Authorizer:
         self._log_denial(grant.ctx, event, reason, seq)
         return Denied(reason, text, seq, hides_existence)
 
+    async def record_not_released_async(
+        self, ctx: RequestContext, event: str, access: AuthorizedAccess, source: str, reason: str
+    ) -> int:
+        """Log durably that a permitted access released nothing (its source failed); return the entry's seq.
+
+        A denial in the log's terms (the processing did not take place), naming the permit it follows.
+        """
+        now = self.clock.now()
+        d = access.decision
+        entry = self._entry(
+            ctx,
+            f"{event}.source_failed",
+            now,
+            decision="deny",
+            reason=reason,
+            participant=access.participant_id,
+            processing_activity_id=d.processing_activity_id,
+            categories=sorted(d.fields_by_category),
+            rule_ids=list(d.rule_ids),
+            covenants=list(d.covenant_ids),
+            source=source,
+            released=False,
+            decision_seq=access.audit_seq,
+        )
+        seq = (await self.audit.append_async(entry, now, self.audit_timeout)).seq
+        self._log_denial(ctx, f"{event}.source_failed", reason, seq)
+        return seq
+
     def record_operator_access(self, ctx: RequestContext, event: str, reason: str, **fields: Any) -> int:
         """Log an operator's access from the command line (on the machine, outside the partner gate)."""
         now = self.clock.now()
@@ -358,14 +418,18 @@ class Authorizer:
         ctx: RequestContext,
         event: str,
         request: AccessRequest,
-        fetch: Callable[[frozenset[str]], Sequence[tuple[str, T]]],
+        fetch: Callable[[ListingAccess], Awaitable[Sequence[tuple[str, T]]]],
+        limit: int,
+        after: str | None,
     ) -> tuple[AuthorizedAccess, Sequence[tuple[str, T]]]:
-        """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
-        and log exactly which participants are released, before returning them."""
+        """Decide a list request; on permit fetch (participant id, item) rows with the minted listing
+        access and log exactly which participants are released, before returning them."""
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
-        rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
+        rows: Sequence[tuple[str, T]] = ()
+        if decision.permitted:
+            rows = await fetch(ListingAccess(_MINT, decision, ctx.principal.organisation, limit, after))
         fields = {"regions": sorted(decision.visible_regions), "participants": [pid for pid, _ in rows]}
         entry = self._decision_entry(ctx, event, decision, now, None, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
@@ -412,4 +476,6 @@ class Authorizer:
         if not decision.permitted:
             self._log_denial(ctx, event, decision.reason.value, seq)
             raise Denied(decision.reason.value, decision.reason_text, seq, decision.hides_existence)
-        return AuthorizedAccess(_MINT, participant_id, decision, seq, ctx.principal.organisation, request.operation)
+        return AuthorizedAccess(
+            _MINT, participant_id, decision, seq, ctx.principal.organisation, request.operation, ctx.trace
+        )
