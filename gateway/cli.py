@@ -40,6 +40,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         f"{len(cfg.retention)} retention rules, {len(cfg.mandates)} mandates)"
     )
     print(f"policy version {policy.version}")
+    from gateway.connectors.registry import unconnected
+
+    urls = load_settings().connector_urls
+    print(f"{len(cfg.sources)} source systems ({', '.join(s.id for s in cfg.sources) or 'none'})")
+    for source in unconnected(cfg, urls):
+        print(f"  source {source.id} (rest): no URL in this deployment; its categories are served from the hosted store")
     return 0
 
 
