@@ -38,7 +38,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with lifecycle.running(built), evidence.running(built):  # retention run; outbox delivery
-            yield
+            try:
+                yield
+            finally:
+                if built.exchange.sources is not None:
+                    await built.exchange.sources.aclose()  # the connectors' HTTP clients, on this loop
         if owned:
             built.close()
 

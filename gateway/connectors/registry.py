@@ -77,6 +77,13 @@ class SourceRegistry:
                 for region in orgs[system.organisation].regions:
                     self._by_category_region[(category, region)] = system
 
+    async def aclose(self) -> None:
+        """Close the brokered connectors' HTTP clients."""
+        for source in self._brokered.values():
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
+
     def system_for(self, category: str, region: str) -> SourceSystem | None:
         """Return the brokered source system holding `category` for a participant in `region` (None: hosted)."""
         return self._by_category_region.get((category, region))

@@ -74,6 +74,10 @@ class RestSource:
         self._client = client
         self.breaker = CircuitBreaker(self.endpoint.breaker_failures, self.endpoint.breaker_reset_seconds)
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (its connections belong to the server's event loop)."""
+        await self._client.aclose()
+
     # -- the port -------------------------------------------------------------------------------
 
     async def read(self, access: AuthorizedAccess) -> Mapping[str, CategoryRecord]:
