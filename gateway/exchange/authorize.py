@@ -93,6 +93,30 @@ class ListingAccess:
         return ListingAccess(_MINT, self.decision, self.organisation, self.limit, after)
 
 
+class ImportGrant:
+    """Proof that a file import was permitted and logged: per region, the decision that permits it.
+
+    Made only by `Authorizer.authorize_import`; `access_for` gives the write access for one row's
+    participant, under the import's audit entry, and refuses a participant of a region not permitted.
+    """
+
+    __slots__ = ("audit_seq", "decisions", "organisation")
+
+    def __init__(self, mint: object, decisions: dict[str, Decision], audit_seq: int, organisation: str) -> None:
+        if mint is not _MINT or not decisions or not all(d.permitted for d in decisions.values()):
+            raise PermissionError("ImportGrant is made only by Authorizer.authorize_import")
+        self.decisions = decisions
+        self.audit_seq = audit_seq
+        self.organisation = organisation
+
+    def access_for(self, participant_id: str, region: str) -> AuthorizedAccess:
+        """Return the write access for one participant of the import (its region must be permitted)."""
+        decision = self.decisions.get(region)
+        if decision is None:
+            raise PermissionError(f"the import is not permitted for region '{region}'")
+        return AuthorizedAccess(_MINT, participant_id, decision, self.audit_seq, self.organisation, Operation.WRITE)
+
+
 class OversightGrant:
     """Proof that the gate permitted one oversight action (log review, evidence, notices, holds, ...).
 
@@ -434,6 +458,46 @@ class Authorizer:
         entry = self._decision_entry(ctx, event, decision, now, None, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, None), rows
+
+    def decide_regions(self, requests: dict[str, AccessRequest]) -> dict[str, Decision]:
+        """Return the decision for each region's request now (pure; nothing is logged yet)."""
+        now = self.clock.now().timestamp()
+        policy = self.current_policy()
+        return {region: decide(policy, request, now) for region, request in requests.items()}
+
+    def authorize_import(
+        self, ctx: RequestContext, event: str, decisions: dict[str, Decision], refuse: str | None, **fields: Any
+    ) -> ImportGrant:
+        """Log one entry for a whole file import (its counts, regions, rules), durably; return the grant.
+
+        `decisions` are the regions the accepted rows fall in, each permitted (`decide_regions`);
+        `refuse` names why the import is refused as a whole (the entry is then a denial, raised).
+        """
+        now = self.clock.now()
+        policy = self.current_policy()
+        permits = [d for d in decisions.values() if d.permitted]
+        rule_ids = sorted({r for d in permits for r in d.rule_ids})
+        reason = refuse or ("permitted" if permits else "no_rows")
+        entry = self._entry(
+            ctx,
+            event,
+            now,
+            policy,
+            decision="deny" if refuse or not permits else "permit",
+            reason=reason,
+            participant=None,
+            processing_activity_id=permits[0].processing_activity_id if permits else None,
+            rule_ids=rule_ids,
+            legal_bases=sorted({b for d in permits for b in d.legal_bases}),
+            covenants=sorted({c for d in permits for c in d.covenant_ids}),
+            regions=sorted(decisions),
+            **fields,
+        )
+        seq = self.audit.append(entry, now, self.audit_timeout).seq
+        if refuse or not permits:
+            self._log_denial(ctx, event, reason, seq)
+            raise Denied(reason, f"The import is refused: {reason}.", seq)
+        return ImportGrant(_MINT, dict(decisions), seq, ctx.principal.organisation)
 
     def _decision_entry(
         self,

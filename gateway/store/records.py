@@ -22,7 +22,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess, ListingAccess
 from gateway.policies.model import Operation
 from gateway.store.db import Database
-from gateway.store.tables import data_keys, participants, pseudonyms, records
+from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
 
 
 class DataDestroyed(Exception):
@@ -229,6 +229,44 @@ class RecordStore:
         require(access, Operation.WRITE)
         with self._db.write.begin() as conn:
             return self._write(conn, access, category, values, now)
+
+    def resolve_many(self, organisation: str, pseudonyms_: Sequence[str]) -> dict[str, ParticipantRef]:
+        """Return the participants `organisation` knows by each of `pseudonyms_` (unknown ones left out)."""
+        if not pseudonyms_:
+            return {}
+        query = (
+            select(pseudonyms.c.pseudonym, participants.c.id, participants.c.region)
+            .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
+            .where(pseudonyms.c.organisation == organisation, pseudonyms.c.pseudonym.in_(sorted(set(pseudonyms_))))
+        )
+        with self._db.read.connect() as conn:
+            return {r.pseudonym: ParticipantRef(r.id, r.region) for r in conn.execute(query)}
+
+    def find_import(self, organisation: str, category: str, content_sha256: str) -> Any:
+        """Return the earlier import of the same file by the same source into the category, if any."""
+        query = select(source_imports).where(
+            source_imports.c.source_organisation == organisation,
+            source_imports.c.category == category,
+            source_imports.c.content_sha256 == content_sha256,
+        )
+        with self._db.read.connect() as conn:
+            return conn.execute(query).first()
+
+    def write_import(
+        self,
+        category: str,
+        rows: Iterable[tuple[AuthorizedAccess, dict[str, Any]]],
+        now: datetime,
+        record: dict[str, Any],
+    ) -> int:
+        """Write each row as a new version and record the import, all in one transaction; return the rows."""
+        written = 0
+        with self._db.write.begin() as conn:
+            for access, values in rows:
+                self._write(conn, require(access, Operation.WRITE), category, values, now)
+                written += 1
+            conn.execute(insert(source_imports).values(**record, rows_imported=written, imported_at=now))
+        return written
 
     def _write(
         self, conn: Connection, access: AuthorizedAccess, category: str, values: dict[str, Any], now: datetime
