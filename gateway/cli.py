@@ -45,7 +45,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     urls = load_settings().connector_urls
     print(f"{len(cfg.sources)} source systems ({', '.join(s.id for s in cfg.sources) or 'none'})")
     for source in unconnected(cfg, urls):
-        print(f"  source {source.id} (rest): no URL in this deployment; its categories are served from the hosted store")
+        print(f"  source {source.id} (rest): no URL here; its categories are served from the hosted store")
     return 0
 
 
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence.cli import add_commands as add_evidence_commands
 
     add_evidence_commands(sub)  # verify FILE, outbox ..., evidence ...
+    from gateway.connectors.cli import add_commands as add_connector_commands
+
+    add_connector_commands(sub)  # import csv ..., connectors status|jwks
     return parser
 
 

@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     )
     connector_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS sources")
     connector_tls_key: Path | None = Field(default=None, description="Its private key (PEM)")
+    max_import_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, description="Largest CSV upload accepted (bytes; streamed to disk)"
+    )
     connector_tls_ca: Path | None = Field(default=None, description="CA bundle the sources' certificates chain to")
     rehearsal: bool = Field(
         default=False, description="Rehearsal mode: a copy of the database, a simulated clock, said on every response"

@@ -60,6 +60,7 @@ class ImportResult:
     audit_seq: int | None = None
     import_id: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)  # rejection reason code -> rows
+    file_problem: FileRefused | None = None  # the file as a whole was refused (header, encoding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ class CsvImport:
             header, decisions = self._validate(result)
         except FileRefused as exc:
             self._reject(result, 1, "", exc.code, exc.text)
+            result.file_problem = exc
             decisions = {}
             refusal: str | None = exc.code
         else:

@@ -121,6 +121,10 @@ class ExchangeService:
             )
         return ctx.purpose
 
+    async def require_purpose(self, ctx: RequestContext, event: str) -> str:
+        """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
+        return await self._purpose(ctx, event)
+
     def _validate_fields(self, values: dict[str, dict[str, Any]]) -> None:
         for category, fields in values.items():
             cat = self.policy.categories.get(category)
