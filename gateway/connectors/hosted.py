@@ -22,7 +22,8 @@ class HostedSource:
 
     async def read(self, access: AuthorizedAccess) -> Mapping[str, CategoryRecord]:
         """Return the latest hosted record of each permitted category, cut to the permitted fields."""
-        return self.store.read(require(access, Operation.READ))
+        access = require(access, Operation.READ)  # before the store is touched at all
+        return self.store.read(access)
 
     async def write(
         self, access: AuthorizedAccess, values: Mapping[str, Mapping[str, Any]], now: datetime, idempotency_key: str
@@ -33,4 +34,5 @@ class HostedSource:
 
     async def list(self, access: ListingAccess) -> list[tuple[str, Listed]]:
         """Return one page of the participants the listing access may see, from the participant registry."""
-        return self.store.list_candidates(require_listing(access))
+        access = require_listing(access)
+        return self.store.list_candidates(access)

@@ -20,6 +20,7 @@ class MemorySource:
     records: dict[str, dict[str, list[CategoryRecord]]] = field(default_factory=dict)
     # participant id -> (region, day registered, {organisation: pseudonym})
     participants: dict[str, tuple[str, date, dict[str, str]]] = field(default_factory=dict)
+    applied: dict[str, Written] = field(default_factory=dict)  # idempotency key -> what it wrote
 
     async def read(self, access: AuthorizedAccess) -> Mapping[str, CategoryRecord]:
         """Return the latest record of each permitted category, cut to the permitted fields."""
@@ -40,6 +41,8 @@ class MemorySource:
     ) -> Written:
         """Merge each category's permitted values into a new version; return the versions."""
         access = require(access, Operation.WRITE, Operation.REGISTER)
+        if idempotency_key in self.applied:
+            return self.applied[idempotency_key]
         versions: dict[str, int] = {}
         for category, fields in values.items():
             if set(fields) - set(access.decision.fields_by_category.get(category, ())):
@@ -48,7 +51,8 @@ class MemorySource:
             merged = {**(held[-1].fields if held else {}), **fields}
             held.append(CategoryRecord(category, merged, len(held) + 1, access.organisation, now))
             versions[category] = len(held)
-        return Written(versions)
+        self.applied[idempotency_key] = Written(versions)
+        return self.applied[idempotency_key]
 
     async def list(self, access: ListingAccess) -> list[tuple[str, Listed]]:
         """Return one page, by pseudonym, of the participants in the access's regions."""
