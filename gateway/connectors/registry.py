@@ -32,6 +32,35 @@ class ConnectorState:
     connected: bool  # brokered in this deployment (a REST source with a URL)
     paused: bool
     paused_since: datetime | None  # the end of its last covenant
+    still_serving: tuple[str, ...] = ()  # its covenants still in force (then it is not paused)
+
+
+def connector_states(
+    policy: CompiledPolicy, now: datetime, covenant: str | None = None, connected: frozenset[str] = frozenset()
+) -> list[ConnectorState]:
+    """Return the state of every source system (only those serving `covenant`, when given) at `now`."""
+    out: list[ConnectorState] = []
+    ts = now.timestamp()
+    for system in policy.config.sources:
+        if covenant is not None and covenant not in system.covenants:
+            continue
+        since = paused_since(system, policy, now)
+        serving = tuple(c for c in system.covenants if c in policy.covenants and policy.covenants[c].in_force(ts))
+        out.append(
+            ConnectorState(
+                system.id,
+                system.name,
+                system.organisation,
+                system.kind.value,
+                system.categories,
+                system.covenants,
+                system.id in connected,
+                since is not None,
+                since,
+                serving,
+            )
+        )
+    return out
 
 
 def base_url(system: SourceSystem, urls: Mapping[str, str]) -> str | None:
@@ -97,24 +126,5 @@ class SourceRegistry:
         return paused_since(system, self._policy(), now) is not None
 
     def states(self, now: datetime, covenant: str | None = None) -> list[ConnectorState]:
-        """Return every non-hosted source's connector state (only those serving `covenant`, when given)."""
-        policy = self._policy()
-        out: list[ConnectorState] = []
-        for system in policy.config.sources:
-            if covenant is not None and covenant not in system.covenants:
-                continue
-            since = paused_since(system, policy, now)
-            out.append(
-                ConnectorState(
-                    system.id,
-                    system.name,
-                    system.organisation,
-                    system.kind.value,
-                    system.categories,
-                    system.covenants,
-                    system.id in self._brokered,
-                    since is not None,
-                    since,
-                )
-            )
-        return out
+        """Return every source's connector state (only those serving `covenant`, when given)."""
+        return connector_states(self._policy(), now, covenant, frozenset(self._brokered))

@@ -228,3 +228,40 @@ def test_a_brokered_write_is_applied_once_per_idempotency_key(brokered: Brokered
     assert brokered.cvs.state.received[0].headers["idempotency-key"] == brokered.cvs.state.received[1].headers["idempotency-key"]
     ref = next(iter(brokered.cvs.state.records))
     assert brokered.cvs.state.records[ref]["case_plan"]["version"] == 4
+
+
+def test_a_revoked_covenant_stops_brokered_access_at_its_second_and_pauses_its_connectors(brokered: Brokered) -> None:
+    from datetime import datetime, timedelta
+
+    from gateway.evidence import documents
+    from gateway.lifecycle.events import Actor
+    from tests.conftest import AMS
+
+    p = register_at_source(brokered)
+    gw = brokered.gw
+    assert gw.container.lifecycle is not None and gw.container.evidence is not None
+    effective = datetime(2024, 12, 1, 12, 0, 0, tzinfo=AMS)
+    gw.container.lifecycle.service.revoke_covenant(
+        Actor.jurist("amsterdam", "jurist.1"), "lvv-amsterdam", effective, "Early end agreed", "B&W 2024/90"
+    )
+    gw.clock.set(effective - timedelta(seconds=1))
+    assert read(brokered, "lso_case_discussion", p).status_code == 200
+    assert len(brokered.cvs.state.received) == 1
+    gw.clock.set(effective)
+    refused = read(brokered, "lso_case_discussion", p)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "no_covenant_in_force"
+    assert len(brokered.cvs.state.received) == 1  # the source was not called at or after the end
+    sources = gw.container.exchange.sources
+    assert sources is not None
+    states = {s.source: s for s in sources.states(gw.clock.now())}
+    assert states["cvs-amsterdam"].paused
+    assert states["cvs-amsterdam"].paused_since == effective
+    assert not states["dtv-zaaksysteem"].paused  # it serves the other cities' covenants still
+    facts, extras = gw.container.evidence.service.covenant_facts("lvv-amsterdam")
+    report = documents.revocation_report(facts, extras, "doc-1", gw.clock.now(), 1, "test", "Europe/Amsterdam")
+    listed = {c["source"]: c for c in report["connectors"]}
+    assert set(listed) == {"cvs-amsterdam", "dtv-zaaksysteem", "ngo-opvang-amsterdam-csv"}
+    assert listed["cvs-amsterdam"]["paused"] is True
+    assert listed["cvs-amsterdam"]["paused_since"] == "2024-12-01T11:00:00Z"
+    assert listed["dtv-zaaksysteem"]["still_serving"] == ["lvv-rotterdam", "lvv-utrecht", "lvv-groningen", "lvv-eindhoven"]
