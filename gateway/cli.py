@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from gateway.settings import Settings
 
@@ -111,11 +112,25 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
     if DEMO_FILE.exists():
         print(f"demo data already present ({DEMO_FILE})")
         return 0
+    from gateway.connectors.demo import keep, start_cvs
+
+    # Amsterdam's case plans go to its (simulated) client tracking system: the demo's brokered source.
+    cvs, settings = start_cvs(settings)
     container = build(settings)
+
+    async def seed_all() -> Any:
+        try:
+            return await seed(container, per_city=args.per_city)
+        finally:
+            assert container.exchange.sources is not None
+            await container.exchange.sources.aclose()
+
     try:
-        seeded = asyncio.run(seed(container, per_city=args.per_city))
+        seeded = asyncio.run(seed_all())
+        keep(cvs)
     finally:
         container.close()
+        cvs.__exit__(None, None, None)
     DEMO_FILE.write_text(json.dumps({"participants": seeded.participants, "example": seeded.example}, indent=2))
     print(f"seeded {seeded.participants} synthetic participants")
     return 0
@@ -171,9 +186,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     port = args.port or settings.port
+    cvs = None
+    if settings.demo and DEMO_FILE.exists():
+        from gateway.connectors.demo import DEMO_CVS_FILE, example, start_cvs
+
+        if DEMO_CVS_FILE.exists():
+            cvs, settings = start_cvs(settings, DEMO_CVS_FILE)
     app = create_app(settings)
     if settings.demo and DEMO_FILE.exists():
         print(examples(port), flush=True)
+        if cvs is not None:
+            print(example(port, cvs.url, json.loads(DEMO_FILE.read_text())["example"]["amsterdam"]), flush=True)
     if settings.demo:
         from gateway.auth.demo import record_server
 
