@@ -20,7 +20,19 @@ from gateway.api.schemas import problems
 from gateway.connectors.csv_import import CsvImport, FileRefused, ImportResult
 from gateway.exchange.authorize import Denied
 
-router = APIRouter(prefix="/v1", tags=["imports"], dependencies=[Depends(get_principal)])
+# Tagged with the exchange: the callers are the source organisations' own roles, like its writes.
+router = APIRouter(prefix="/v1", tags=["exchange"], dependencies=[Depends(get_principal)])
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "participant,notes,last_contact_date\npaaaaaaaaaaaaaaaaaaaaaaaaaa,synthetic,2024-11-01\n",
+            }
+        },
+    }
+}
 MAX_LISTED = 1000  # rejected rows listed in the answer; the counts cover them all
 
 
@@ -59,6 +71,7 @@ def _body(result: ImportResult, category: str, report: Path) -> dict[str, Any]:
     responses={200: {"description": "The same file was imported before; nothing was written again"}}
     | problems(400, 403, 413, 415, 422, 503),
     status_code=201,
+    openapi_extra=CSV_BODY,
 )
 async def upload_csv(
     request: Request,

@@ -13,7 +13,7 @@ unsupported_method, allow_header_conformance and ignored_auth (which strips and 
 The stateful checks (use_after_free, ensure_resource_availability, object_level_authorization) need
 linked operations and do not run here.
 
-Known gaps (KNOWN_GAPS): positive_data_acceptance is not run on three operations whose valid inputs
+Known gaps (KNOWN_GAPS): positive_data_acceptance is not run on four operations whose valid inputs
 depend on something no schema can state (every other check runs on them):
 - `PUT /v1/participants/{pseudonym}/records/{category}`: the body's field names depend on the
   `category` path parameter. The schema allows every field of every category; a field of another
@@ -21,6 +21,8 @@ depend on something no schema can state (every other check runs on them):
 - `GET /v1/audit/proofs/inclusion` and `/consistency`: `seq` and `first` must lie within the tree
   (`tree_size`, `second`, or by default the latest signed checkpoint, which grows as the log does);
   beyond it the answer is 400 (`not_in_tree`, `bad_sizes`, `beyond_checkpoint`).
+- `POST /v1/imports/{category}`: the text/csv body's header names fields of the `category` path
+  parameter and its rows name participants the caller knows; otherwise 422 (`rows_rejected`, ...).
 Both positive and negative data accept 413 as a refusal: the byte limit on a body is not expressible.
 """
 
@@ -65,6 +67,7 @@ KNOWN_GAPS: dict[str, set[CheckFunction]] = {
     "PUT /v1/participants/{pseudonym}/records/{category}": {openapi_checks.positive_data_acceptance},
     "GET /v1/audit/proofs/inclusion": {openapi_checks.positive_data_acceptance},
     "GET /v1/audit/proofs/consistency": {openapi_checks.positive_data_acceptance},
+    "POST /v1/imports/{category}": {openapi_checks.positive_data_acceptance},
 }
 
 
