@@ -187,18 +187,34 @@ def main() -> int:
         cvs_url = f"http://127.0.0.1:{cvs_port}"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         try:
-            cmd = [sys.executable, "-m", "gateway.connectors.simulators", "cvs", str(cvs_port), str(state / "cvs.jwks.json")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "gateway.connectors.simulators",
+                "cvs",
+                str(cvs_port),
+                str(state / "cvs.jwks.json"),
+            ]
             procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
             wait_up(cvs_url, procs[-1], "/docs")
             pseudonyms, tokens, cvs_token = prepare(state, cvs_url, args.per_city)
-            code = f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import bench_connector as b; b.serve_gateway(__import__('pathlib').Path({str(state)!r}), {gw_port}, {cvs_url!r})"
+            code = (
+                f"import sys, pathlib; sys.path.insert(0, {str(ROOT / 'bench')!r}); import bench_connector as b; "
+                f"b.serve_gateway(pathlib.Path({str(state)!r}), {gw_port}, {cvs_url!r})"
+            )
             procs.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env))
             wait_up(f"http://127.0.0.1:{gw_port}", procs[-1])
             from gateway.policies.compiled import compile_policy
             from gateway.policies.loader import load_config
 
             policy = compile_policy(load_config(CONFIG))
-            fields = next(g.fields for r in policy.config.rules if r.id == "lso-city-read" for g in r.grants if g.category == "case_plan")
+            fields = next(
+                g.fields
+                for r in policy.config.rules
+                if r.id == "lso-city-read"
+                for g in r.grants
+                if g.category == "case_plan"
+            )
             names = [f.name for f in policy.categories["case_plan"].fields] if fields == "*" else list(fields)
             query = "categories=case_plan&fields=" + ",".join(f"case_plan.{n}" for n in names)
             direct = requests_for(
@@ -238,7 +254,9 @@ def main() -> int:
     d50 = min(r["p50_ms"] for r in results["brokered"]) - min(r["p50_ms"] for r in results["direct"])
     d99 = min(r["p99_ms"] for r in results["brokered"]) - min(r["p99_ms"] for r in results["direct"])
     ratio = max(r["rps"] for r in results["brokered"]) / max(r["rps"] for r in results["direct"])
-    print(f"\noverhead of brokering (best rounds): p50 +{d50:.2f} ms, p99 +{d99:.2f} ms; throughput {ratio:.0%} of direct")
+    print(
+        f"\noverhead of brokering (best rounds): p50 +{d50:.2f} ms, p99 +{d99:.2f} ms; throughput {ratio:.0%} of direct"
+    )
     return 1 if bad else 0
 
 

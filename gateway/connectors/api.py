@@ -68,8 +68,10 @@ def _body(result: ImportResult, category: str, report: Path) -> dict[str, Any]:
 @router.post(
     "/imports/{category}",
     summary="Import a CSV delivery into one category (the caller's organisation is the source)",
-    responses={200: {"description": "The same file was imported before; nothing was written again"}}
-    | problems(400, 403, 413, 415, 422, 503),
+    responses={
+        200: {"description": "The same file was imported before; nothing was written again"},
+        **problems(400, 403, 413, 415, 422, 503),
+    },
     status_code=201,
     openapi_extra=CSV_BODY,
 )

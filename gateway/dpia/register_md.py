@@ -17,8 +17,7 @@ def _basis_cell(bases: list[dict[str, Any]]) -> Text:
 def _sources_cell(categories: list[dict[str, Any]]) -> str:
     """Return where each category's records live: its source systems (kind), or the hosted store."""
     parts = [
-        f"{c['id']}: " + ", ".join(f"{s['id']} ({s['kind']})" for s in c.get("sourceSystems", ()))
-        for c in categories
+        f"{c['id']}: " + ", ".join(f"{s['id']} ({s['kind']})" for s in c.get("sourceSystems", ())) for c in categories
     ]
     return "; ".join(parts) or "none"
 

@@ -77,9 +77,7 @@ class ListingAccess:
 
     __slots__ = ("after", "decision", "limit", "organisation", "regions")
 
-    def __init__(
-        self, mint: object, decision: Decision, organisation: str, limit: int, after: str | None
-    ) -> None:
+    def __init__(self, mint: object, decision: Decision, organisation: str, limit: int, after: str | None) -> None:
         if mint is not _MINT or not decision.permitted:
             raise PermissionError("ListingAccess is made only by Authorizer.authorize_listing_async")
         self.decision = decision

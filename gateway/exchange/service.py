@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.clock import Clock
+from gateway.connectors.port import CategoryRecord, Listed
 from gateway.exchange.authorize import AuthorizedAccess, Authorizer, Denied, ListingAccess
 from gateway.exchange.context import RequestContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Reason
 from gateway.policies.model import Operation
-from gateway.store.records import CategoryRecord, Listed, RecordStore, encode_record
+from gateway.store.records import RecordStore, encode_record
 
 if TYPE_CHECKING:
     from gateway.connectors.port import RecordSource

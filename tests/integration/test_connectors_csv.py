@@ -9,7 +9,6 @@ import tracemalloc
 from pathlib import Path
 
 import orjson
-import pytest
 from sqlalchemy import func, select
 
 from gateway.connectors.csv_import import CsvImport, ImportResult
@@ -24,7 +23,9 @@ ROWS = 120_000  # the huge file
 
 
 def ngo_ctx(role: str = "counsellor", purpose: str = "shelter_counselling") -> RequestContext:
-    return RequestContext(Principal(NGO, "ngo-client", "t", 0), "importer.1", role, purpose, TraceContext.from_header(None))
+    return RequestContext(
+        Principal(NGO, "ngo-client", "t", 0), "importer.1", role, purpose, TraceContext.from_header(None)
+    )
 
 
 def participants(gw: Gateway, n: int) -> list[str]:
@@ -35,13 +36,19 @@ def participants(gw: Gateway, n: int) -> list[str]:
 def run_import(gw: Gateway, path: Path, partial: bool = False) -> tuple[ImportResult, list[list[str]]]:
     report = io.StringIO()
     c = gw.container
-    result = CsvImport(c.exchange.authorizer, c.store, ngo_ctx(), "counselling_notes", path, None, partial, report).run()
+    result = CsvImport(
+        c.exchange.authorizer, c.store, ngo_ctx(), "counselling_notes", path, None, partial, report
+    ).run()
     return result, list(csv.reader(io.StringIO(report.getvalue())))[1:]
 
 
 def notes_rows(gw: Gateway) -> int:
     with gw.container.db.read.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(records).where(records.c.category == "counselling_notes")).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(records).where(records.c.category == "counselling_notes")
+            ).scalar_one()
+        )
 
 
 def entry(gw: Gateway, seq: int) -> dict[str, object]:
@@ -95,7 +102,13 @@ def test_malformed_rows_refuse_the_whole_file_and_are_reported_with_row_and_reas
     assert result.status == "refused"
     assert notes_rows(gateway) == 0
     reasons = {int(row[0]): row[2].split(":")[0] for row in rejected}
-    assert reasons == {3: "column_count", 4: "bad_participant", 5: "unknown_participant", 6: "no_values", 7: "control_characters"}
+    assert reasons == {
+        3: "column_count",
+        4: "bad_participant",
+        5: "unknown_participant",
+        6: "no_values",
+        7: "control_characters",
+    }
     logged = entry(gateway, result.audit_seq or 0)
     assert (logged["decision"], logged["reason"], logged["rows_rejected"]) == ("deny", "rows_rejected", 5)
 
@@ -103,9 +116,7 @@ def test_malformed_rows_refuse_the_whole_file_and_are_reported_with_row_and_reas
 def test_partial_imports_the_valid_rows_and_reports_the_others(gateway: Gateway, tmp_path: Path) -> None:
     good, also = participants(gateway, 2)
     path = tmp_path / "notes.csv"
-    path.write_text(
-        f"participant,notes\n{good},fine\n{also},\n{also},second try\n{good},duplicate\n", encoding="utf-8"
-    )
+    path.write_text(f"participant,notes\n{good},fine\n{also},\n{also},second try\n{good},duplicate\n", encoding="utf-8")
     result, rejected = run_import(gateway, path, partial=True)
     assert (result.status, result.rows_imported, result.rows_rejected) == ("imported", 2, 2)
     assert [(r[0], r[2].split(":")[0]) for r in rejected] == [("3", "no_values"), ("5", "duplicate_participant")]
@@ -123,7 +134,8 @@ def test_wrong_encodings_are_rejected_row_by_row_or_as_a_file(gateway: Gateway, 
     utf16 = tmp_path / "utf16.csv"
     utf16.write_text(f"participant,notes\n{good},x\n", encoding="utf-16")
     result, rejected = run_import(gateway, utf16)
-    assert result.file_problem is not None and result.file_problem.code == "encoding"
+    assert result.file_problem is not None
+    assert result.file_problem.code == "encoding"
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + f"participant,notes\n{good},met BOM\n".encode())
     result, rejected = run_import(gateway, bom)
@@ -134,7 +146,8 @@ def test_a_header_with_a_field_the_category_lacks_refuses_the_file(gateway: Gate
     path = tmp_path / "notes.csv"
     path.write_text("participant,notes,diagnosis\n", encoding="utf-8")
     result, _ = run_import(gateway, path)
-    assert result.file_problem is not None and result.file_problem.code == "unknown_field"
+    assert result.file_problem is not None
+    assert result.file_problem.code == "unknown_field"
     assert entry(gateway, result.audit_seq or 0)["reason"] == "unknown_field"
 
 
@@ -200,7 +213,9 @@ def test_the_upload_endpoint_answers_problems(gateway: Gateway) -> None:
     assert rejected.status_code == 422
     assert rejected.headers["content-type"] == PROBLEM
     assert rejected.json()["code"] == "rows_rejected"
-    assert rejected.json()["rejected_rows"] == [{"row": 3, "participant": None, "reason": rejected.json()["rejected_rows"][0]["reason"]}]
+    assert rejected.json()["rejected_rows"] == [
+        {"row": 3, "participant": None, "reason": rejected.json()["rejected_rows"][0]["reason"]}
+    ]
     city = gateway.pseudonym_for("amsterdam", ref) if False else None  # noqa: F841 (the city knows it by another name)
     wrong_role = {**gateway.headers("amsterdam", "case_manager", "shelter_counselling"), "Content-Type": "text/csv"}
     city_ref = gateway.container.store.pseudonym("amsterdam", gateway.container.store.resolve(NGO, ref).id)  # type: ignore[union-attr]
@@ -209,7 +224,12 @@ def test_the_upload_endpoint_answers_problems(gateway: Gateway) -> None:
     )
     assert denied.status_code == 403
     assert denied.json()["code"] == "not_permitted"
-    assert gateway.http.post("/v1/imports/counselling_notes", content=body, headers={**headers, "Content-Type": "application/json"}).status_code == 415
+    assert (
+        gateway.http.post(
+            "/v1/imports/counselling_notes", content=body, headers={**headers, "Content-Type": "application/json"}
+        ).status_code
+        == 415
+    )
     no_purpose = {k: v for k, v in headers.items() if k != "Processing-Purpose"}
     assert gateway.http.post("/v1/imports/counselling_notes", content=body, headers=no_purpose).status_code == 400
     assert notes_rows(gateway) == 0

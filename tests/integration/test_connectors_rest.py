@@ -146,7 +146,15 @@ def test_the_source_receives_purpose_trace_and_the_audit_entry_that_permitted_th
     assert call.headers["authorization"].startswith("Bearer ")  # private_key_jwt token from the CVS
 
 
-@pytest.mark.parametrize(("mode", "status", "code"), [("slow", 504, "source_timeout"), ("garbage", 502, "source_bad_answer"), ("wrong_shape", 502, "source_bad_answer"), ("error", 502, "source_error")])
+@pytest.mark.parametrize(
+    ("mode", "status", "code"),
+    [
+        ("slow", 504, "source_timeout"),
+        ("garbage", 502, "source_bad_answer"),
+        ("wrong_shape", 502, "source_bad_answer"),
+        ("error", 502, "source_error"),
+    ],
+)
 def test_a_misbehaving_source_gives_a_gateway_error_releases_nothing_and_is_logged_first(
     brokered: Brokered, mode: str, status: int, code: str
 ) -> None:
@@ -185,7 +193,11 @@ def test_a_source_that_is_down_gives_502_and_the_log_says_nothing_left(
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = make_settings(
-        database_url, tmp_path / "keys", minter, config_dir=fast_config(tmp_path), connector_urls={"cvs-amsterdam": dead}
+        database_url,
+        tmp_path / "keys",
+        minter,
+        config_dir=fast_config(tmp_path),
+        connector_urls={"cvs-amsterdam": dead},
     )
     container = build(settings, FixedClock(IN_FORCE))
     try:
@@ -195,7 +207,9 @@ def test_a_source_that_is_down_gives_502_and_the_log_says_nothing_left(
             created = h.post("/v1/participants", json=body, headers=gw.headers("amsterdam", "intake_officer", "intake"))
             assert created.status_code == 201, created.text
             p = created.json()["participant"]
-            response = h.get(f"/v1/participants/{p}", headers=gw.headers("amsterdam", "case_manager", "lso_case_discussion"))
+            response = h.get(
+                f"/v1/participants/{p}", headers=gw.headers("amsterdam", "case_manager", "lso_case_discussion")
+            )
             assert response.status_code == 502
             assert response.json()["code"] == "source_unreachable"
             assert "Synthetisch" not in response.text
@@ -225,7 +239,10 @@ def test_a_brokered_write_is_applied_once_per_idempotency_key(brokered: Brokered
     assert first.status_code == again.status_code == 200, first.text
     assert first.json()["versions"] == again.json()["versions"] == {"case_plan": 4}
     assert [r.body for r in brokered.cvs.state.received] == [body, body]
-    assert brokered.cvs.state.received[0].headers["idempotency-key"] == brokered.cvs.state.received[1].headers["idempotency-key"]
+    assert (
+        brokered.cvs.state.received[0].headers["idempotency-key"]
+        == brokered.cvs.state.received[1].headers["idempotency-key"]
+    )
     ref = next(iter(brokered.cvs.state.records))
     assert brokered.cvs.state.records[ref]["case_plan"]["version"] == 4
 
@@ -239,7 +256,8 @@ def test_a_revoked_covenant_stops_brokered_access_at_its_second_and_pauses_its_c
 
     p = register_at_source(brokered)
     gw = brokered.gw
-    assert gw.container.lifecycle is not None and gw.container.evidence is not None
+    assert gw.container.lifecycle is not None
+    assert gw.container.evidence is not None
     effective = datetime(2024, 12, 1, 12, 0, 0, tzinfo=AMS)
     gw.container.lifecycle.service.revoke_covenant(
         Actor.jurist("amsterdam", "jurist.1"), "lvv-amsterdam", effective, "Early end agreed", "B&W 2024/90"
@@ -264,4 +282,9 @@ def test_a_revoked_covenant_stops_brokered_access_at_its_second_and_pauses_its_c
     assert set(listed) == {"cvs-amsterdam", "dtv-zaaksysteem", "ngo-opvang-amsterdam-csv"}
     assert listed["cvs-amsterdam"]["paused"] is True
     assert listed["cvs-amsterdam"]["paused_since"] == "2024-12-01T11:00:00Z"
-    assert listed["dtv-zaaksysteem"]["still_serving"] == ["lvv-rotterdam", "lvv-utrecht", "lvv-groningen", "lvv-eindhoven"]
+    assert listed["dtv-zaaksysteem"]["still_serving"] == [
+        "lvv-rotterdam",
+        "lvv-utrecht",
+        "lvv-groningen",
+        "lvv-eindhoven",
+    ]

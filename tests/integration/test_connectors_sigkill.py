@@ -54,7 +54,12 @@ def gateway_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess
 def headers(minter: TokenMinter, role: str, purpose: str) -> dict[str, str]:
     minter.now = IN_FORCE.timestamp()
     token = minter.token("amsterdam")
-    return {"Authorization": f"Bearer {token}", "Acting-User": "t.1", "Acting-Role": role, "Processing-Purpose": purpose}
+    return {
+        "Authorization": f"Bearer {token}",
+        "Acting-User": "t.1",
+        "Acting-Role": role,
+        "Processing-Purpose": purpose,
+    }
 
 
 def test_a_sigkill_while_the_source_is_called_leaves_a_consistent_log(
@@ -105,12 +110,16 @@ def test_a_sigkill_while_the_source_is_called_leaves_a_consistent_log(
             except httpx.TransportError:
                 released = b""
             assert killed.wait(60)
-        assert b"onderzoeksfase" not in released and b"Synthetisch" not in released
+        assert b"onderzoeksfase" not in released
+        assert b"Synthetisch" not in released
         assert len(seen) == 1
         report = verify_chain(db)
         assert report.ok, report
         with db.read.connect() as conn:
-            entries = [orjson.loads(e) for e in conn.execute(select(audit_entries.c.entry).order_by(audit_entries.c.seq)).scalars()]
+            entries = [
+                orjson.loads(e)
+                for e in conn.execute(select(audit_entries.c.entry).order_by(audit_entries.c.seq)).scalars()
+            ]
         permit = entries[seen[0] - 1]
         assert (permit["event"], permit["decision"], permit["brokered_from"]) == (
             "exchange.read",
@@ -121,7 +130,9 @@ def test_a_sigkill_while_the_source_is_called_leaves_a_consistent_log(
         cvs.state.on_request = None
         with gateway_process(env, tmp_path / "gateway.log") as (_, base):
             again = httpx.get(
-                f"{base}/v1/participants/{p}", headers=headers(minter, "case_manager", "lso_case_discussion"), timeout=30
+                f"{base}/v1/participants/{p}",
+                headers=headers(minter, "case_manager", "lso_case_discussion"),
+                timeout=30,
             )
             assert again.status_code == 200, again.text
             assert again.json()["records"]["case_plan"]["fields"]["phase"] == "onderzoeksfase"

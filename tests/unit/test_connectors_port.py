@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,5 +165,3 @@ def test_the_memory_source_lists_only_the_permitted_regions_by_pseudonym() -> No
     }
     rows = asyncio.run(source.list(listing()))
     assert [item.pseudonym for _, item in rows] == ["pa", "pb"]
-
-

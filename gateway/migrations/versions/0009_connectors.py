@@ -27,9 +27,7 @@ def upgrade() -> None:
         sa.Column("audit_seq", sa.BigInteger(), nullable=False),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_imports")),
-        sa.UniqueConstraint(
-            "source_organisation", "category", "content_sha256", name="uq_source_imports_content"
-        ),
+        sa.UniqueConstraint("source_organisation", "category", "content_sha256", name="uq_source_imports_content"),
     )
 
 
