@@ -95,10 +95,9 @@ def prepare(state: Path, per_city: int, n_tokens: int) -> tuple[list[str], list[
     container = build(settings, FixedClock(IN_FORCE))
     try:
         asyncio.run(seed(container, per_city=per_city))
-        rows = container.store.list_candidates(ORG, [ORG], 100_000, None)
-        pseudonyms = [listed.pseudonym for _, listed in rows]
         principal = Principal(organisation=ORG, client_id="bench", token_id="bench", expires_at=0)
         ctx = RequestContext(principal, "bench.user", ROLE, PURPOSE, TraceContext.from_header(None))
+        pseudonyms = [listed.pseudonym for listed in asyncio.run(container.exchange.list(ctx, 100_000, None)).items]
         sample = asyncio.run(container.exchange.read(ctx, pseudonyms[0], None))
     finally:
         container.close()

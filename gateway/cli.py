@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 
@@ -45,6 +45,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         f"{len(cfg.retention)} retention rules, {len(cfg.mandates)} mandates)"
     )
     print(f"policy version {policy.version}")
+    from gateway.connectors.registry import unconnected
+
+    urls = load_settings().connector_urls
+    print(f"{len(cfg.sources)} source systems ({', '.join(s.id for s in cfg.sources) or 'none'})")
+    for source in unconnected(cfg, urls):
+        print(f"  source {source.id} (rest): no URL here; its categories are served from the hosted store")
     return 0
 
 
@@ -118,12 +124,26 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
     if DEMO_FILE.exists():
         print(f"demo data already present ({DEMO_FILE})")
         return 0
-    with step(f"synthetic participants ({args.per_city} per city, each logged in the audit log)"):
-        container = build(settings)
+    from gateway.connectors.demo import keep, start_cvs
+
+    # Amsterdam's case plans go to its (simulated) client tracking system: the demo's brokered source.
+    cvs, settings = start_cvs(settings)
+    container = build(settings)
+
+    async def seed_all() -> Any:
         try:
-            seeded = asyncio.run(seed(container, per_city=args.per_city))
+            return await seed(container, per_city=args.per_city)
+        finally:
+            assert container.exchange.sources is not None
+            await container.exchange.sources.aclose()
+
+    with step(f"synthetic participants ({args.per_city} per city, each logged in the audit log)"):
+        try:
+            seeded = asyncio.run(seed_all())
+            keep(cvs)
         finally:
             container.close()
+            cvs.__exit__(None, None, None)
     DEMO_FILE.write_text(json.dumps({"participants": seeded.participants, "example": seeded.example}, indent=2))
     print(f"seeded {seeded.participants} synthetic participants")
     return 0
@@ -184,9 +204,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.demo and "token_issuer" not in settings.model_fields_set:
         # Demo: the issuer is where this server listens (its metadata and assertions name that address).
         settings = settings.model_copy(update={"token_issuer": url})
+    cvs = None
+    if settings.demo and DEMO_FILE.exists():
+        from gateway.connectors.demo import DEMO_CVS_FILE, example, start_cvs
+
+        if DEMO_CVS_FILE.exists():
+            cvs, settings = start_cvs(settings, DEMO_CVS_FILE)
     app = create_app(settings)
     if settings.demo and DEMO_FILE.exists():
         print(examples(port), flush=True)
+        if cvs is not None:
+            print(example(port, cvs.url, json.loads(DEMO_FILE.read_text())["example"]["amsterdam"]), flush=True)
     if settings.demo:
         from gateway.auth.demo import record_server
 
@@ -256,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence.cli import add_commands as add_evidence_commands
 
     add_evidence_commands(sub)  # verify FILE, outbox ..., evidence ...
+    from gateway.connectors.cli import add_commands as add_connector_commands
+
+    add_connector_commands(sub)  # import csv ..., connectors status|jwks
     return parser
 
 

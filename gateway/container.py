@@ -13,6 +13,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.auth.server import AuthorizationServer
 from gateway.auth.tokens import TokenVerifier
 from gateway.clock import Clock, SimulatedClock, SystemClock
+from gateway.connectors.wiring import build_sources
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.epochs import EPOCH_DIR, DataKeyWrapper, EpochKeyStore
 from gateway.crypto.keys import load_keys
@@ -104,7 +105,8 @@ def build(settings: Settings, clock: Clock | None = None, token_clock: Clock | N
         lambda region, category, now: epoch_for(effective(), region, category, now),
     )
     authorizer = Authorizer(policy, audit, clock, settings.audit_flush_timeout_seconds)
-    exchange = ExchangeService(policy, authorizer, store, clock)
+    sources = build_sources(settings, store, policy.config, effective)
+    exchange = ExchangeService(policy, authorizer, store, clock, sources)
     log.info("gateway.built", policy_version=policy.version, config=policy.config.meta.name)
     container = Container(settings, clock, policy, db, audit, verifier, store, exchange, auth)
     # A rehearsal copy shares the key store with the real database: its runs must never destroy an epoch.

@@ -144,6 +144,19 @@ class Settings(BaseSettings):
         default=None,
         description="The decision on whose authority scheduled runs destroy (default: the retention rules)",
     )
+    # Brokered source systems (config/<name>/sources.yaml): where each is reached in this deployment, and how.
+    connector_urls: dict[str, str] = Field(
+        default_factory=dict, description='Base URL per REST source id, JSON: {"cvs-amsterdam": "https://..."}'
+    )
+    connector_client_id: str = Field(
+        default="lvv-gateway", description="The gateway's client id at the sources (private_key_jwt)"
+    )
+    connector_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS sources")
+    connector_tls_key: Path | None = Field(default=None, description="Its private key (PEM)")
+    max_import_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, description="Largest CSV upload accepted (bytes; streamed to disk)"
+    )
+    connector_tls_ca: Path | None = Field(default=None, description="CA bundle the sources' certificates chain to")
     rehearsal: bool = Field(
         default=False, description="Rehearsal mode: a copy of the database, a simulated clock, said on every response"
     )

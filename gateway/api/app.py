@@ -14,6 +14,7 @@ from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.strict_json import BodyBounds
 from gateway.api.tracing import TraceMiddleware
 from gateway.clock import Clock
+from gateway.connectors import api as connector_api
 from gateway.container import Container, build
 from gateway.evidence import wiring as evidence
 from gateway.lifecycle import wiring as lifecycle
@@ -38,7 +39,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with lifecycle.running(built), evidence.running(built):  # retention run; outbox delivery
-            yield
+            try:
+                yield
+            finally:
+                if built.exchange.sources is not None:
+                    await built.exchange.sources.aclose()  # the connectors' HTTP clients, on this loop
         if owned:
             built.close()
 
@@ -53,10 +58,15 @@ def create_app(
     app.state.container = built
     problems.install(app)
     app.add_middleware(openapi.StrictQueryMiddleware, gateway=app)  # only the query the document names
-    app.add_middleware(BodyLimitMiddleware, max_bytes=built.settings.max_request_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=built.settings.max_request_body_bytes,
+        larger={"/v1/imports/": built.settings.max_import_bytes},
+    )
     app.add_middleware(TraceMiddleware)  # outermost: the 413 carries the trace too
     lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints
     app.include_router(exchange.router)
+    app.include_router(connector_api.router)  # file uploads (/v1/imports)
     app.include_router(oauth_endpoints.router)  # token, introspection, JWKS, metadata
     app.include_router(audit_log.router)
     app.include_router(officer.router)  # privacy-officer query API (/v1/officer)

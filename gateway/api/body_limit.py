@@ -18,12 +18,17 @@ class _TooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger or {}  # path prefix -> its own limit (file uploads, streamed to disk)
+
+    def _limit(self, scope: Scope) -> int:
+        path = scope.get("path", "")
+        return next((n for prefix, n in self.larger.items() if path.startswith(prefix)), self.default_max)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(Request(scope), body_too_large(self.max_bytes))
+        response = problem_response(Request(scope), body_too_large(self._limit(scope)))
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
@@ -31,8 +36,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self._limit(scope)
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
                 await self._refuse(scope, receive, send)
                 return
         received = 0
@@ -44,7 +50,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     crossed = True
                     raise _TooLarge
             return message

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import orjson
 import structlog
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.responses import Response
 
 from gateway.api.deps import ContainerDep, ContextDep, get_principal
@@ -21,6 +21,7 @@ from gateway.api.schemas import (
 )
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit.writer import AuditUnavailable
+from gateway.connectors.port import SourceFailed
 from gateway.crypto.envelope import DecryptionError
 from gateway.exchange.authorize import AuthorizedAccess, Denied
 from gateway.exchange.service import BadRequest
@@ -30,12 +31,12 @@ router = APIRouter(
     prefix="/v1",
     tags=["exchange"],
     dependencies=[Depends(get_principal)],
-    responses=problems(404, 409, 500),
+    responses=problems(404, 409, 500, 502, 504),
     route_class=StrictJsonRoute,
 )
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]
 _BAD_PURPOSE = {"purpose_missing", "unknown_purpose"}
-_DOMAIN_ERRORS = (Denied, BadRequest, AuditUnavailable, DataDestroyed, DecryptionError)
+_DOMAIN_ERRORS = (Denied, BadRequest, AuditUnavailable, DataDestroyed, DecryptionError, SourceFailed)
 log = structlog.get_logger("gateway.store")
 
 
@@ -70,6 +71,11 @@ def _problem(exc: Exception) -> Problem:
             "The audit log cannot record this request; nothing was released.",
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, SourceFailed):
+        # The permit is logged, and so is that nothing left: the answer names both entries' source.
+        status = 504 if exc.timeout else 502
+        title = "The source system holding this record did not answer usably; nothing was released."
+        return Problem(status, exc.code, title, exc.text, audit_seq=exc.audit_seq, source=exc.source)
     if isinstance(exc, DataDestroyed):
         return Problem(409, "data_destroyed", "This category's data has been destroyed.")
     if isinstance(exc, DecryptionError):
@@ -157,9 +163,17 @@ async def write_record(
     body: WriteRecord,
     ctx: ContextDep,
     container: ContainerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=r"^[\x21-\x7e]{8,128}$",
+            description="Repeat a write safely: a source system applies one key once",
+        ),
+    ] = None,
 ) -> Response:
     try:
-        result = await container.exchange.write(ctx, pseudonym, category, body.fields)
+        result = await container.exchange.write(ctx, pseudonym, category, body.fields, idempotency_key)
     except _DOMAIN_ERRORS as exc:
         raise _problem(exc) from None
     return _json({"participant": result.pseudonym, "versions": result.versions, "audit": _audit_ref(result.access)})

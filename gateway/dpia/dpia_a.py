@@ -74,6 +74,11 @@ def proposal(config: PolicyConfig) -> Section:
     )
 
 
+def _systems(config: PolicyConfig, category: str) -> str:
+    systems = [f"{s.id} ({s.kind.value})" for s in config.sources if category in s.categories]
+    return f"; system: {', '.join(systems)}" if systems else ""
+
+
 def personal_data(config: PolicyConfig) -> Section:
     rows: list[tuple[Text | str, ...]] = []
     for c in config.categories:
@@ -85,7 +90,7 @@ def personal_data(config: PolicyConfig) -> Section:
                     f.description,
                     "participants",
                     TYPE_LABEL[c.field_sensitivity(f.name)],
-                    ", ".join(c.sources),
+                    ", ".join(c.sources) + _systems(config, c.id),
                     c.dpv_category,
                 )
             )

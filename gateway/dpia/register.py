@@ -115,6 +115,7 @@ def _personal_data(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
                 "fields": [{"name": f, "type": category.field_sensitivity(f).value} for f in fields],
                 "operations": ops,
                 "sources": list(category.sources),
+                "sourceSystems": source_systems(config, cid),
             }
         )
     if labels:
@@ -124,6 +125,17 @@ def _personal_data(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
             ": aggregate figures only." if purpose.aggregate_only else "."
         )
     return {"summary": summary, "categories": items}
+
+
+def source_systems(config: PolicyConfig, category: str) -> list[dict[str, Any]]:
+    """Return where a category's records live: each source system naming it, else the hosted store."""
+    systems = [
+        {"id": s.id, "name": s.name, "organisation": s.organisation, "kind": s.kind.value}
+        for s in config.sources
+        if category in s.categories
+    ]
+    hosted = {"id": "hosted", "name": "Versleutelde opslag van de gateway", "organisation": None, "kind": "hosted"}
+    return systems or [hosted]
 
 
 def _recipients(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:

@@ -14,6 +14,14 @@ def _basis_cell(bases: list[dict[str, Any]]) -> Text:
     return tuple(spans)
 
 
+def _sources_cell(categories: list[dict[str, Any]]) -> str:
+    """Return where each category's records live: its source systems (kind), or the hosted store."""
+    parts = [
+        f"{c['id']}: " + ", ".join(f"{s['id']} ({s['kind']})" for s in c.get("sourceSystems", ())) for c in categories
+    ]
+    return "; ".join(parts) or "none"
+
+
 def _activity(entry: dict[str, Any], art30: dict[str, Any]) -> Section:
     valid = f"{entry['validFrom']} to {entry['validUntil']}" if entry["validFrom"] else "no covenant (no rule)"
     rows: list[tuple[Text | str, ...]] = [
@@ -25,6 +33,7 @@ def _activity(entry: dict[str, Any], art30: dict[str, Any]) -> Section:
         ("(b) legal bases", _basis_cell(entry["legalBasis"])),
         ("(c) categories of data subjects", entry["dataSubjects"]["summary"]),
         ("(c) categories of personal data", entry["personalData"]["summary"]),
+        ("Source of each category", _sources_cell(entry["personalData"]["categories"])),
         (f"(d) {art30['d']['field']}", entry["recipients"]["summary"]),
         (f"(e) {art30['e']['field']}", entry["thirdCountryTransfers"]["summary"]),
         (f"(f) {art30['f']['field']}", entry["retention"]["summary"]),

@@ -155,6 +155,19 @@ def revocation_report(
             }
             for c in extras.clients_disabled
         ],
+        "connectors": [
+            {
+                "source": c.source,
+                "name": c.name,
+                "organisation": c.organisation,
+                "kind": c.kind,
+                "categories": list(c.categories),
+                "paused": c.paused,
+                "paused_since": utc(c.paused_since),
+                "still_serving": list(c.still_serving),
+            }
+            for c in extras.connectors
+        ],
         "recipients_notified": [
             {
                 "organisation": r.organisation,

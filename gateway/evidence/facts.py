@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.connectors.registry import ConnectorState
+
 
 @dataclass(frozen=True, slots=True)
 class CheckpointRef:
@@ -75,3 +77,4 @@ class ReportExtras:
     checkpoint_at_issue: CheckpointRef | None
     config_name: str
     rehearsal: bool = False
+    connectors: tuple[ConnectorState, ...] = ()  # the source systems serving the covenant, paused or not

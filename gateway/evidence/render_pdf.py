@@ -149,6 +149,25 @@ def _revocation(w: _Writer, d: dict[str, Any]) -> None:
         )
     else:
         w.para("No registered client was disabled for this covenant's end.")
+    w.heading("Connectors to source systems")
+    if d.get("connectors"):
+        w.table(
+            ("Source system", "Organisation", "Kind", "State"),
+            [
+                (
+                    c["source"],
+                    c["organisation"],
+                    c["kind"],
+                    f"paused since {w.when(c['paused_since'])}"
+                    if c["paused"]
+                    else f"active for {', '.join(c['still_serving'])}",
+                )
+                for c in d["connectors"]
+            ],
+            (44, 36, 20, 78),
+        )
+    else:
+        w.para("No source system serves under this covenant: its records were hosted.")
     w.heading("Recipients notified to delete their copies")
     acks = d["acknowledgements"]
     missing = f"Missing acknowledgements: {', '.join(acks['missing'])}." if acks["missing"] else "None missing."

@@ -20,6 +20,7 @@ from sqlalchemy.exc import NoResultFound
 from gateway.audit.sealer import Sealer
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
+from gateway.connectors.registry import connector_states
 from gateway.evidence import documents, gather
 from gateway.evidence import repository as repo
 from gateway.evidence.envelope import HTML_MEDIA_TYPE, PDF_MEDIA_TYPE, SignedDocument, sign_document, sign_rendition
@@ -95,6 +96,7 @@ class EvidenceService:
             checkpoint_at_issue=gather.latest_checkpoint(self.db),
             config_name=policy.config.meta.name,
             rehearsal=self.rehearsal,
+            connectors=tuple(connector_states(policy, now, covenant_id)),
         )
         return facts, extras
 

@@ -8,7 +8,7 @@ nothing else. A denial raises `Denied` after its own audit entry is committed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -17,7 +17,7 @@ import structlog
 
 from gateway.audit.writer import AuditWriter
 from gateway.clock import Clock
-from gateway.exchange.context import RequestContext
+from gateway.exchange.context import RequestContext, TraceContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Decision, decide
 from gateway.policies.model import Operation, OversightAction
@@ -42,7 +42,7 @@ class Denied(Exception):
 class AuthorizedAccess:
     """Proof that a permit for exactly this participant, purpose and fields is in the audit log."""
 
-    __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id")
+    __slots__ = ("audit_seq", "decision", "operation", "organisation", "participant_id", "trace")
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class AuthorizedAccess:
         audit_seq: int,
         organisation: str,
         operation: Operation,
+        trace: TraceContext | None = None,
     ) -> None:
         if mint is not _MINT or not decision.permitted:
             raise PermissionError("AuthorizedAccess is made only by Authorizer.authorize")
@@ -60,6 +61,59 @@ class AuthorizedAccess:
         self.audit_seq = audit_seq
         self.organisation = organisation
         self.operation = operation
+        self.trace = trace  # the request's trace, passed on to a brokered source
+
+    def narrowed(self, categories: Iterable[str]) -> AuthorizedAccess:
+        """Return the same access for a subset of its permitted categories (one source's share)."""
+        permitted = self.decision.fields_by_category
+        wanted = [c for c in categories if c in permitted]
+        cut = replace(self.decision, permitted_fields={c: permitted[c] for c in wanted})
+        return AuthorizedAccess(
+            _MINT, self.participant_id, cut, self.audit_seq, self.organisation, self.operation, self.trace
+        )
+
+
+class ListingAccess:
+    """Proof that a listing is permitted: the organisation, the regions it may see, and the page asked."""
+
+    __slots__ = ("after", "decision", "limit", "organisation", "regions")
+
+    def __init__(self, mint: object, decision: Decision, organisation: str, limit: int, after: str | None) -> None:
+        if mint is not _MINT or not decision.permitted:
+            raise PermissionError("ListingAccess is made only by Authorizer.authorize_listing_async")
+        self.decision = decision
+        self.organisation = organisation
+        self.regions = decision.visible_regions
+        self.limit = limit
+        self.after = after
+
+    def next_page(self, after: str) -> ListingAccess:
+        """Return the same listing for the page after `after` (a caller skipping participants it may not see)."""
+        return ListingAccess(_MINT, self.decision, self.organisation, self.limit, after)
+
+
+class ImportGrant:
+    """Proof that a file import was permitted and logged: per region, the decision that permits it.
+
+    Made only by `Authorizer.authorize_import`; `access_for` gives the write access for one row's
+    participant, under the import's audit entry, and refuses a participant of a region not permitted.
+    """
+
+    __slots__ = ("audit_seq", "decisions", "organisation")
+
+    def __init__(self, mint: object, decisions: dict[str, Decision], audit_seq: int, organisation: str) -> None:
+        if mint is not _MINT or not decisions or not all(d.permitted for d in decisions.values()):
+            raise PermissionError("ImportGrant is made only by Authorizer.authorize_import")
+        self.decisions = decisions
+        self.audit_seq = audit_seq
+        self.organisation = organisation
+
+    def access_for(self, participant_id: str, region: str) -> AuthorizedAccess:
+        """Return the write access for one participant of the import (its region must be permitted)."""
+        decision = self.decisions.get(region)
+        if decision is None:
+            raise PermissionError(f"the import is not permitted for region '{region}'")
+        return AuthorizedAccess(_MINT, participant_id, decision, self.audit_seq, self.organisation, Operation.WRITE)
 
 
 class OversightGrant:
@@ -303,6 +357,34 @@ class Authorizer:
         self._log_denial(grant.ctx, event, reason, seq)
         return Denied(reason, text, seq, hides_existence)
 
+    async def record_not_released_async(
+        self, ctx: RequestContext, event: str, access: AuthorizedAccess, source: str, reason: str
+    ) -> int:
+        """Log durably that a permitted access released nothing (its source failed); return the entry's seq.
+
+        A denial in the log's terms (the processing did not take place), naming the permit it follows.
+        """
+        now = self.clock.now()
+        d = access.decision
+        entry = self._entry(
+            ctx,
+            f"{event}.source_failed",
+            now,
+            decision="deny",
+            reason=reason,
+            participant=access.participant_id,
+            processing_activity_id=d.processing_activity_id,
+            categories=sorted(d.fields_by_category),
+            rule_ids=list(d.rule_ids),
+            covenants=list(d.covenant_ids),
+            source=source,
+            released=False,
+            decision_seq=access.audit_seq,
+        )
+        seq = (await self.audit.append_async(entry, now, self.audit_timeout)).seq
+        self._log_denial(ctx, f"{event}.source_failed", reason, seq)
+        return seq
+
     def record_operator_access(self, ctx: RequestContext, event: str, reason: str, **fields: Any) -> int:
         """Log an operator's access from the command line (on the machine, outside the partner gate)."""
         now = self.clock.now()
@@ -363,19 +445,63 @@ class Authorizer:
         ctx: RequestContext,
         event: str,
         request: AccessRequest,
-        fetch: Callable[[frozenset[str]], Sequence[tuple[str, T]]],
+        fetch: Callable[[ListingAccess], Awaitable[Sequence[tuple[str, T]]]],
+        limit: int,
+        after: str | None,
     ) -> tuple[AuthorizedAccess, Sequence[tuple[str, T]]]:
-        """Decide a list request; on permit fetch (participant id, item) rows for the visible regions
-        and log exactly which participants are released, before returning them."""
+        """Decide a list request; on permit fetch (participant id, item) rows with the minted listing
+        access and log exactly which participants are released, before returning them."""
         started = time.perf_counter()
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
-        rows: Sequence[tuple[str, T]] = fetch(decision.visible_regions) if decision.permitted else ()
+        rows: Sequence[tuple[str, T]] = ()
+        if decision.permitted:
+            rows = await fetch(ListingAccess(_MINT, decision, ctx.principal.organisation, limit, after))
         fields = {"regions": sorted(decision.visible_regions), "participants": [pid for pid, _ in rows]}
         entry = self._decision_entry(ctx, event, decision, now, None, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, None, started), rows
+
+    def decide_regions(self, requests: dict[str, AccessRequest]) -> dict[str, Decision]:
+        """Return the decision for each region's request now (pure; nothing is logged yet)."""
+        now = self.clock.now().timestamp()
+        policy = self.current_policy()
+        return {region: decide(policy, request, now) for region, request in requests.items()}
+
+    def authorize_import(
+        self, ctx: RequestContext, event: str, decisions: dict[str, Decision], refuse: str | None, **fields: Any
+    ) -> ImportGrant:
+        """Log one entry for a whole file import (its counts, regions, rules), durably; return the grant.
+
+        `decisions` are the regions the accepted rows fall in, each permitted (`decide_regions`);
+        `refuse` names why the import is refused as a whole (the entry is then a denial, raised).
+        """
+        now = self.clock.now()
+        policy = self.current_policy()
+        permits = [d for d in decisions.values() if d.permitted]
+        rule_ids = sorted({r for d in permits for r in d.rule_ids})
+        reason = refuse or ("permitted" if permits else "no_rows")
+        entry = self._entry(
+            ctx,
+            event,
+            now,
+            policy,
+            decision="deny" if refuse or not permits else "permit",
+            reason=reason,
+            participant=None,
+            processing_activity_id=permits[0].processing_activity_id if permits else None,
+            rule_ids=rule_ids,
+            legal_bases=sorted({b for d in permits for b in d.legal_bases}),
+            covenants=sorted({c for d in permits for c in d.covenant_ids}),
+            regions=sorted(decisions),
+            **fields,
+        )
+        seq = self.audit.append(entry, now, self.audit_timeout).seq
+        if refuse or not permits:
+            self._log_denial(ctx, event, reason, seq)
+            raise Denied(reason, f"The import is refused: {reason}.", seq)
+        return ImportGrant(_MINT, dict(decisions), seq, ctx.principal.organisation)
 
     def _decision_entry(
         self,
@@ -421,4 +547,6 @@ class Authorizer:
         if not decision.permitted:
             self._log_denial(ctx, event, decision.reason.value, seq)
             raise Denied(decision.reason.value, decision.reason_text, seq, decision.hides_existence)
-        return AuthorizedAccess(_MINT, participant_id, decision, seq, ctx.principal.organisation, request.operation)
+        return AuthorizedAccess(
+            _MINT, participant_id, decision, seq, ctx.principal.organisation, request.operation, ctx.trace
+        )

@@ -7,19 +7,26 @@ less than a hop to a worker thread.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway.clock import Clock
-from gateway.exchange.authorize import AuthorizedAccess, Authorizer, Denied
+from gateway.connectors.port import CategoryRecord, Listed
+from gateway.exchange.authorize import AuthorizedAccess, Authorizer, Denied, ListingAccess
 from gateway.exchange.context import RequestContext
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.decision import AccessRequest, Reason
 from gateway.policies.model import Operation
-from gateway.store.records import CategoryRecord, Listed, RecordStore, encode_record
+from gateway.store.records import RecordStore, encode_record
+
+if TYPE_CHECKING:
+    from gateway.connectors.port import RecordSource
+    from gateway.connectors.registry import SourceRegistry
 
 
 class BadRequest(Exception):
@@ -52,10 +59,51 @@ class ListResult:
 
 
 class ExchangeService:
-    def __init__(self, policy: CompiledPolicy, authorizer: Authorizer, store: RecordStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        authorizer: Authorizer,
+        store: RecordStore,
+        clock: Clock,
+        sources: SourceRegistry | None = None,
+    ) -> None:
+        from gateway.connectors.hosted import HostedSource
+
         self.authorizer = authorizer
         self.store = store
         self.clock = clock
+        self.hosted: RecordSource = sources.hosted if sources is not None else HostedSource(store)
+        self.sources = sources
+
+    def _split(self, categories: Iterable[str], region: str) -> dict[str | None, list[str]]:
+        """Return the categories grouped by the brokered source system that holds them (None: hosted)."""
+        out: dict[str | None, list[str]] = {}
+        for category in categories:
+            system = self.sources.system_for(category, region) if self.sources is not None else None
+            out.setdefault(system.id if system is not None else None, []).append(category)
+        return out
+
+    def _brokered(self, categories: Iterable[str], region: str) -> dict[str, Any]:
+        """Return the audit fields naming the source systems a request would reach (none when all hosted)."""
+        split = self._split(categories, region)
+        brokered = {c: sid for sid, cats in split.items() if sid is not None for c in cats}
+        return {"brokered_from": dict(sorted(brokered.items()))} if brokered else {}
+
+    async def _through_source(
+        self, ctx: RequestContext, event: str, access: AuthorizedAccess, source_id: str, call: Any
+    ) -> Any:
+        """Run one call to a brokered source; on failure log that nothing left and re-raise."""
+        from gateway.connectors.port import SourceFailed
+
+        assert self.sources is not None
+        system = next(s for s in self.policy.config.sources if s.id == source_id)
+        try:
+            if self.sources.paused(system, self.clock.now()):
+                raise SourceFailed(source_id, "source_paused", "The connector to this source is paused.")
+            return await call(self.sources.source(system))
+        except SourceFailed as exc:
+            exc.audit_seq = await self.authorizer.record_not_released_async(ctx, event, access, source_id, exc.code)
+            raise
 
     @property
     def policy(self) -> CompiledPolicy:
@@ -74,6 +122,10 @@ class ExchangeService:
                 ctx, event, Reason.UNKNOWN_PURPOSE.value, f"The stated purpose is not known. {valid}", participant_id
             )
         return ctx.purpose
+
+    async def require_purpose(self, ctx: RequestContext, event: str) -> str:
+        """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
+        return await self._purpose(ctx, event)
 
     def _validate_fields(self, values: dict[str, dict[str, Any]]) -> None:
         for category, fields in values.items():
@@ -119,8 +171,19 @@ class ExchangeService:
         request = AccessRequest(
             ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories, under_legal_hold=held
         )
-        access = await self.authorizer.authorize_async(ctx, event, request, participant_id)
-        return ReadResult(pseudonym, access, self.store.read(access))
+        asked = categories if categories is not None else tuple(self.policy.categories)
+        brokered = self._brokered(asked, region)
+        access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
+        records: dict[str, CategoryRecord] = {}
+        for source_id, cats in self._split(access.decision.fields_by_category, region).items():
+            part = access.narrowed(cats)
+            if source_id is None:
+                records.update(await self.hosted.read(part))
+            else:
+                records.update(
+                    await self._through_source(ctx, event, access, source_id, lambda src, part=part: src.read(part))
+                )
+        return ReadResult(pseudonym, access, records)
 
     async def register(self, ctx: RequestContext, region: str, initial: dict[str, dict[str, Any]]) -> WriteResult:
         """Register a new participant (intake) with its first records; return the caller's pseudonym."""
@@ -139,12 +202,33 @@ class ExchangeService:
             tuple(initial),
             tuple((c, f) for c, values in initial.items() for f in values),
         )
-        access = await self.authorizer.authorize_async(ctx, event, request, participant_id, region=region)
-        self.store.register(access, region, tuple(self.policy.organisations), self.clock.now(), initial)
+        split = self._split(initial, region)
+        access = await self.authorizer.authorize_async(
+            ctx, event, request, participant_id, region=region, **self._brokered(initial, region)
+        )
+        now = self.clock.now()
+        hosted = {c: initial[c] for c in split.get(None, [])}
+        self.store.register(access, region, tuple(self.policy.organisations), now, hosted)
+        versions = dict.fromkeys(hosted, 1)
+        for source_id, cats in split.items():
+            if source_id is not None:
+                values = {c: initial[c] for c in cats}
+                key = f"{participant_id}:register"
+                written = await self._through_source(
+                    ctx, event, access, source_id, lambda src, v=values, k=key: src.write(access, v, now, k)
+                )
+                versions.update(written.versions)
         pseudonym = self.store.pseudonym(ctx.principal.organisation, participant_id)
-        return WriteResult(pseudonym, access, dict.fromkeys(initial, 1))
+        return WriteResult(pseudonym, access, versions)
 
-    async def write(self, ctx: RequestContext, pseudonym: str, category: str, values: dict[str, Any]) -> WriteResult:
+    async def write(
+        self,
+        ctx: RequestContext,
+        pseudonym: str,
+        category: str,
+        values: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
         """Write a new version of one category of a participant (only its source may)."""
         event = "exchange.write"
         purpose = await self._purpose(ctx, event)
@@ -162,31 +246,43 @@ class ExchangeService:
             tuple((category, f) for f in values),
             under_legal_hold=self.policy.lifecycle.under_hold(participant_id),
         )
-        access = await self.authorizer.authorize_async(ctx, event, request, participant_id)
-        version = self.store.write(access, category, values, self.clock.now())
-        return WriteResult(pseudonym, access, {category: version})
+        brokered = self._brokered((category,), region)
+        access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
+        now = self.clock.now()
+        if not brokered:
+            return WriteResult(pseudonym, access, {category: self.store.write(access, category, values, now)})
+        # The caller's Idempotency-Key, scoped to its organisation; without one, the decision's own entry.
+        key = (
+            hashlib.sha256(f"{ctx.principal.organisation}\n{idempotency_key}".encode()).hexdigest()[:40]
+            if idempotency_key
+            else f"audit-{access.audit_seq}"
+        )
+        source_id = brokered["brokered_from"][category]
+        written = await self._through_source(
+            ctx, event, access, source_id, lambda src: src.write(access, {category: values}, now, key)
+        )
+        return WriteResult(pseudonym, access, written.versions)
 
     async def list(self, ctx: RequestContext, limit: int, after: str | None) -> ListResult:
         """Return the participants visible to the caller for its purpose (pseudonyms and region only)."""
         event = "exchange.list"
         purpose = await self._purpose(ctx, event)
         request = AccessRequest(ctx.principal.organisation, ctx.role, purpose, Operation.LIST)
-        org = ctx.principal.organisation
         policy = self.policy
         held = policy.lifecycle.held if not policy.purposes[purpose].legal_procedure else frozenset()
 
-        def fetch(regions: frozenset[str]) -> list[tuple[str, Listed]]:
+        async def fetch(listing: ListingAccess) -> list[tuple[str, Listed]]:
             # A participant under a legal hold is listed for the legal procedure only.
-            rows = self.store.list_candidates(org, regions, limit, after)
+            rows = await self.hosted.list(listing)
             if not held:
                 return rows
             kept = [row for row in rows if row[0] not in held]
             while len(rows) == limit and len(kept) < limit:
-                rows = self.store.list_candidates(org, regions, limit, rows[-1][1].pseudonym)
+                rows = await self.hosted.list(listing.next_page(rows[-1][1].pseudonym))
                 kept += [row for row in rows if row[0] not in held]
             return kept[:limit]
 
-        access, rows = await self.authorizer.authorize_listing_async(ctx, event, request, fetch)
+        access, rows = await self.authorizer.authorize_listing_async(ctx, event, request, fetch, limit, after)
         return ListResult(access, [item for _, item in rows])
 
 

@@ -30,6 +30,8 @@ from gateway.policies.model import (
     RetentionRule,
     Sensitivity,
     SharingRule,
+    SourceKind,
+    SourceSystem,
 )
 
 FILES: dict[str, tuple[type[BaseModel], str]] = {
@@ -44,6 +46,7 @@ FILES: dict[str, tuple[type[BaseModel], str]] = {
 OPTIONAL_FILES: dict[str, tuple[type[BaseModel], str]] = {
     "mandates.yaml": (Mandate, "mandate"),
     "oversight.yaml": (OversightActivity, "oversight activity"),
+    "sources.yaml": (SourceSystem, "source"),
 }
 
 
@@ -169,6 +172,7 @@ def load_config(directory: Path) -> PolicyConfig:
         retention=tuple(parts["retention.yaml"]),
         mandates=tuple(parts["mandates.yaml"]),
         oversight=tuple(parts["oversight.yaml"]),
+        sources=tuple(parts["sources.yaml"]),
     )
     problems.extend(cross_check(config))
     if problems:
@@ -189,6 +193,7 @@ def _cross_check_parts(parts: dict[str, list[Any]], invalid: set[str]) -> list[C
         retention=tuple(parts["retention.yaml"]),
         mandates=tuple(parts["mandates.yaml"]),
         oversight=tuple(parts["oversight.yaml"]),
+        sources=tuple(parts["sources.yaml"]),
     )
     return cross_check(partial, invalid)
 
@@ -300,6 +305,50 @@ def cross_check(config: PolicyConfig, invalid: set[str] | frozenset[str] = froze
         seen_subjects.add(retention.applies_to)
     problems.extend(_cross_check_mandates(config, invalid))
     problems.extend(_cross_check_oversight(config, invalid))
+    problems.extend(_cross_check_sources(config, invalid))
+    return problems
+
+
+def _cross_check_sources(config: PolicyConfig, invalid: set[str] | frozenset[str]) -> list[ConfigProblem]:
+    """Return every broken reference of the source systems, and any two that serve one category and region."""
+    problems: list[ConfigProblem] = []
+    orgs = {o.id: o for o in config.organisations}
+    categories = {c.id: c for c in config.categories}
+    covenants = {c.id: c for c in config.covenants}
+    served: dict[tuple[str, str], str] = {}
+    for source in config.sources:
+
+        def say(message: str, label: str = f"source '{source.id}'") -> None:
+            problems.append(ConfigProblem("sources.yaml", label, message))
+
+        org = orgs.get(source.organisation)
+        if org is None:
+            if source.organisation not in invalid:
+                say(f"organisation '{source.organisation}' is not in organisations.yaml")
+            continue
+        for cat_id in source.categories:
+            category = categories.get(cat_id)
+            if category is None:
+                if cat_id not in invalid:
+                    say(f"category '{cat_id}' is not in categories.yaml")
+                continue
+            if org.id not in category.sources and org.kind.value not in category.sources:
+                say(f"organisation '{org.id}' is not a source (bronhouder) of category '{cat_id}'")
+            for region in org.regions:
+                other = served.setdefault((cat_id, region), source.id)
+                if other != source.id:
+                    say(f"category '{cat_id}' in region '{region}' is already served by source '{other}'")
+        for cov_id in source.covenants:
+            cov = covenants.get(cov_id)
+            if cov is None:
+                if cov_id not in invalid:
+                    say(f"covenant '{cov_id}' is not in covenants.yaml")
+            elif org.id not in {p.organisation for p in cov.parties}:
+                say(f"organisation '{org.id}' is not a party to covenant '{cov_id}'")
+        endpoint = source.endpoint
+        if source.kind is SourceKind.REST and endpoint is not None:
+            if endpoint.auth.value == "private_key_jwt" and endpoint.token_url is None and endpoint.base_url:
+                say("private_key_jwt needs the source's token_url")
     return problems
 
 

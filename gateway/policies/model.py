@@ -435,6 +435,55 @@ class ConfigMeta(Strict):
     controller_contact: str
 
 
+class SourceKind(StrEnum):
+    """How a source system delivers its records to the gateway."""
+
+    HOSTED = "hosted"  # written through the exchange API into the gateway's encrypted store
+    REST = "rest"  # brokered: read and written at the partner's own system, per request
+    FILE = "file"  # delivered as a file (CSV) and imported into the encrypted store
+
+
+class SourceAuth(StrEnum):
+    """How the gateway authenticates itself to a brokered source."""
+
+    MTLS = "mtls"
+    PRIVATE_KEY_JWT = "private_key_jwt"
+
+
+class SourceEndpoint(Strict):
+    """Where and how a brokered source is reached (the URL may be set per deployment instead)."""
+
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    auth: SourceAuth
+    token_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", description="private_key_jwt only")
+    timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=5, description="Extra attempts of an idempotent read")
+    breaker_failures: int = Field(default=5, ge=1, le=100, description="Failures in a row that open the breaker")
+    breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+
+class SourceSystem(Strict):
+    """A partner's source system and the categories it serves for its organisation (bronhouder)."""
+
+    id: Identifier
+    name: str
+    organisation: Identifier = Field(description="The organisation that holds the records (bronhouder)")
+    kind: SourceKind
+    categories: tuple[Identifier, ...] = Field(min_length=1)
+    covenants: tuple[Identifier, ...] = Field(
+        min_length=1, description="The covenants it serves under: when all have ended the connector is paused"
+    )
+    endpoint: SourceEndpoint | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_for_rest_only(self) -> SourceSystem:
+        if self.kind is SourceKind.REST and self.endpoint is None:
+            raise ValueError("a rest source needs an endpoint (auth, and base_url here or per deployment)")
+        if self.kind is not SourceKind.REST and self.endpoint is not None:
+            raise ValueError(f"a {self.kind.value} source has no endpoint")
+        return self
+
+
 class PolicyConfig(Strict):
     """The whole configuration of one deployment (one directory under `config/`)."""
 
@@ -447,3 +496,4 @@ class PolicyConfig(Strict):
     retention: tuple[RetentionRule, ...] = ()
     mandates: tuple[Mandate, ...] = ()
     oversight: tuple[OversightActivity, ...] = ()
+    sources: tuple[SourceSystem, ...] = ()

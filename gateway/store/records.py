@@ -9,19 +9,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
 
+from gateway.connectors.port import CategoryRecord, Listed, require, require_listing
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.epochs import OPEN_EPOCH, DataKeyWrapper, EpochDestroyed
 from gateway.crypto.pseudonyms import Pseudonymiser
-from gateway.exchange.authorize import AuthorizedAccess
+from gateway.exchange.authorize import AuthorizedAccess, ListingAccess
 from gateway.policies.model import Operation
 from gateway.store.db import Database
-from gateway.store.tables import data_keys, participants, pseudonyms, records
+from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
 
 
 class DataDestroyed(Exception):
@@ -34,32 +35,9 @@ class ParticipantRef:
     region: str
 
 
-@dataclass(frozen=True, slots=True)
-class CategoryRecord:
-    category: str
-    fields: dict[str, Any]
-    version: int
-    source_organisation: str
-    written_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One participant as a listing shows it: the caller's pseudonym, the region and the day (UTC) of registration."""
-
-    pseudonym: str
-    region: str
-    registered_on: date  # the day only: an exact moment would be one value every organisation sees alike
-
-
 def encode_record(values: dict[str, Any]) -> bytes:
     """Return a record's fields as the bytes that are sealed; raise `orjson.JSONEncodeError` when they cannot be."""
     return orjson.dumps(values)
-
-
-def _require(access: AuthorizedAccess, operation: Operation) -> None:
-    if not isinstance(access, AuthorizedAccess) or access.operation is not operation:
-        raise PermissionError(f"the record store needs an authorized {operation.value} access")
 
 
 def _resolve_statement() -> Any:
@@ -160,13 +138,14 @@ class RecordStore:
                     created += len(rows)
         return created
 
-    def list_candidates(
-        self, organisation: str, regions: Iterable[str], limit: int, after: str | None
-    ) -> list[tuple[str, Listed]]:
-        """Return (participant id, listing) for the organisation's pseudonyms in `regions`, by pseudonym.
+    def list_candidates(self, access: ListingAccess) -> list[tuple[str, Listed]]:
+        """Return (participant id, listing) for the organisation's pseudonyms in the permitted regions.
 
-        Called only by `Authorizer.authorize_listing`, which logs the result before releasing it.
+        Called only with a listing access minted by `Authorizer.authorize_listing_async`, which logs
+        the result before releasing it.
         """
+        access = require_listing(access)
+        organisation, regions, limit, after = access.organisation, access.regions, access.limit, access.after
         query = (
             select(participants.c.id, participants.c.region, participants.c.registered_at, pseudonyms.c.pseudonym)
             .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
@@ -184,7 +163,7 @@ class RecordStore:
 
     def read(self, access: AuthorizedAccess) -> dict[str, CategoryRecord]:
         """Return the latest record of each permitted category, cut to the permitted fields."""
-        _require(access, Operation.READ)
+        require(access, Operation.READ)
         assert access.participant_id is not None
         permitted = access.decision.fields_by_category
         pid = access.participant_id
@@ -230,7 +209,7 @@ class RecordStore:
         initial: dict[str, dict[str, Any]],
     ) -> None:
         """Create the participant of a permitted registration, its pseudonyms and initial records."""
-        _require(access, Operation.REGISTER)
+        require(access, Operation.REGISTER)
         assert access.participant_id is not None
         with self._db.write.begin() as conn:
             conn.execute(
@@ -247,9 +226,47 @@ class RecordStore:
 
     def write(self, access: AuthorizedAccess, category: str, values: dict[str, Any], now: datetime) -> int:
         """Merge `values` into the category's latest record as a new version; return that version."""
-        _require(access, Operation.WRITE)
+        require(access, Operation.WRITE)
         with self._db.write.begin() as conn:
             return self._write(conn, access, category, values, now)
+
+    def resolve_many(self, organisation: str, pseudonyms_: Sequence[str]) -> dict[str, ParticipantRef]:
+        """Return the participants `organisation` knows by each of `pseudonyms_` (unknown ones left out)."""
+        if not pseudonyms_:
+            return {}
+        query = (
+            select(pseudonyms.c.pseudonym, participants.c.id, participants.c.region)
+            .join(pseudonyms, pseudonyms.c.participant_id == participants.c.id)
+            .where(pseudonyms.c.organisation == organisation, pseudonyms.c.pseudonym.in_(sorted(set(pseudonyms_))))
+        )
+        with self._db.read.connect() as conn:
+            return {r.pseudonym: ParticipantRef(r.id, r.region) for r in conn.execute(query)}
+
+    def find_import(self, organisation: str, category: str, content_sha256: str) -> Any:
+        """Return the earlier import of the same file by the same source into the category, if any."""
+        query = select(source_imports).where(
+            source_imports.c.source_organisation == organisation,
+            source_imports.c.category == category,
+            source_imports.c.content_sha256 == content_sha256,
+        )
+        with self._db.read.connect() as conn:
+            return conn.execute(query).first()
+
+    def write_import(
+        self,
+        category: str,
+        rows: Iterable[tuple[AuthorizedAccess, dict[str, Any]]],
+        now: datetime,
+        record: dict[str, Any],
+    ) -> int:
+        """Write each row as a new version and record the import, all in one transaction; return the rows."""
+        written = 0
+        with self._db.write.begin() as conn:
+            for access, values in rows:
+                self._write(conn, require(access, Operation.WRITE), category, values, now)
+                written += 1
+            conn.execute(insert(source_imports).values(**record, rows_imported=written, imported_at=now))
+        return written
 
     def _write(
         self, conn: Connection, access: AuthorizedAccess, category: str, values: dict[str, Any], now: datetime

@@ -437,3 +437,23 @@ key_epochs = Table(
     Column("marked_at", UTCDateTime(), nullable=False),
     Column("destroyed_at", UTCDateTime(), nullable=True),
 )
+
+# -- connectors: file imports ------------------------------------------------------------------------
+
+# One row per imported file: a re-run of the same file (same content hash) for the same source and
+# category finds it and writes nothing again. Written in the import's own transaction, with its rows.
+source_imports = Table(
+    "source_imports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source_organisation", String(64), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("rows_total", Integer, nullable=False),
+    Column("rows_imported", Integer, nullable=False),
+    Column("rows_rejected", Integer, nullable=False),
+    Column("audit_seq", BigInteger, nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source_organisation", "category", "content_sha256", name="uq_source_imports_content"),
+)
