@@ -203,7 +203,12 @@ def publish(tables: Sequence[CountTable], rules: Rules) -> list[PublishedTable]:
 def cut(table: PublishedTable, rows: Sequence[str], with_totals: bool) -> PublishedTable:
     """Return the published table cut to `rows` (and the totals row when `with_totals`); nothing recomputed."""
     keep = [r for r in table.rows if r in rows]
-    cells = {
-        (r, c): v for (r, c), v in table.cells.items() if r in keep or (with_totals and r == TOTAL)
-    }
+    cells = {(r, c): v for (r, c), v in table.cells.items() if r in keep or (with_totals and r == TOTAL)}
     return PublishedTable(table.id, tuple(keep), table.cols, cells)
+
+
+def cut_columns(table: PublishedTable, cols: Sequence[str]) -> PublishedTable:
+    """Return the published table cut to `cols` (none when a period has no column); nothing recomputed."""
+    keep = [c for c in table.cols if c in cols]
+    cells = {(r, c): v for (r, c), v in table.cells.items() if c in keep}
+    return PublishedTable(table.id, table.rows, tuple(keep), cells)
