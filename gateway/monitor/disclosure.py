@@ -169,16 +169,33 @@ def _suppress(system: _System, rules: Rules) -> set[Var]:
         lines = [system.constraints[i] for i in system.by_var[var]]
         partners = sorted(
             {p for line in lines for p in line if p not in suppressed} or set(system.values) - suppressed,
-            key=lambda p: (system.values[p] == 0, system.values[p], p),
+            key=lambda p: _cost(system, p),
         )
         if not partners:
             return suppressed
-        # The cheapest number whose hiding leaves this one undetermined; else the cheapest, and look again.
-        choice = next(
-            (p for p in partners[:_TRIES] if var not in determined(system.constraints, suppressed | {p})),
-            partners[0],
-        )
-        suppressed.add(choice)
+        # The cheapest number whose hiding leaves this one undetermined; else the cheapest pair (a cycle
+        # through a second line); else the cheapest number, and look again.
+        suppressed |= _cover(system, suppressed, var, partners)
+
+
+def _cost(system: _System, var: Var) -> tuple[bool, int, Var]:
+    return (system.values[var] == 0, system.values[var], var)
+
+
+def _cover(system: _System, suppressed: set[Var], var: Var, partners: list[Var]) -> set[Var]:
+    """Return the cheapest one or two more numbers to hide so that `var` is no longer determined."""
+    for p in partners[:_TRIES]:
+        if var not in determined(system.constraints, suppressed | {p}):
+            return {p}
+    pairs = []
+    for p in partners[:_TRIES]:
+        second = {q for i in system.by_var[p] for q in system.constraints[i] if q not in suppressed and q != p}
+        for q in sorted(second, key=lambda q: _cost(system, q))[:_TRIES]:
+            pairs.append((_cost(system, p)[:2] + _cost(system, q)[:2], p, q))
+    for _, p, q in sorted(pairs, key=lambda x: (x[0][0] or x[0][2], x[0][1] + x[0][3], x[1], x[2])):
+        if var not in determined(system.constraints, suppressed | {p, q}):
+            return {p, q}
+    return {partners[0]}
 
 
 def _round(value: int, base: int) -> int:
