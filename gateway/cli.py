@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence.cli import add_commands as add_evidence_commands
 
     add_evidence_commands(sub)  # verify FILE, outbox ..., evidence ...
+    from gateway.monitor.cli import add_commands as add_monitor_commands
+
+    add_monitor_commands(sub)  # monitor show, monitor last-measurement
     return parser
 
 
