@@ -9,25 +9,22 @@ Counts only, never a participant; suppressed cells are null.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from gateway.evidence.documents import utc
 from gateway.evidence.facts import CheckpointRef
-from gateway.evidence.repository import StoredDocument, listing
+from gateway.evidence.repository import StoredDocument
 from gateway.evidence.service import EvidenceService
 from gateway.monitor.compute import Publication, period_label, table_json
 from gateway.monitor.config import MonitorConfig
+from gateway.monitor.due import LAST_MEASUREMENT
 from gateway.monitor.service import Computed
 from gateway.policies.compiled import CompiledPolicy
 from gateway.store.db import Database
 from gateway.store.tables import data_keys
-
-LAST_MEASUREMENT = "last_results_measurement"
-# A measurement counts as the last one for a covenant when issued at most this long before its end.
-LAST_QUARTER = timedelta(days=92)
 
 
 def destroyed_keys(db: Database, categories: list[str]) -> int:
@@ -124,23 +121,6 @@ def measurement_document(
             for ind, table in publication.indicators
         ],
     }
-
-
-def covenants_without_measurement(db: Database, policy: CompiledPolicy, regions: set[str]) -> list[str]:
-    """Return the ended covenants over `regions` for which no last results measurement was issued in time.
-
-    In time: at most a quarter before the covenant's end, or after it (a measurement covers every region).
-    """
-    with db.read.connect() as conn:
-        issued = [d.issued_at.timestamp() for d in listing(conn, LAST_MEASUREMENT)]
-    missing = []
-    for cov in policy.covenants.values():
-        if not cov.regions & regions:
-            continue
-        window_start = cov.ends_ts - LAST_QUARTER.total_seconds()
-        if not any(at >= window_start for at in issued):
-            missing.append(cov.id)
-    return sorted(missing)
 
 
 def issue_last_measurement(
