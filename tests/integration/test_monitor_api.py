@@ -26,8 +26,12 @@ from tests.conftest import Gateway
 AMS = ZoneInfo("Europe/Amsterdam")
 THRESHOLD = 5
 PHASES = {"onderzoeksfase": "Onderzoeksfase", "opvangfase": "Opvangfase"}
-ROUTES = {"legal_stay": "Legaal verblijf", "return": "Terugkeer", "onward_migration": "Doormigratie",
-          "undetermined": "Nog niet bepaald"}
+ROUTES = {
+    "legal_stay": "Legaal verblijf",
+    "return": "Terugkeer",
+    "onward_migration": "Doormigratie",
+    "undetermined": "Nog niet bepaald",
+}
 
 
 def _seed_two_quarters(gateway: Gateway) -> None:
@@ -72,7 +76,11 @@ def _expected_no_shows(people: list[dict[str, Any]]) -> Counter[tuple[str, str]]
     counts: Counter[tuple[str, str]] = Counter()
     for p in people:
         n = p["records"].get("screening", {}).get("no_show_count")
-        label = "Niet vastgelegd" if n is None else {0: "Geen no-show", 1: "Eén no-show"}.get(n, "Twee of meer (waarschuwingsbrief)")
+        label = (
+            "Niet vastgelegd"
+            if n is None
+            else {0: "Geen no-show", 1: "Eén no-show"}.get(n, "Twee of meer (waarschuwingsbrief)")
+        )
         counts[(p["region"], label)] += 1
     return counts
 
@@ -159,8 +167,13 @@ def test_the_csv_download_is_the_suppressed_table(seeded: tuple[Gateway, list[di
 
 @pytest.mark.parametrize(
     ("org", "role"),
-    [("amsterdam", "case_manager"), ("amsterdam", "privacy_officer"), ("amsterdam", "jurist"), ("ind", "ind_officer"),
-     ("ngo-opvang-amsterdam", "counsellor")],
+    [
+        ("amsterdam", "case_manager"),
+        ("amsterdam", "privacy_officer"),
+        ("amsterdam", "jurist"),
+        ("ind", "ind_officer"),
+        ("ngo-opvang-amsterdam", "counsellor"),
+    ],
 )
 def test_every_other_role_is_refused_with_403_and_the_refusal_is_logged(gateway: Gateway, org: str, role: str) -> None:
     for path in ("/v1/monitor", "/v1/monitor/tables/fase.csv"):

@@ -147,8 +147,17 @@ def test_brute_force_finds_at_least_two_completions_for_every_suppressed_cell(
 
 
 def test_rounding_publishes_multiples_of_the_base_after_suppression() -> None:
-    counts = {("ams", "a"): 12, ("ams", "b"): 8, ("ams", "c"): 22, ("rot", "a"): 3, ("rot", "b"): 9, ("rot", "c"): 31,
-              ("utr", "a"): 17, ("utr", "b"): 6, ("utr", "c"): 13}
+    counts = {
+        ("ams", "a"): 12,
+        ("ams", "b"): 8,
+        ("ams", "c"): 22,
+        ("rot", "a"): 3,
+        ("rot", "b"): 9,
+        ("rot", "c"): 31,
+        ("utr", "a"): 17,
+        ("utr", "b"): 6,
+        ("utr", "c"): 13,
+    }
     table = CountTable("t", REGIONS, ("a", "b", "c"), counts)
     pub = publish([table], Rules(5, rounding=5))[0]
     assert pub.value("rot", "a") is None
@@ -170,8 +179,17 @@ def test_a_region_cut_from_the_programme_hides_exactly_what_the_programme_hides(
         "t",
         REGIONS,
         ("a", "b", "c"),
-        {("ams", "a"): 2, ("ams", "b"): 9, ("ams", "c"): 7, ("rot", "a"): 8, ("rot", "b"): 9, ("rot", "c"): 12,
-         ("utr", "a"): 6, ("utr", "b"): 3, ("utr", "c"): 11},
+        {
+            ("ams", "a"): 2,
+            ("ams", "b"): 9,
+            ("ams", "c"): 7,
+            ("rot", "a"): 8,
+            ("rot", "b"): 9,
+            ("rot", "c"): 12,
+            ("utr", "a"): 6,
+            ("utr", "b"): 3,
+            ("utr", "c"): 11,
+        },
     )
     whole = publish([table], Rules(5))[0]
     for region in REGIONS:
@@ -189,7 +207,9 @@ def test_adding_one_person_to_a_small_cell_does_not_reveal_the_cell(tables: list
     if region not in table.rows:
         return
     col = table.cols[0]
-    plus = CountTable(table.id, table.rows, table.cols, {**table.counts, (region, col): table.counts[(region, col)] + 1})
+    plus = CountTable(
+        table.id, table.rows, table.cols, {**table.counts, (region, col): table.counts[(region, col)] + 1}
+    )
     before, after = publish([table], Rules(5))[0], publish([plus], Rules(5))[0]
     for pub, src in ((before, table), (plus and after, plus)):
         for (r, c), v in pub.cells.items():
@@ -199,6 +219,10 @@ def test_adding_one_person_to_a_small_cell_does_not_reveal_the_cell(tables: list
 
 @pytest.mark.parametrize("threshold", [2, 5, 10])
 def test_the_same_counts_always_give_the_same_suppression(threshold: int) -> None:
-    table = CountTable("t", ("ams", "rot"), ("a", "b", "c"), {("ams", "a"): 1, ("ams", "b"): 20, ("ams", "c"): 4,
-                                                               ("rot", "a"): 9, ("rot", "b"): 2, ("rot", "c"): 30})
+    table = CountTable(
+        "t",
+        ("ams", "rot"),
+        ("a", "b", "c"),
+        {("ams", "a"): 1, ("ams", "b"): 20, ("ams", "c"): 4, ("rot", "a"): 9, ("rot", "b"): 2, ("rot", "c"): 30},
+    )
     assert publish([table], Rules(threshold)) == publish([table], Rules(threshold))
