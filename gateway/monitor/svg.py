@@ -17,9 +17,14 @@ _W, _H, _LEFT, _BOTTOM, _TOP = 640, 260, 48, 56, 16
 
 
 def _scale(values: Sequence[int | None]) -> int:
+    """Return the axis top: four whole steps of 1, 2 or 5 times a power of ten."""
     top = max((v for v in values if v is not None), default=0)
-    step = 1 if top <= 5 else 5 if top <= 50 else 10 ** (len(str(top)) - 1)
-    return max(step, -(-top // step) * step)
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            if 4 * factor * power >= top:
+                return 4 * factor * power
+        power *= 10
 
 
 def _frame(title: str, top: int, parts: list[str]) -> str:
