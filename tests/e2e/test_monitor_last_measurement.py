@@ -76,11 +76,13 @@ def test_the_last_results_measurement_is_taken_before_destruction_and_verifies_o
     with gw.container.db.read.connect() as conn:
         entry = json.loads(conn.execute(select(audit_entries.c.entry).where(audit_entries.c.seq == seq)).scalar_one())
         checkpoint = document["computation"]["checkpoint"]
-        assert checkpoint is not None and checkpoint["tree_size"] >= seq
+        assert checkpoint is not None
+        assert checkpoint["tree_size"] >= seq
         note = conn.execute(
             select(audit_checkpoints.c.note).where(audit_checkpoints.c.tree_size == checkpoint["tree_size"])
         ).scalar_one()
-    assert entry["event"] == "monitor.measure" and entry["rule_ids"] == ["steering_monitor"]
+    assert entry["event"] == "monitor.measure"
+    assert entry["rule_ids"] == ["steering_monitor"]
     assert note == checkpoint["signed_note"]
     # Six synthetic participants, one per city and two in Amsterdam: every region's count is below 5.
     series = {(c["row"], c["column"]): c["value"] for c in document["series"]["table"]["cells"]}

@@ -144,8 +144,10 @@ def test_no_answer_carries_a_pseudonym_a_name_or_a_record(seeded: tuple[Gateway,
     ).text
     for blob in (text, csv_text):
         assert not re.search(r"\bp[a-z2-7]{26}\b", blob), "a pseudonym left the gateway"
-        assert "Synthetisch" not in blob and "DEMO-V-" not in blob
-        assert "plan_summary" not in blob and "Demo-opvang" not in blob
+        assert "Synthetisch" not in blob
+        assert "DEMO-V-" not in blob
+        assert "plan_summary" not in blob
+        assert "Demo-opvang" not in blob
 
 
 def test_the_csv_download_is_the_suppressed_table(seeded: tuple[Gateway, list[dict[str, Any]]]) -> None:
@@ -155,7 +157,8 @@ def test_the_csv_download_is_the_suppressed_table(seeded: tuple[Gateway, list[di
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0][0] == "Regio" and rows[0][-1] == "Totaal"
+    assert rows[0][0] == "Regio"
+    assert rows[0][-1] == "Totaal"
     assert [r[0] for r in rows[1:]] == ["Utrecht"]
     truth = _expected_no_shows(people)
     for column, cell in zip(rows[0][1:-1], rows[1][1:-1], strict=True):
@@ -183,7 +186,8 @@ def test_every_other_role_is_refused_with_403_and_the_refusal_is_logged(gateway:
         problem = response.json()
         assert problem["code"] in {"no_oversight_activity", "role_not_allowed"}
         entry = _entry(gateway, problem["audit_seq"])
-        assert entry["decision"] == "deny" and entry["event"] == "monitor.view"
+        assert entry["decision"] == "deny"
+        assert entry["event"] == "monitor.view"
 
 
 def _entry(gateway: Gateway, seq: int) -> dict[str, Any]:
@@ -203,7 +207,8 @@ def test_every_computation_is_an_audit_entry_of_the_statistics_activity_without_
     gateway, _ = seeded
     body = gateway.http.get("/v1/monitor", headers=gateway.headers("groningen", "steering", None)).json()
     entry = _entry(gateway, body["audit"]["seq"])
-    assert entry["event"] == "monitor.view" and entry["decision"] == "permit"
+    assert entry["event"] == "monitor.view"
+    assert entry["decision"] == "permit"
     assert entry["rule_ids"] == ["steering_monitor"]
     assert entry["processing_activity_id"] == "urn:nl:lvv-gateway:activity:steering_monitor"
     assert entry["regions"] == ["groningen"]

@@ -283,10 +283,8 @@ def test_amsterdams_standing_moves_from_exchange_to_aftercare_to_done(policy: Co
     # The stuurgroep keeps the monitor until the data is destroyed, for the last results measurement.
     assert after.oversight_roles == {"privacy_officer", "jurist", "steering"}
     assert not after.allows("case_manager")
-    assert standing(policy, "amsterdam", aftercare_end(policy, "steering_monitor", "lvv-amsterdam")).oversight_roles == {
-        "privacy_officer",
-        "jurist",
-    }
+    monitor_closed = aftercare_end(policy, "steering_monitor", "lvv-amsterdam")
+    assert standing(policy, "amsterdam", monitor_closed).oversight_roles == {"privacy_officer", "jurist"}
     assert after.ended_at == LVV_END
     assert after.aftercare_until == aftercare_end(policy, "audit_review", "lvv-amsterdam")
 
