@@ -216,15 +216,24 @@ def test_every_computation_is_an_audit_entry_of_the_statistics_activity_without_
     assert "cells" not in orjson.dumps(entry).decode()
 
 
-def test_a_period_outside_the_lattice_is_refused_naming_the_lattice(gateway: Gateway) -> None:
+def test_a_free_period_is_refused_and_a_calendar_period_only_selects_published_columns(
+    seeded: tuple[Gateway, list[dict[str, Any]]],
+) -> None:
+    gateway, _ = seeded
     headers = gateway.headers("amsterdam", "steering", None)
-    for period in ("2024-11-01..2024-12-30", "2024-Q5", "2024-11", "2024"):
+    for period in ("2024-11-01..2024-12-30", "2024-Q5", "2024-13", "2024-11-02", "24"):
         response = gateway.http.get("/v1/monitor", params={"period": period}, headers=headers)
         assert response.status_code == 422, period
-        assert response.json()["code"] == "period_not_in_lattice"
-    ok = gateway.http.get("/v1/monitor", params={"period": "2024-Q4"}, headers=headers)
-    assert ok.status_code == 200
-    assert ok.json()["series"]["table"]["columns"] in ([], ["2024-Q4"])
+        assert response.json()["errors"][0]["location"] == "query.period"
+    whole = gateway.http.get("/v1/monitor", headers=headers).json()
+    published = _cells(whole["series"]["table"])
+    for period, columns in (("2024", ["2024-Q2", "2024-Q3", "2024-Q4"]), ("2024-Q4", ["2024-Q4"]),
+                            ("2024-11", ["2024-Q4"]), ("2023", [])):  # fmt: skip
+        body = gateway.http.get("/v1/monitor", params={"period": period}, headers=headers).json()
+        assert body["series"]["table"]["columns"] == columns, period
+        # A cut, never a new count: every value is the one the whole table publishes.
+        for key, value in _cells(body["series"]["table"]).items():
+            assert published[key] == value
 
 
 def test_an_unknown_table_is_a_problem_404(gateway: Gateway) -> None:
