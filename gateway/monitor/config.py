@@ -41,9 +41,10 @@ class Bucket(Strict):
 
     def holds(self, value: object) -> bool:
         """Return whether a recorded value counts in this column."""
+        # True == 1 in Python: a boolean matches only a boolean, a number only a number.
         if isinstance(value, bool):
-            return value in self.values and any(isinstance(v, bool) for v in self.values)
-        if value in self.values:
+            return any(isinstance(v, bool) and v is value for v in self.values)
+        if any(not isinstance(v, bool) and type(v) is type(value) and v == value for v in self.values):
             return True
         if isinstance(value, int) and (self.min is not None or self.max is not None):
             return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
