@@ -29,12 +29,14 @@ def load_settings(env_file: Path | None = None) -> Settings:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from gateway.monitor.config import load_monitor
     from gateway.policies.compiled import compile_policy
     from gateway.policies.loader import ConfigError, load_config
 
     directory = Path(args.config) if args.config else load_settings().config_dir
     try:
         policy = compile_policy(load_config(directory))
+        load_monitor(directory, policy.config)  # the monitor's indicators count from this policy's fields
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -287,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.connectors.cli import add_commands as add_connector_commands
 
     add_connector_commands(sub)  # import csv ..., connectors status|jwks
+    from gateway.monitor.cli import add_commands as add_monitor_commands
+
+    add_monitor_commands(sub)  # monitor show, monitor last-measurement
     return parser
 
 

@@ -18,6 +18,8 @@ from gateway.connectors import api as connector_api
 from gateway.container import Container, build
 from gateway.evidence import wiring as evidence
 from gateway.lifecycle import wiring as lifecycle
+from gateway.monitor import api as monitor_api
+from gateway.monitor import web as monitor_pages
 from gateway.settings import Settings
 from gateway.web import routes as officer_pages
 
@@ -71,6 +73,8 @@ def create_app(
     app.include_router(audit_log.router)
     app.include_router(officer.router)  # privacy-officer query API (/v1/officer)
     app.include_router(officer_pages.router)  # privacy-officer pages (/officer)
+    app.include_router(monitor_api.router)  # steering monitor API (/v1/monitor)
+    app.include_router(monitor_pages.router)  # steering monitor page (/monitor)
     evidence.install(app)  # evidence keys, notices and acks, evidence API, jurists' pages (/jurist)
 
     operations.install(app, built)  # /health, /ready, /metrics; API-Version and policy-time headers

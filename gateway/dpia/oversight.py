@@ -19,7 +19,7 @@ from gateway.dpia.durations import in_words
 from gateway.dpia.measures import MEASURES
 from gateway.dpia.vocab import DATA_SUBJECT, LEGAL_BASIS_CLASS
 from gateway.policies.compiled import compile_policy
-from gateway.policies.model import OversightActivity, PolicyConfig
+from gateway.policies.model import OversightAction, OversightActivity, PolicyConfig
 
 
 def _aftercare_words(activity: OversightActivity) -> str:
@@ -69,6 +69,23 @@ def _served(config: PolicyConfig, activity: OversightActivity) -> list[dict[str,
     ]
 
 
+_COUNTING = {OversightAction.MONITOR_VIEW, OversightAction.MONITOR_MEASURE}
+
+
+def _personal_data_words(activity: OversightActivity) -> str:
+    if _COUNTING & set(activity.actions):
+        # The monitor reads the fields its indicators count from, inside the gateway; only counts leave.
+        return (
+            "Inside the gateway only: the fields the monitor's indicators count from (monitor.yaml) and each "
+            "participant's region and registration date; what leaves are counts per region and period with small "
+            "cells suppressed (docs/monitor.md), never a record or a pseudonym. Audit log entries of each computation."
+        )
+    return (
+        "Audit log entries and the gateway's own records (who, what categories, why, when); "
+        "never the contents of a participant's record."
+    )
+
+
 def oversight_entry(
     config: PolicyConfig, activity: OversightActivity, record_retention: dict[str, Any]
 ) -> dict[str, Any]:
@@ -108,11 +125,7 @@ def oversight_entry(
             "summary": "Participants (as named in the audit log, by reference only) and the partners' acting staff.",
             "categories": [DATA_SUBJECT],
         },
-        "personalData": {
-            "summary": "Audit log entries and the gateway's own records (who, what categories, why, when); "
-            "never the contents of a participant's record.",
-            "categories": [],
-        },
+        "personalData": {"summary": _personal_data_words(activity), "categories": []},
         "recipients": {
             "summary": "; ".join(f"{r['name']} ({', '.join(r['roles'])})" for r in served) or "None.",
             "recipients": served,
@@ -155,7 +168,8 @@ def oversight_section(config: PolicyConfig) -> Section:
         (
             para(
                 "Checking that the exchange stopped does not stop with it. These processing activities are decided "
-                "by the same gate and logged the same way as the exchange; none releases a participant's record. "
+                "by the same gate and logged the same way as the exchange; none releases a participant's record "
+                "(the steering monitor counts inside the gateway and releases suppressed counts only). "
                 "After a covenant ends, a party's access tokens carry only these roles, until the aftercare ends."
             ),
             table(("Activity", "Roles", "Actions", "Legal basis", "After the end"), rows),

@@ -35,7 +35,7 @@ from gateway.evidence.keys import EvidenceKey, EvidenceSigner
 FORMAT = "lvv-gateway-evidence/1"
 DOCUMENT_TYP = "lvv-evidence+json"
 RENDITION_TYP = "lvv-evidence-rendition"
-DOCUMENT_TYPES = ("revocation_report", "destruction_record")
+DOCUMENT_TYPES = ("revocation_report", "destruction_record", "last_results_measurement")
 HTML_MEDIA_TYPE = "text/html"
 PDF_MEDIA_TYPE = "application/pdf"
 _HTML_TRAILER = re.compile(rb"<!-- lvv-evidence-signature: ([A-Za-z0-9_.-]+) -->\n\Z")

@@ -279,12 +279,19 @@ def _destruction(w: _Writer, d: dict[str, Any]) -> None:
         w.para(audit["checkpoint"]["signed_note"], size=7)
 
 
+_TITLES = {
+    "revocation_report": "Revocation report",
+    "destruction_record": "Vernietigingsverklaring",
+    "last_results_measurement": "Laatste resultaatmeting",
+}
+
+
 def document_pdf(signed: SignedDocument, timezone: str, verify_hint: str) -> bytes:
     """Return the PDF rendition of a signed document (without its signature line)."""
     d = signed.document
     issued = datetime.fromisoformat(d["issued_at"].replace("Z", "+00:00"))
     pdf = _EvidencePDF(format="A4")
-    title = "Revocation report" if d["type"] == "revocation_report" else "Vernietigingsverklaring"
+    title = _TITLES[d["type"]]
     pdf.footer_text = f"{title} {d['id']} (version {d['version']})"
     pdf.set_title(_t(title))
     pdf.set_author("lvv-exchange-gateway")
@@ -297,6 +304,10 @@ def document_pdf(signed: SignedDocument, timezone: str, verify_hint: str) -> byt
         w.para("REHEARSAL - produced on a copy of the database with a simulated clock; not evidence.", 11, "B")
     if d["type"] == "revocation_report":
         _revocation(w, d)
+    elif d["type"] == "last_results_measurement":
+        from gateway.monitor.pdf import measurement_section
+
+        measurement_section(w, d)
     else:
         _destruction(w, d)
     w.heading("How to check this document")

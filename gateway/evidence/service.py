@@ -24,7 +24,7 @@ from gateway.connectors.registry import connector_states
 from gateway.evidence import documents, gather
 from gateway.evidence import repository as repo
 from gateway.evidence.envelope import HTML_MEDIA_TYPE, PDF_MEDIA_TYPE, SignedDocument, sign_document, sign_rendition
-from gateway.evidence.facts import ReportExtras
+from gateway.evidence.facts import CheckpointRef, ReportExtras
 from gateway.evidence.keys import EvidenceSigner
 from gateway.evidence.render_html import EvidenceRenderer
 from gateway.evidence.render_pdf import document_pdf
@@ -47,7 +47,7 @@ class EvidenceUnavailable(Exception):
 
 def file_stem(doc_type: str, subject: str, version: int) -> str:
     """Return the download file name without extension, e.g. revocation-report-lvv-amsterdam-v2."""
-    kind = "revocation-report" if doc_type == REVOCATION_REPORT else "destruction-record"
+    kind = doc_type.replace("_", "-")
     return f"{kind}-{subject}-v{version}"
 
 
@@ -140,6 +140,17 @@ class EvidenceService:
         )
 
     # -- common --------------------------------------------------------------------------------------
+
+    def issue(
+        self, doc_type: str, subject: str, requested_by: str, build: Callable[[str, datetime, int], dict[str, Any]]
+    ) -> repo.StoredDocument:
+        """Issue a document of another registered type (e.g. the monitor's last results measurement)."""
+        return self._issue(doc_type, subject, requested_by, build)
+
+    def checkpoint_through(self, seq: int) -> CheckpointRef | None:
+        """Return the signed checkpoint covering entry `seq`, signing one now if this process is a sealer."""
+        self._seal_through(seq)
+        return gather.checkpoint_covering(self.db, seq)
 
     def _issue(
         self,

@@ -225,8 +225,17 @@ def covenants(request: Request, parts: PartsDep) -> Response:
             )
         )
     rows.sort(key=lambda r: (r.state.effective_end, r.state.id))
+    from gateway.monitor.due import LAST_QUARTER, missing_measurements
+
+    now = parts.container.clock.now()
+    missing = missing_measurements(parts.container.db, parts.access.policy, now, LAST_QUARTER, mine)
     return page.render(
-        "jurist_covenants.html", title="Covenants", nav="covenants", rows=rows, flash=request.query_params.get("issued")
+        "jurist_covenants.html",
+        title="Covenants",
+        nav="covenants",
+        rows=rows,
+        flash=request.query_params.get("issued"),
+        missing_measurements=missing,
     )
 
 

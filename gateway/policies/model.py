@@ -358,6 +358,8 @@ class OversightAction(StrEnum):
     LEGAL_HOLD = "lifecycle.hold"  # set and lift legal holds
     COVENANT_REVOKE = "lifecycle.revoke"  # revoke a covenant early, withdraw a mandate
     REHEARSAL_CLOCK = "rehearsal.clock"  # move a rehearsal's simulated clock forward
+    MONITOR_VIEW = "monitor.view"  # compute and see the monitor's suppressed counts (never a record)
+    MONITOR_MEASURE = "monitor.measure"  # issue the last results measurement (signed, suppressed counts)
 
 
 # Keys that would make an oversight activity hand out records; refused with a pointer to rules.yaml.

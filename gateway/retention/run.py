@@ -181,7 +181,24 @@ class RetentionRunner:
         policy = self.policy()
         with self.db.read.connect() as conn:
             holds = holds_by_participant(conn)
-        return plan(policy, live_keys(self.db, policy), holds, as_of or self.clock.now())
+        planned = plan(policy, live_keys(self.db, policy), holds, as_of or self.clock.now())
+        if planned.due:
+            self._warn_without_last_measurement(policy, planned)
+        return planned
+
+    def _warn_without_last_measurement(self, policy: CompiledPolicy, planned: RetentionPlan) -> None:
+        """Warn when data falls due of a covenant whose last results measurement was never taken."""
+        from gateway.monitor.due import missing_measurements
+
+        regions = {d.region for d in planned.due}
+        covenants = {c.id for c in policy.covenants.values() if c.regions & regions}
+        missing = missing_measurements(self.db, policy, planned.as_of, covenants=covenants)
+        if missing:
+            log.warning(
+                "retention.last_measurement_missing",
+                covenants=[m.covenant_id for m in missing],
+                hint="take the last results measurement first: gateway monitor last-measurement",
+            )
 
     # -- the lease -------------------------------------------------------------------------------------
 

@@ -139,13 +139,14 @@ def _callers(gateway: Gateway) -> list[tuple[dict[str, str], set[str] | None]]:
 
     A city case manager (LSO purpose) and intake officer (intake) call the exchange; the city's privacy
     officer calls oversight, audit, notices, evidence, the rehearsal clock and the public operations; its
-    jurist calls evidence and steps the rehearsal clock.
+    jurist calls evidence and steps the rehearsal clock; its stuurgroep calls the monitor.
     """
     return [
         (gateway.headers("amsterdam", "case_manager", "lso_case_discussion", user="cm.fuzz"), {"exchange"}),
         (gateway.headers("amsterdam", "intake_officer", "intake", user="io.fuzz"), {"exchange"}),
         (gateway.headers("amsterdam", "privacy_officer", None, user="fg.fuzz"), None),
         (gateway.headers("amsterdam", "jurist", None, user="jr.fuzz"), {"evidence", "rehearsal"}),
+        (gateway.headers("amsterdam", "steering", None, user="sg.fuzz"), {"steering monitor"}),
     ]
 
 

@@ -280,8 +280,11 @@ def test_amsterdams_standing_moves_from_exchange_to_aftercare_to_done(policy: Co
 
     after = standing(policy, "amsterdam", LVV_END + 1)
     assert not after.exchange_in_force
-    assert after.oversight_roles == {"privacy_officer", "jurist"}
+    # The stuurgroep keeps the monitor until the data is destroyed, for the last results measurement.
+    assert after.oversight_roles == {"privacy_officer", "jurist", "steering"}
     assert not after.allows("case_manager")
+    monitor_closed = aftercare_end(policy, "steering_monitor", "lvv-amsterdam")
+    assert standing(policy, "amsterdam", monitor_closed).oversight_roles == {"privacy_officer", "jurist"}
     assert after.ended_at == LVV_END
     assert after.aftercare_until == aftercare_end(policy, "audit_review", "lvv-amsterdam")
 
@@ -335,7 +338,7 @@ def assert_refused_for_record_contents(problems: list[ConfigProblem], activity_i
     assert found, "\n".join(map(str, problems))
 
 
-def test_the_shipped_configuration_loads_with_its_seven_activities() -> None:
+def test_the_shipped_configuration_loads_with_its_eight_activities() -> None:
     config = load_config(CONFIG_DIR)
     assert {a.id for a in config.oversight} == {
         "audit_review",
@@ -345,6 +348,7 @@ def test_the_shipped_configuration_loads_with_its_seven_activities() -> None:
         "covenant_administration",
         "notice_acknowledgement",
         "rehearsal_control",
+        "steering_monitor",
     }
 
 
