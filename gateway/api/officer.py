@@ -185,6 +185,9 @@ def access_report(
     officer: OfficerDep,
     parts: PartsDep,
     format: Literal["json", "html", "pdf"] = "json",
+    lang: Annotated[
+        Literal["nl", "en"], Query(description="Language of the HTML and PDF renditions (Dutch by default)")
+    ] = "nl",
 ) -> Response:
     try:
         result = officer.subject_access(ctx, pseudonym, format)
@@ -195,10 +198,10 @@ def access_report(
     if format == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="subject-access-{result.audit_seq}.pdf"'
         return Response(
-            report_pdf(report, officer.settings.officer_timezone), headers=headers, media_type="application/pdf"
+            report_pdf(report, officer.settings.officer_timezone, lang), headers=headers, media_type="application/pdf"
         )
     if format == "html":
-        html = parts.renderer.render("report_standalone.html", r=report)
+        html = parts.renderer.render("report_standalone.html", lang, r=report)
         return Response(html, headers={**SECURITY_HEADERS, **headers}, media_type="text/html; charset=utf-8")
     return _json(report.as_dict(), headers)
 

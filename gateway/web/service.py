@@ -20,11 +20,12 @@ from gateway.audit.anomalies import Anomaly, Thresholds, detect
 from gateway.audit.ldv import SubjectIdCipher, ldv_lines
 from gateway.audit.query import AuditQuery, EntryFilter, EntryView, Page, Scope, scope_for
 from gateway.audit.report import ReportBuilder, SubjectAccessReport
-from gateway.audit.status import log_status
+from gateway.audit.status import latest_checkpoint_size, log_status
 from gateway.container import Container
 from gateway.crypto.keys import LDV_SUBJECT_FILE, load_secret_file
 from gateway.exchange.authorize import OversightGrant
 from gateway.exchange.context import RequestContext
+from gateway.i18n import N_
 from gateway.policies.model import OversightAction
 
 OFFICER_ROLE = "privacy_officer"  # the role the sign-in form suggests; who may is oversight.yaml's
@@ -77,6 +78,8 @@ class LogStatusView:
     detail: str
     entries: int
     checked_at: datetime
+    checkpoint_size: int | None = None
+    checkpoint_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -232,10 +235,15 @@ class OfficerService:
         return self.status()
 
     def status(self) -> LogStatusView:
-        """Return the log's verification status, recomputed at most every `officer_status_cache_seconds`."""
+        """Return the log's verification status, recomputed when a newer checkpoint is signed and at least every
+        `officer_status_cache_seconds`."""
         with self._status_lock:
             now = time.monotonic()
-            if self._status and now - self._status[0] < self.settings.officer_status_cache_seconds:
+            if (
+                self._status
+                and now - self._status[0] < self.settings.officer_status_cache_seconds
+                and latest_checkpoint_size(self._c.db) == self._status[1].checkpoint_size
+            ):
                 return self._status[1]
             view = self._compute_status()
             self._status = (now, view)
@@ -249,7 +257,7 @@ class OfficerService:
             where = f" (first bad entry: {status.first_bad_seq})" if status.first_bad_seq else ""
             return LogStatusView(
                 False,
-                "Log verification FAILED",
+                N_("Log verification FAILED"),
                 f"{status.problem or 'unknown problem'}{where}. Treat this as a security incident.",
                 status.entries,
                 checked,
@@ -261,4 +269,12 @@ class OfficerService:
                 f"{status.entries} entries; hash chain intact; signed checkpoint of {cp.size} entries "
                 f"(signed {cp.time.isoformat(timespec='seconds').replace('+00:00', 'Z')}) verifies."
             )
-        return LogStatusView(True, "Log verified", detail, status.entries, checked)
+        return LogStatusView(
+            True,
+            N_("Log verified"),
+            detail,
+            status.entries,
+            checked,
+            cp.size if cp else None,
+            cp.time if cp else None,
+        )
