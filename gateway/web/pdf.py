@@ -21,7 +21,7 @@ def report_pdf(report: SubjectAccessReport, timezone: str, locale: str = DEFAULT
         report.issued_by_name,
         report.generated_at,
         locale,
-        f"{_('Subject access report')}, {report.issued_by_name}, {at.when(report.generated_at)}",
+        _("Subject access report") + f", {report.issued_by_name}, {at.when(report.generated_at)}",
         _("page"),
     )
     w = Writer(pdf)
