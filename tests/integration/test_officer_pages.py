@@ -259,3 +259,30 @@ def test_an_unknown_pseudonym_on_the_subject_access_page_says_so(gateway: Gatewa
     page = browser.get("/officer/subject-access", params={"participant": "p" + "c" * 26})
     assert page.status_code == 404
     assert "Uw organisatie kent geen deelnemer met dit pseudoniem." in page.text
+
+
+def test_dates_are_typed_the_dutch_way_and_a_wrong_one_is_named(gateway: Gateway, browser: httpx.Client) -> None:
+    gateway.register("amsterdam")
+    sign_in(gateway, browser)
+    today = gateway.clock.now()
+    dutch = today.strftime("%d-%m-%Y")
+    page = browser.get("/officer/entries", params={"since": dutch, "until": dutch})
+    assert page.status_code == 200
+    assert 'placeholder="dd-mm-jjjj"' in page.text
+    assert f'value="{dutch}"' in page.text
+    assert "intake-city-write" in page.text  # the registration of today is found
+    before = (today - timedelta(days=1)).strftime("%d-%m-%Y")
+    assert "intake-city-write" not in browser.get("/officer/entries", params={"until": before}).text
+    wrong = browser.get("/officer/entries", params={"since": "11/15/2024"})
+    assert "Geef datums op als dd-mm-jjjj (bijvoorbeeld 31-12-2024)." in wrong.text
+
+
+def test_the_status_banner_follows_a_new_checkpoint_at_once(gateway: Gateway, browser: httpx.Client) -> None:
+    gateway.register("amsterdam")
+    sign_in(gateway, browser)
+    assert "Nog geen ondertekend controlepunt" in browser.get("/officer/entries").text
+    sealer = gateway.container.sealer
+    assert sealer is not None
+    sealer.seal()
+    page = browser.get("/officer/entries").text
+    assert "het ondertekende controlepunt over" in page  # not the cached view of a minute ago
