@@ -39,7 +39,8 @@ table.facts th { white-space: nowrap; }
 a.anchor { font-size: .8em; color: var(--line); text-decoration: none; }
 h2:hover a.anchor, h3:hover a.anchor, h4:hover a.anchor, a.anchor:focus { color: var(--accent); }
 section { scroll-margin-top: 1rem; }
-@media (max-width: 60rem) { .layout { display: block; } nav { position: static; max-height: none; margin-bottom: 1.5rem; } }
+@media (max-width: 60rem) { .layout { display: block; } }
+@media (max-width: 60rem) { nav { position: static; max-height: none; margin-bottom: 1.5rem; } }
 @media print { nav { display: none; } .layout { display: block; } header { color: #000; background: none; } }
 """
 
