@@ -21,11 +21,13 @@ from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
 from gateway.i18n import N_, locale_or_default
+from gateway.store.subject_index import given_kinds
 from gateway.web import officer_signin
 from gateway.web.deps import OfficerParts, PartsDep
-from gateway.web.officer_signin import signed_in
+from gateway.web.officer_signin import Page, signed_in
 from gateway.web.pdf import report_pdf
 from gateway.web.service import Criteria, NotFound, OfficerService
+from gateway.web.signin import FormDep, html_page
 
 pages = APIRouter(prefix="/officer", include_in_schema=False)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -318,6 +320,44 @@ def subject_access_pdf(request: Request, parts: PartsDep) -> Response:
 @pages.get("/subject-access.json")
 def subject_access_json(request: Request, parts: PartsDep) -> Response:
     return _subject(request, parts, "json")
+
+
+# -- finding the participant of an access request ----------------------------------------------------------
+
+LOOKUP_FIELDS = ("v_number", "family_name", "birth_date")
+
+
+def _lookup_page(page: Page, status: int = 200, **values: Any) -> Response:
+    common: dict[str, Any] = {"title": N_("Find a participant"), "nav": "lookup", "found": None, "given": []}
+    common.update(values)
+    return page.render("subject_lookup.html", status, **common)
+
+
+@pages.get("/subject-lookup")
+def subject_lookup_form(request: Request, parts: PartsDep) -> Response:
+    page = signed_in(request, parts)
+    if isinstance(page, Response):
+        return page
+    return _lookup_page(page)
+
+
+@pages.post("/subject-lookup")
+def subject_lookup(request: Request, parts: PartsDep, form: FormDep) -> Response:
+    # A form posted, never a query string: the identifiers must not end up in URLs, logs or history.
+    page = signed_in(request, parts)
+    if isinstance(page, Response):
+        return page
+    if not parts.signin.csrf_ok(page.session, form.get("csrf")):
+        return html_page("Invalid form token.", 400)
+    given = {name: (form.get(name) or "").strip()[:128] for name in LOOKUP_FIELDS}
+    if not given_kinds(given):
+        error = N_("Give the V-number, or the family name together with the date of birth (dd-mm-yyyy).")
+        return _lookup_page(page, 422, error=error)
+    try:
+        result = page.service.find_subject(page.ctx, given)
+    except (Denied, AuditUnavailable) as exc:
+        return page.problem(exc)
+    return _lookup_page(page, found=result.value, given=given_kinds(given), audit_seq=result.audit_seq)
 
 
 router = APIRouter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -27,12 +27,14 @@ from gateway.exchange.authorize import OversightGrant
 from gateway.exchange.context import RequestContext
 from gateway.i18n import N_
 from gateway.policies.model import OversightAction
+from gateway.store.subject_index import given_kinds
 
 OFFICER_ROLE = "privacy_officer"  # the role the sign-in form suggests; who may is oversight.yaml's
 QUERY_EVENT = "audit.query"
 SUBJECT_ACCESS_EVENT = "audit.subject_access"
 LOGIN_EVENT = "audit.login"
 STATUS_EVENT = "audit.status"
+LOOKUP_EVENT = "audit.subject_lookup"
 PERMIT_REASON = "privacy_officer_review"
 T = TypeVar("T")
 
@@ -211,6 +213,28 @@ class OfficerService:
             disclosures=len(report.disclosures),
         )
         return Reviewed(report.with_seq(seq), seq, scope, len(report.disclosures))
+
+    def find_subject(self, ctx: RequestContext, given: Mapping[str, str]) -> Reviewed[list[str]]:
+        """Return the officer's pseudonyms of the participants an access request's identifiers match.
+
+        The identifiers (a V-number; family name and date of birth) are matched inside the gateway against
+        the blind index; only participants in the regions of the officer's organisation can match, so one
+        outside them looks exactly like no match. The lookup is its own audit entry (which kinds of
+        identifier were given and how many matched, never their values), written before the answer.
+        """
+        grant, scope = self.authorise(ctx, LOOKUP_EVENT, OversightAction.SUBJECT_ACCESS)
+        index = self._c.store.subject_index
+        kinds = given_kinds(given)
+        found: list[str] = []
+        if index is not None and kinds:
+            regions = self.policy.organisations[scope.organisation].regions
+            with self._c.db.read.connect() as conn:
+                found = index.find(conn, given, scope.organisation, regions)
+        ref = self._c.store.resolve(scope.organisation, found[0]) if len(found) == 1 else None
+        seq = self._log(
+            grant, LOOKUP_EVENT, ref.id if ref else None, view="subject_lookup", given=kinds, results=len(found)
+        )
+        return Reviewed(found, seq, scope, len(found))
 
     def ldv(self, ctx: RequestContext, since: datetime | None, until: datetime | None) -> Reviewed[Iterator[bytes]]:
         """Return the LDV export (JSON lines) of the entries in scope; logged before the first line."""
