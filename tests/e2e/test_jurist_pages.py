@@ -209,6 +209,7 @@ def test_a_jurist_signs_in_and_out_and_the_old_session_cookie_no_longer_opens_a_
     b.click("form.logout button")
     b.wait_for("location.pathname === '/jurist/login'")
     assert "Aanmelden als jurist of privacyfunctionaris" in b.text()
+    b.screenshot("jurist-login")
     b.goto(f"{site.gw.url}/jurist/covenants")
     b.wait_for("location.pathname === '/jurist/login'")
     replayed = site.gw.http.get("/jurist/covenants", headers={"Cookie": old})

@@ -117,3 +117,12 @@ def test_an_officer_signs_in_searches_reviews_denials_and_makes_a_subject_access
     assert "Logboek gecontroleerd en in orde" in status
     links = json.loads(b.evaluate("JSON.stringify([...document.querySelectorAll('.exports a')].map(a => a.href))"))
     assert any(link.endswith(f"subject-access.pdf?participant={p}") for link in links)
+
+    b.click("a[href='/officer/subject-lookup']")
+    b.wait_for("location.pathname === '/officer/subject-lookup'")
+    b.fill("#v_number", "TEST-V-00001")
+    b.click("#find")
+    b.wait_for("document.querySelector('.matches') !== null")
+    assert "1 deelnemer gevonden" in b.text()
+    assert b.evaluate("location.search") == ""  # posted: the V-number is in no URL
+    b.screenshot("officer-subject-lookup")
