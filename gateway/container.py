@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -16,7 +17,7 @@ from gateway.clock import Clock, SimulatedClock, SystemClock
 from gateway.connectors.wiring import build_sources
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.epochs import EPOCH_DIR, DataKeyWrapper, EpochKeyStore
-from gateway.crypto.keys import load_keys
+from gateway.crypto.keys import SUBJECT_LOOKUP_FILE, KeyMaterialError, load_keys, load_secret_file
 from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.evidence.parts import EvidenceParts, build_evidence
 from gateway.exchange.authorize import Authorizer
@@ -29,6 +30,7 @@ from gateway.retention.epochs import epoch_for
 from gateway.settings import Settings
 from gateway.store.db import Database, connect
 from gateway.store.records import RecordStore
+from gateway.store.subject_index import SubjectIndex
 
 log = structlog.get_logger("gateway")
 
@@ -57,6 +59,15 @@ class Container:
             self.sealer.close()
         self.audit.close()
         self.db.dispose()
+
+
+def _subject_index(key_dir: Path) -> SubjectIndex | None:
+    """Return the blind index of identifying fields, or None (with a warning) when its key was never made."""
+    try:
+        return SubjectIndex(load_secret_file(key_dir, SUBJECT_LOOKUP_FILE, 32))
+    except KeyMaterialError as exc:
+        log.warning("subject_index.disabled", reason=str(exc))
+        return None
 
 
 def build(settings: Settings, clock: Clock | None = None, token_clock: Clock | None = None) -> Container:
@@ -103,6 +114,7 @@ def build(settings: Settings, clock: Clock | None = None, token_clock: Clock | N
         wrapper,
         Pseudonymiser(keys.pseudonym_key),
         lambda region, category, now: epoch_for(effective(), region, category, now),
+        _subject_index(settings.key_dir),
     )
     authorizer = Authorizer(policy, audit, clock, settings.audit_flush_timeout_seconds)
     sources = build_sources(settings, store, policy.config, effective)

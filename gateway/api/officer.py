@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import MAX_INDEX, ContextDep, get_principal
-from gateway.api.oversight_schemas import AnomaliesOut, EntryPage, LogStatusOut
+from gateway.api.oversight_schemas import AnomaliesOut, EntryPage, LogStatusOut, SubjectLookupIn, SubjectLookupOut
 from gateway.api.problems import Problem
 from gateway.api.schemas import Rfc3339, problems
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
+from gateway.store.subject_index import given_kinds
 from gateway.web.deps import OfficerDep, PartsDep
 from gateway.web.pdf import report_pdf
 from gateway.web.render import SECURITY_HEADERS
@@ -185,6 +186,9 @@ def access_report(
     officer: OfficerDep,
     parts: PartsDep,
     format: Literal["json", "html", "pdf"] = "json",
+    lang: Annotated[
+        Literal["nl", "en"], Query(description="Language of the HTML and PDF renditions (Dutch by default)")
+    ] = "nl",
 ) -> Response:
     try:
         result = officer.subject_access(ctx, pseudonym, format)
@@ -195,10 +199,10 @@ def access_report(
     if format == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="subject-access-{result.audit_seq}.pdf"'
         return Response(
-            report_pdf(report, officer.settings.officer_timezone), headers=headers, media_type="application/pdf"
+            report_pdf(report, officer.settings.officer_timezone, lang), headers=headers, media_type="application/pdf"
         )
     if format == "html":
-        html = parts.renderer.render("report_standalone.html", r=report)
+        html = parts.renderer.render("report_standalone.html", lang, r=report)
         return Response(html, headers={**SECURITY_HEADERS, **headers}, media_type="text/html; charset=utf-8")
     return _json(report.as_dict(), headers)
 
@@ -229,3 +233,29 @@ def status(ctx: ContextDep, officer: OfficerDep) -> Response:
         return _json(officer.status_for(ctx).as_dict())
     except _ERRORS as exc:
         raise _problem(exc) from None
+
+
+@router.post(
+    "/subject-lookup",
+    response_model=SubjectLookupOut,
+    summary="Find the participant of an access request from its V-number, or family name and date of birth",
+    responses=problems(422),
+)
+def subject_lookup(body: SubjectLookupIn, ctx: ContextDep, officer: OfficerDep) -> Response:
+    given = {k: v.strip() for k, v in body.model_dump(exclude_none=True).items()}
+    kinds = given_kinds(given)
+    if not kinds:
+        raise Problem(
+            422,
+            "identifiers_missing",
+            "Not enough to find a participant.",
+            "Give v_number, or family_name together with birth_date (YYYY-MM-DD or DD-MM-YYYY).",
+        )
+    try:
+        result = officer.find_subject(ctx, given)
+    except _ERRORS as exc:
+        raise _problem(exc) from None
+    return _json(
+        {"pseudonyms": result.value, "matched_by": kinds, "audit_seq": result.audit_seq},
+        {"Audit-Seq": str(result.audit_seq), "Cache-Control": "no-store"},
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SeqRef(BaseModel):
@@ -184,3 +184,21 @@ SUCCESS_MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/.well-known/evidence-keys.json"): JwksOut,
     ("post", "/v1/notices/{notice_id}/ack"): AckOut,
 }
+class SubjectLookupIn(BaseModel):
+    """What an access request gives to find its participant: a V-number, or family name and date of birth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v_number: str | None = Field(default=None, max_length=128, description="The V-number as the requester gave it")
+    family_name: str | None = Field(default=None, max_length=128, description="Family name (with birth_date)")
+    birth_date: str | None = Field(
+        default=None, max_length=10, description="Date of birth, YYYY-MM-DD or DD-MM-YYYY (with family_name)"
+    )
+
+
+class SubjectLookupOut(BaseModel):
+    """Your organisation's pseudonyms of the participants that match (none outside your regions)."""
+
+    pseudonyms: list[str]
+    matched_by: list[str] = Field(description="Which identifiers were matched: v_number and/or name_birth")
+    audit_seq: int = Field(description="The audit entry that records the lookup")

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from gateway.i18n import N_
 
 HIDDEN_REASONS = {
     "participant_outside_covenant_region": "participant outside the covenant's regions",
@@ -51,6 +53,7 @@ class Anomaly:
     last: datetime
     seqs: tuple[int, ...]
     detail: str
+    acting_users: tuple[str, ...] = ()  # who acted in the sample entries, as the log names them
 
     def as_dict(self) -> dict[str, Any]:
         """Return the anomaly as JSON-ready data."""
@@ -64,6 +67,7 @@ class Anomaly:
             "last": self.last.isoformat().replace("+00:00", "Z"),
             "sample_seqs": list(self.seqs),
             "detail": self.detail,
+            "acting_users": list(self.acting_users),
         }
 
 
@@ -122,7 +126,10 @@ def detect(
     per_day: dict[tuple[str, date], int] = defaultdict(int)
     day_seqs: dict[tuple[str, date], list[int]] = defaultdict(list)
     orgs: dict[str, str | None] = {}
+    users: dict[int, str] = {}
     for seq, moment, entry in rows:
+        if since <= moment < until and entry.get("acting_user"):
+            users[seq] = str(entry["acting_user"])
         client = str(entry.get("client_id") or "(unknown client)")
         orgs.setdefault(client, entry.get("organisation"))
         event = str(entry.get("event", ""))
@@ -148,7 +155,7 @@ def detect(
             found.append(
                 Anomaly(
                     "denial_burst",
-                    "Burst of denials",
+                    N_("Burst of denials"),
                     client,
                     orgs.get(client),
                     len(burst),
@@ -162,14 +169,14 @@ def detect(
     for client, group in hidden.items():
         parts = ", ".join(f"{n} x {HIDDEN_REASONS[r]}" for r, n in sorted((group.reasons or {}).items()))
         found.append(
-            _grouped("outside_region", "Access outside the client's regions (answered 404)", client, group, parts)
+            _grouped("outside_region", N_("Access outside the client's regions (answered 404)"), client, group, parts)
         )
     for client, group in ended.items():
         text = f"{group.count} requests refused because no covenant of the organisation was in force."
-        found.append(_grouped("after_covenant_end", "Attempts after the covenant ended", client, group, text))
+        found.append(_grouped("after_covenant_end", N_("Attempts after the covenant ended"), client, group, text))
     found.extend(_volume(per_day, day_seqs, orgs, since, until, thresholds, zone))
     found.sort(key=lambda a: (a.last, a.kind), reverse=True)
-    return found
+    return [replace(a, acting_users=tuple(sorted({users[s] for s in a.seqs if s in users}))) for a in found]
 
 
 def _grouped(kind: str, title: str, client: str, group: _Group, detail: str) -> Anomaly:
@@ -203,7 +210,7 @@ def _volume(
         found.append(
             Anomaly(
                 "volume",
-                "Volume far above the client's usual",
+                N_("Volume far above the client's usual"),
                 client,
                 orgs.get(client),
                 count,

@@ -14,7 +14,7 @@ organisation; otherwise it covers the officer's own organisation only, and says 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from gateway.audit.query import AuditQuery, EntryFilter, Scope
+from gateway.i18n import N_
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.model import RetentionRule, Sensitivity
 from gateway.store.db import Database
@@ -30,18 +31,36 @@ from gateway.store.tables import records
 RECEIVING_EVENTS = ("exchange.read", "exchange.list")
 SOURCE_EVENTS = ("exchange.register", "exchange.write")
 _TRIGGER_TEXT = {
-    "covenant_end": "after the covenant ends",
-    "case_closed": "after the case is closed",
-    "decision_final": "after the decision is final",
-    "provision_end": "after the provision ends",
-    "recorded": "after it was recorded",
+    "covenant_end": N_("after the covenant ends"),
+    "case_closed": N_("after the case is closed"),
+    "decision_final": N_("after the decision is final"),
+    "provision_end": N_("after the provision ends"),
+    "recorded": N_("after it was recorded"),
 }
-_UNITS = {"Y": ("year", "years"), "M": ("month", "months"), "W": ("week", "weeks"), "D": ("day", "days")}
+_TRIGGER_WHEN = {
+    "covenant_end": N_("when the covenant ends"),
+    "case_closed": N_("when the case is closed"),
+    "decision_final": N_("when the decision is final"),
+    "provision_end": N_("when the provision ends"),
+    "recorded": N_("when it was recorded"),
+}
+# Dutch counts like English (one, other), so the singular and plural are two plain messages.
+_UNITS = {
+    "Y": (N_("year"), N_("years")),
+    "M": (N_("month"), N_("months")),
+    "W": (N_("week"), N_("weeks")),
+    "D": (N_("day"), N_("days")),
+}
 _KIND_TEXT = {
-    "gemeente": "the municipality (gemeente) of the participant's region",
-    "rijkspartner": "a national agency (rijkspartner) party to the covenant",
-    "ngo": "an NGO party to the covenant",
+    "gemeente": N_("the municipality (gemeente) of the participant's region"),
+    "rijkspartner": N_("a national agency (rijkspartner) party to the covenant"),
+    "ngo": N_("an NGO party to the covenant"),
 }
+AUDIT_LOG_NAME = N_("Log of disclosures (audit log)")
+NO_RULE = N_("no retention rule configured")
+ARCHIVE = N_("kept permanently (archive)")
+DESTROYED = N_("destroyed {period} {trigger}")
+DESTROYED_WHEN = N_("destroyed {trigger}")
 
 
 def _iso(moment: datetime) -> str:
@@ -131,6 +150,7 @@ class RetentionLine:
     legal_source: str
     suggestion: bool
     note: str | None
+    trigger: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -204,20 +224,32 @@ class SubjectAccessReport:
         }
 
 
-def describe_period(rule: RetentionRule) -> str:
-    """Return a retention rule's period in words, e.g. '6 months after the covenant ends'."""
-    if rule.action == "archive" or rule.duration is None:
-        return "kept permanently (archive)"
-    trigger = _TRIGGER_TEXT.get(rule.trigger.value, f"after {rule.trigger.value}")
+def describe_retention(
+    action: str,
+    duration: str | None,
+    trigger: str | None,
+    gettext: Callable[[str], str] = str,
+) -> str:
+    """Return a retention period in words ('destroyed 6 months after the covenant ends'), in gettext's language."""
+    if action == "archive" or duration is None:
+        return gettext(ARCHIVE)
+    key = trigger or ""
     parts = []
-    for amount, unit in re.findall(r"(\d+)([YMWD])", rule.duration):
+    for amount, unit in re.findall(r"(\d+)([YMWD])", duration):
         n = int(amount)
         if n:
             singular, plural = _UNITS[unit]
-            parts.append(f"{n} {singular if n == 1 else plural}")
+            parts.append(f"{n} {gettext(singular if n == 1 else plural)}")
     if not parts:
-        return f"destroyed {trigger.replace('after ', 'when ', 1)}"
-    return f"destroyed {' '.join(parts)} {trigger}"
+        when = gettext(_TRIGGER_WHEN[key]) if key in _TRIGGER_WHEN else f"when {key}"
+        return gettext(DESTROYED_WHEN).format(trigger=when)
+    after = gettext(_TRIGGER_TEXT[key]) if key in _TRIGGER_TEXT else f"after {key}"
+    return gettext(DESTROYED).format(period=" ".join(parts), trigger=after)
+
+
+def describe_period(rule: RetentionRule) -> str:
+    """Return a retention rule's period in words, e.g. '6 months after the covenant ends'."""
+    return describe_retention(rule.action, rule.duration, rule.trigger.value)
 
 
 class ReportBuilder:
@@ -360,9 +392,9 @@ class ReportBuilder:
         out = []
         for cat_id in [*categories, "audit_log"]:
             rule = rules.get(cat_id)
-            name = self._category(cat_id).name if cat_id != "audit_log" else "Log of disclosures (audit log)"
+            name = self._category(cat_id).name if cat_id != "audit_log" else AUDIT_LOG_NAME
             if rule is None:
-                out.append(RetentionLine(cat_id, name, "no retention rule configured", None, "", "", False, None))
+                out.append(RetentionLine(cat_id, name, NO_RULE, None, "", "", False, None))
                 continue
             out.append(
                 RetentionLine(
@@ -374,6 +406,7 @@ class ReportBuilder:
                     rule.legal_source,
                     rule.suggestion,
                     rule.note,
+                    rule.trigger.value,
                 )
             )
         return tuple(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.audit.chain import verify_chain
 from gateway.audit.checkpoint import CheckpointError, VerifierKey, parse
@@ -37,6 +37,13 @@ class LogStatus:
     verified: bool
     problem: str | None = None
     first_bad_seq: int | None = None
+
+
+def latest_checkpoint_size(db: Database) -> int | None:
+    """Return the size of the latest signed checkpoint (None before the first): a cheap test for news."""
+    with db.read.connect() as conn:
+        size = conn.execute(select(func.max(audit_checkpoints.c.tree_size))).scalar_one()
+    return int(size) if size is not None else None
 
 
 def log_status(db: Database, verify: bool = True, batch: int = 20_000) -> LogStatus:

@@ -19,6 +19,7 @@ ISSUER_PUBLIC_FILE = "issuer.jwks.json"
 # Privacy-officer review: AES-SIV key for LDV data-subject ids (64 bytes), HMAC key for web sessions.
 LDV_SUBJECT_FILE = "ldv-subject.key"
 OFFICER_SESSION_FILE = "officer-session.key"
+SUBJECT_LOOKUP_FILE = "subject-lookup.key"  # keys the blind index of identifying fields (store/subject_index.py)
 
 
 class KeyMaterialError(Exception):
@@ -40,7 +41,7 @@ def init_keys(key_dir: Path) -> list[Path]:
         if not path.exists():
             _write_secret(path, base64.b64encode(os.urandom(32)) + b"\n")
             created.append(path)
-    for name, size in ((LDV_SUBJECT_FILE, 64), (OFFICER_SESSION_FILE, 32)):
+    for name, size in ((LDV_SUBJECT_FILE, 64), (OFFICER_SESSION_FILE, 32), (SUBJECT_LOOKUP_FILE, 32)):
         path = key_dir / name
         if not path.exists():
             _write_secret(path, base64.b64encode(os.urandom(size)) + b"\n")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from gateway.dpia.document import Code, Human, Section, Strong, Text, bullets, para, table, text, to_assess
 from gateway.dpia.measures import INHERENT_RISKS, MEASURES, measure
+from gateway.dpia.organisational import organisational_measure
 from gateway.dpia.risks import Finding, level
+from gateway.policies.model import PolicyConfig
 
 EXAMPLES = 3
 
@@ -74,12 +76,18 @@ def _measure_names(ids: tuple[str, ...]) -> Text:
     return tuple(spans) or ("none in the gateway",)
 
 
-def measures(found: list[Finding]) -> Section:
+def measures(config: PolicyConfig, found: list[Finding]) -> Section:
     measure_rows: list[tuple[Text | str, ...]] = [
         (text(Code(m.id)), m.title, m.description, _codes(m.tests)) for m in MEASURES
     ]
     against: list[tuple[Text | str, ...]] = [
-        (text(Code(r.id)), r.title, text(Strong(level(r.likelihood, r.impact))), _measure_names(r.measures), "")
+        (
+            text(Code(r.id)),
+            r.title,
+            text(Strong(level(r.likelihood, r.impact))),
+            _measure_names(r.measures),
+            organisational_measure(config, r.id),
+        )
         for r in INHERENT_RISKS
     ]
     against += [(text(Code(f.id)), f.title, text(Strong(f.level)), _measure_names(f.measures), f.advice) for f in found]
@@ -96,7 +104,11 @@ def measures(found: list[Finding]) -> Section:
                 "when a named test does not exist."
             ),
             table(("ID", "Measure", "What it does", "Proved by"), measure_rows),
-            para("Measures against each risk (organisational measures are suggestions from the generator):"),
+            para(
+                "Measures against each risk. The organisational measures are those the configuration records "
+                "(covenants and their ends, mandate decisions, oversight activities, retention rules, sources); "
+                "the parties add what it cannot know."
+            ),
             table(("Risk", "Title", "Level", "Technical measures", "Organisational measure"), against),
             para("Residual risk and owner per risk:"),
             *residual,
@@ -116,6 +128,6 @@ def part_c(found: list[Finding]) -> Section:
     return Section("part-c", "C. Risks for the data subjects", children=(risks(found),))
 
 
-def part_d(found: list[Finding]) -> Section:
+def part_d(config: PolicyConfig, found: list[Finding]) -> Section:
     """Return part D of the DPIA (section 17)."""
-    return Section("part-d", "D. Measures", children=(measures(found),))
+    return Section("part-d", "D. Measures", children=(measures(config, found),))

@@ -23,6 +23,7 @@ from gateway.dpia.dpia_a import part_a
 from gateway.dpia.dpia_b import part_b
 from gateway.dpia.dpia_cd import part_c, part_d
 from gateway.dpia.facts import join_words
+from gateway.dpia.headings import in_dutch
 from gateway.dpia.risks import Finding, findings
 from gateway.dpia.versions import activity_version
 from gateway.policies.loader import policy_version
@@ -153,7 +154,7 @@ def build_document(config: PolicyConfig, orphans: tuple[str, ...] = ()) -> Docum
         part_a(config),
         part_b(config),
         part_c(found),
-        part_d(found),
+        part_d(config, found),
         *closing(),
     ]
     if orphans:
@@ -181,5 +182,5 @@ def build_document(config: PolicyConfig, orphans: tuple[str, ...] = ()) -> Docum
             ("Status", text(config.meta.status)),
             ("Contact", text(config.meta.controller_contact)),
         ),
-        sections=tuple(sections),
+        sections=tuple(in_dutch(s) for s in sections),
     )

@@ -36,6 +36,11 @@ table.facts th { white-space: nowrap; }
 .level-high { background: #ffd7d5 !important; font-weight: 600; }
 .level-medium { background: #fff1c2 !important; }
 .level-low { background: #e6f4ea !important; }
+a.anchor { font-size: .8em; color: var(--line); text-decoration: none; }
+h2:hover a.anchor, h3:hover a.anchor, h4:hover a.anchor, a.anchor:focus { color: var(--accent); }
+section { scroll-margin-top: 1rem; }
+@media (max-width: 60rem) { .layout { display: block; } }
+@media (max-width: 60rem) { nav { position: static; max-height: none; margin-bottom: 1.5rem; } }
 @media print { nav { display: none; } .layout { display: block; } header { color: #000; background: none; } }
 """
 
@@ -120,7 +125,8 @@ def _block(block: Block, human: dict[str, str]) -> str:
 
 
 def _section(section: Section, depth: int, human: dict[str, str]) -> str:
-    body = [f'<section id="{section.id}"><h{depth}>{escape(section.title)}</h{depth}>']
+    anchor = f'<a class="anchor" href="#{section.id}" aria-label="Link naar deze sectie">#</a>'
+    body = [f'<section id="{section.id}"><h{depth}>{escape(section.title)} {anchor}</h{depth}>']
     body += [_block(b, human) for b in section.blocks]
     body += [_section(c, depth + 1, human) for c in section.children]
     body.append("</section>")
@@ -149,7 +155,7 @@ def render_html(document: Document, human: dict[str, str]) -> str:
 <body>
 <header><h1>{escape(document.title)}</h1><p>{escape(document.subtitle)}</p></header>
 <div class="layout">
-<nav aria-label="Contents"><strong>Contents</strong>{_toc(document.sections)}</nav>
+<nav aria-label="Inhoudsopgave"><strong>Inhoudsopgave</strong>{_toc(document.sections)}</nav>
 <main>
 <table class="facts">{facts}</table>
 {sections}

@@ -82,7 +82,11 @@ def build_evidence(container: Container) -> EvidenceParts:
         lease=timedelta(seconds=s.outbox_lease_seconds),
         paused="rehearsal mode: notices are queued and listed, never sent" if s.rehearsal else None,
     )
-    renderer = EvidenceRenderer(s.evidence_timezone)
+    config = container.policy.config
+    renderer = EvidenceRenderer(
+        s.evidence_timezone,
+        names={o.id: o.name for o in config.organisations} | {c.id: c.name for c in config.categories},
+    )
 
     def effective_policy() -> CompiledPolicy:
         lifecycle = container.lifecycle

@@ -66,8 +66,11 @@ class EvidenceService:
 
     def verify_hint(self, stem: str, ext: str = "json") -> str:
         """Return the command that checks a downloaded file offline."""
-        keys = f"{self.public_url.rstrip('/')}{KEYS_PATH}"
-        return f"gateway verify {stem}.{ext} --keys evidence-keys.json   (keys published at {keys})"
+        return f"gateway verify {stem}.{ext} --keys evidence-keys.json"
+
+    def keys_url(self) -> str:
+        """Return where the evidence keys (evidence-keys.json) are published."""
+        return f"{self.public_url.rstrip('/')}{KEYS_PATH}"
 
     def _seal_through(self, seq: int) -> None:
         """Make sure a signed checkpoint covers entry `seq` (sign one now if this process is a sealer)."""
@@ -167,8 +170,8 @@ class EvidenceService:
         doc_id = str(uuid.uuid4())
         signed = sign_document(build(doc_id, now, version), self.signer)
         stem = file_stem(doc_type, subject, version)
-        html = self.renderer.document_html(signed, self.verify_hint(stem, "html"))
-        pdf = document_pdf(signed, self.renderer.timezone, self.verify_hint(stem, "pdf"))
+        html = self.renderer.document_html(signed, self.verify_hint(stem, "html"), self.keys_url())
+        pdf = document_pdf(signed, self.renderer.timezone, self.verify_hint(stem, "pdf"), self.keys_url())
         entry = system_entry(
             ISSUED_EVENT,
             now,

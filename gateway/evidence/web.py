@@ -30,6 +30,7 @@ from gateway.evidence.repository import DocumentSummary
 from gateway.evidence.service import DESTRUCTION_RECORD, KEYS_PATH, REVOCATION_REPORT, EvidenceUnavailable, file_stem
 from gateway.exchange.authorize import Denied
 from gateway.exchange.context import RequestContext
+from gateway.i18n import N_
 from gateway.lifecycle.facts import CovenantState, covenant_states, mandate_facts, retention_runs_list
 from gateway.web.render import SECURITY_HEADERS
 from gateway.web.signin import JURIST_PAGES, FormDep, PageSignIn, SignInRefused, WebSession, html_page
@@ -84,6 +85,8 @@ class _Page:
             "flash": None,
             "error": None,
             "now": self.parts.container.clock.now(),
+            "org_names": {o.id: o.name for o in self.parts.access.policy.config.organisations},
+            "covenant_titles": {c.id: c.title for c in self.parts.access.policy.config.covenants},
         }
         common.update(values)
         return html_page(self.parts.evidence.renderer.page(template, **common), status)
@@ -111,21 +114,25 @@ def _page(request: Request, parts: _Parts) -> _Page | Response:
     try:
         viewer = parts.access.viewer(session.ctx)
     except Denied as exc:
-        return _message(parts, "Not permitted", exc.text, 403, session)
+        return _message(parts, N_("Not permitted"), exc.text, 403, session)
     except AuditUnavailable:
-        return _message(parts, "The log cannot record this", "The audit log is unavailable; try again shortly.", 503)
+        return _message(
+            parts, N_("The log cannot record this"), N_("The audit log is unavailable; try again shortly."), 503
+        )
     return _Page(request, parts, session, viewer)
 
 
 def _failure(parts: _Parts, exc: Exception, session: WebSession) -> Response:
     if isinstance(exc, DocumentNotFound):
-        return _message(parts, "Not found", "No such document or covenant.", 404, session)
+        return _message(parts, N_("Not found"), N_("No such document or covenant."), 404, session)
     if isinstance(exc, Denied):
-        return _message(parts, "Not permitted", exc.text, 403, session)
+        return _message(parts, N_("Not permitted"), exc.text, 403, session)
     if isinstance(exc, AuditUnavailable):
-        return _message(parts, "The log cannot record this", "The audit log is unavailable; nothing was done.", 503)
+        return _message(
+            parts, N_("The log cannot record this"), N_("The audit log is unavailable; nothing was done."), 503
+        )
     if isinstance(exc, EvidenceUnavailable):
-        return _message(parts, "Cannot issue the document now", str(exc), 409, session)
+        return _message(parts, N_("Cannot issue the document now"), str(exc), 409, session)
     raise exc
 
 
@@ -152,7 +159,7 @@ def _login_page(
     def render(login_csrf: str) -> str:
         return parts.evidence.renderer.page(
             "jurist_login.html",
-            title="Sign in",
+            title=N_("Sign in"),
             viewer=None,
             rehearsal=parts.container.settings.rehearsal,
             login_csrf=login_csrf,
@@ -198,6 +205,12 @@ class _CovenantRow:
     report: DocumentSummary | None
 
 
+def _issued(request: Request) -> int | None:
+    """Return the version the redirect after issuing a document names (None when it names none)."""
+    value = request.query_params.get("issued", "")
+    return int(value) if value.isdigit() and len(value) < 6 else None
+
+
 def _notice_rows(parts: _Parts, covenant_id: str) -> list[RecipientNotified]:
     return recipients_notified(parts.container.db, parts.evidence.outbox, parts.access.policy, covenant_id)
 
@@ -231,10 +244,10 @@ def covenants(request: Request, parts: PartsDep) -> Response:
     missing = missing_measurements(parts.container.db, parts.access.policy, now, LAST_QUARTER, mine)
     return page.render(
         "jurist_covenants.html",
-        title="Covenants",
+        title=N_("Covenants"),
         nav="covenants",
         rows=rows,
-        flash=request.query_params.get("issued"),
+        flash=_issued(request),
         missing_measurements=missing,
     )
 
@@ -269,8 +282,8 @@ def covenant(covenant_id: CovenantId, request: Request, parts: PartsDep) -> Resp
     if isinstance(page, Response):
         return page
     if covenant_id not in parts.access.covenant_ids(page.viewer):
-        return _message(parts, "Not found", "No such covenant among your organisation's.", 404, page.session)
-    return _covenant_page(page, covenant_id, flash=request.query_params.get("issued"))
+        return _message(parts, N_("Not found"), N_("No such covenant among your organisation's."), 404, page.session)
+    return _covenant_page(page, covenant_id, flash=_issued(request))
 
 
 @router.post("/covenants/{covenant_id}/report")
@@ -285,7 +298,7 @@ def issue_report(covenant_id: CovenantId, request: Request, parts: PartsDep, for
     except (DocumentNotFound, Denied, AuditUnavailable, EvidenceUnavailable) as exc:
         return _failure(parts, exc, page.session)
     return RedirectResponse(
-        f"/jurist/covenants/{covenant_id}?issued=Revocation+report+version+{doc.version}+issued.",
+        f"/jurist/covenants/{covenant_id}?issued={doc.version}",
         303,
         headers=SECURITY_HEADERS,
     )
@@ -301,7 +314,7 @@ def mandates(request: Request, parts: PartsDep) -> Response:
         return page
     mine = set(parts.access.covenant_ids(page.viewer))
     rows = [m for m in mandate_facts(parts.access.policy, parts.container.clock.now()) if mine & set(m.covenants)]
-    return page.render("jurist_mandates.html", title="Mandates", nav="mandates", rows=rows)
+    return page.render("jurist_mandates.html", title=N_("Mandates"), nav="mandates", rows=rows)
 
 
 @router.get("/holds")
@@ -314,7 +327,9 @@ def holds(request: Request, parts: PartsDep) -> Response:
     except (Denied, AuditUnavailable) as exc:
         return _failure(parts, exc, page.session)
     active = sum(1 for h in rows if h.active)
-    return page.render("jurist_holds.html", title="Legal holds", nav="holds", rows=rows, active=active, audit_seq=seq)
+    return page.render(
+        "jurist_holds.html", title=N_("Legal holds"), nav="holds", rows=rows, active=active, audit_seq=seq
+    )
 
 
 # -- destruction records -----------------------------------------------------------------------------------
@@ -333,10 +348,10 @@ def destruction(request: Request, parts: PartsDep) -> Response:
     ]
     return page.render(
         "jurist_destruction.html",
-        title="Destruction records",
+        title=N_("Destruction records"),
         nav="destruction",
         rows=rows,
-        flash=request.query_params.get("issued"),
+        flash=_issued(request),
     )
 
 
@@ -353,9 +368,7 @@ def issue_record(
         doc = parts.access.request_record(page.viewer, run_id)
     except (DocumentNotFound, Denied, AuditUnavailable, EvidenceUnavailable) as exc:
         return _failure(parts, exc, page.session)
-    return RedirectResponse(
-        f"/jurist/destruction?issued=Destruction+record+version+{doc.version}+issued.", 303, headers=SECURITY_HEADERS
-    )
+    return RedirectResponse(f"/jurist/destruction?issued={doc.version}", 303, headers=SECURITY_HEADERS)
 
 
 # -- downloads, verification -----------------------------------------------------------------------------
@@ -395,5 +408,9 @@ def verify_page(request: Request, parts: PartsDep) -> Response:
         return page
     keys_url = f"{parts.container.settings.public_url.rstrip('/')}{KEYS_PATH}"
     return page.render(
-        "jurist_verify.html", title="How to verify", nav="verify", keys=published(parts.container), keys_url=keys_url
+        "jurist_verify.html",
+        title=N_("How to verify"),
+        nav="verify",
+        keys=published(parts.container),
+        keys_url=keys_url,
     )

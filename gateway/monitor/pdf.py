@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gateway.monitor.render import document_rows, region_labels, widths
 
 
-def measurement_section(w: Any, d: dict[str, Any]) -> None:
-    """Write the measurement's facts and tables with the evidence PDF writer `w`."""
+def measurement_section(w: Any, when: Callable[[str | None], str], d: dict[str, Any]) -> None:
+    """Write the measurement's facts and tables with the evidence PDF writer `w` (`when` renders a moment)."""
     regions = region_labels({})
     comp = d["computation"]
     w.heading(f"Laatste resultaatmeting: {d['title']}", 14)
     w.facts(
         [
-            ("Uitgegeven", w.when(d["issued_at"])),
+            ("Uitgegeven", when(d["issued_at"])),
             ("Configuratie", d["issuer"]["configuration"]),
             ("Beleidsversie", d["issuer"]["policy_version"]),
             ("Monitorversie", d["monitor_version"]),
@@ -60,10 +61,10 @@ def _tables(w: Any, head: list[str], rows: list[list[str]], per_page: int = 9) -
     # Long period series are split into column blocks that fit the page width.
     inner = len(head) - 2
     if inner <= per_page:
-        w.table(head, rows, widths(len(head)))
+        w.table(head, rows, widths(len(head)), "-")
         return
     for start in range(0, inner, per_page):
         cols = list(range(1, 1 + inner))[start : start + per_page]
         last = start + per_page >= inner
         pick = [0, *cols, *([len(head) - 1] if last else [])]
-        w.table([head[i] for i in pick], [[r[i] for i in pick] for r in rows], widths(len(pick)))
+        w.table([head[i] for i in pick], [[r[i] for i in pick] for r in rows], widths(len(pick)), "-")

@@ -22,6 +22,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess, ListingAccess
 from gateway.policies.model import Operation
 from gateway.store.db import Database
+from gateway.store.subject_index import SubjectIndex
 from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
 
 
@@ -84,8 +85,10 @@ class RecordStore:
         keys: DataKeyWrapper,
         pseudonymiser: Pseudonymiser,
         epoch_of: EpochOf | None = None,
+        subject_index: SubjectIndex | None = None,
     ) -> None:
         self._db = db
+        self.subject_index = subject_index
         self._keys = keys
         self._epoch_of: EpochOf = epoch_of or (lambda region, category, now: OPEN_EPOCH)
         self._pseudonymiser = pseudonymiser
@@ -315,6 +318,8 @@ class RecordStore:
                 current = orjson.loads(Envelope.open_record(dek, previous.ciphertext, pid, category, previous.id))
                 version = previous.version
         merged = {k: v for k, v in {**current, **values}.items() if v is not None}
+        if self.subject_index is not None:
+            self.subject_index.index(conn, pid, category, merged)
         record_id = str(uuid.uuid4())
         conn.execute(
             insert(records).values(

@@ -71,6 +71,17 @@ pseudonyms = Table(
     UniqueConstraint("organisation", "participant_id", name="uq_pseudonyms_organisation_participant"),
 )
 
+# A blind index for finding a participant from what an access request gives (V-number; family name and
+# date of birth): keyed HMACs of normalised values, never the values. See gateway/store/subject_index.py.
+subject_index = Table(
+    "subject_index",
+    metadata,
+    Column("participant_id", String(36), ForeignKey("participants.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("category", String(64), nullable=False),
+    Column("digest", String(64), nullable=False, index=True),
+)
+
 data_keys = Table(
     "data_keys",
     metadata,

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
+from gateway.i18n import N_
 from gateway.web.deps import OfficerParts, PartsDep
 from gateway.web.service import OFFICER_ROLE, OfficerService
 from gateway.web.signin import FormDep, SignInRefused, WebSession, html_page
@@ -39,7 +40,7 @@ class Page:
             "officer_org_name": org.name if org else self.session.organisation,
             "csrf": self.session.csrf,
             "status": self.service.status(),
-            "scope_text": "",
+            "scope": None,
             "audit_seq": None,
             "error": None,
         }
@@ -49,14 +50,14 @@ class Page:
     def problem(self, exc: Exception) -> Response:
         if isinstance(exc, Denied):
             return self.render(
-                "message.html", 403, title="Not permitted", message=exc.text, is_error=True, nav="", link=None
+                "message.html", 403, title=N_("Not permitted"), message=exc.text, is_error=True, nav="", link=None
             )
         if isinstance(exc, AuditUnavailable):
             return self.render(
                 "message.html",
                 503,
-                title="The log cannot record this view",
-                message="The audit log could not record this page view, so nothing is shown. Try again shortly.",
+                title=N_("The log cannot record this view"),
+                message=N_("The audit log could not record this page view, so nothing is shown. Try again shortly."),
                 is_error=True,
                 nav="",
                 link=None,
@@ -93,7 +94,7 @@ def _login_page(
     def render(login_csrf: str) -> str:
         return parts.renderer.render(
             "login.html",
-            title="Sign in",
+            title=N_("Sign in"),
             officer=None,
             status=parts.service.status(),
             login_csrf=login_csrf,
@@ -101,7 +102,7 @@ def _login_page(
             error=error,
             acting_user=values.get("acting_user", ""),
             role=values.get("role") or OFFICER_ROLE,
-            scope_text="",
+            scope=None,
             audit_seq=None,
         )
 

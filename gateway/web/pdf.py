@@ -1,134 +1,121 @@
-"""The subject access report as PDF (fpdf2): the same facts as the HTML and JSON, to send to the person."""
+"""The subject access report as PDF (fpdf2): the same facts as the HTML and JSON, to send to the person.
+
+Dutch unless the person asks for English; times in one zone, said once.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-from fpdf import FPDF
-from fpdf.fonts import FontFace
-
-from gateway.audit.report import SubjectAccessReport
-
-# The built-in PDF fonts cover Latin-1 only; map the few typographic characters the config uses and
-# replace anything else visibly, so that no fact is silently dropped and no font file is needed.
-_PLAIN = str.maketrans(
-    {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "..."}
-)
-_HEAD = FontFace(emphasis="BOLD", fill_color=(232, 236, 242))
+from gateway.audit.report import SubjectAccessReport, describe_retention
+from gateway.i18n import DEFAULT_LOCALE, Moments, legal_basis_text, translations
+from gateway.pdfdoc import Writer, new_document
 
 
-def _t(text: object) -> str:
-    return str(text).translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
-
-
-class _ReportPDF(FPDF):
-    footer_text = ""
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 5, _t(f"{self.footer_text} - page {self.page_no()}/{{nb}}"), align="C")
-
-
-def report_pdf(report: SubjectAccessReport, timezone: str) -> bytes:
-    """Return the report as a PDF document."""
-    zone = ZoneInfo(timezone)
-
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-    pdf = _ReportPDF(format="A4")
-    pdf.footer_text = f"Subject access report, {report.issued_by_name}, {when(report.generated_at)}"
-    pdf.set_title(_t("Subject access report (GDPR art. 15)"))
-    pdf.set_author(_t(report.issued_by_name))
-    pdf.set_auto_page_break(True, margin=16)
-    pdf.set_margins(16, 16, 16)
-    pdf.add_page()
-
-    def heading(text: str, size: int = 13) -> None:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", size)
-        pdf.multi_cell(0, 7, _t(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=9)
-
-    def para(text: str, size: int = 9) -> None:
-        pdf.set_font("Helvetica", size=size)
-        pdf.multi_cell(0, 5, _t(text), new_x="LMARGIN", new_y="NEXT")
-
-    heading("Subject access report (GDPR art. 15)", 16)
+def report_pdf(report: SubjectAccessReport, timezone: str, locale: str = DEFAULT_LOCALE) -> bytes:
+    """Return the report as a PDF document in `locale`."""
+    tr = translations(locale)
+    _ = tr.gettext
+    at = Moments(timezone, locale)
+    title = _("Subject access report (GDPR art. 15)")
+    pdf = new_document(
+        title,
+        report.issued_by_name,
+        report.generated_at,
+        locale,
+        _("Subject access report") + f", {report.issued_by_name}, {at.when(report.generated_at)}",
+        _("page"),
+    )
+    w = Writer(pdf)
+    w.heading(title, 16)
+    scope = (
+        _("This report covers every organisation that received data about you through the gateway.")
+        if report.complete
+        else _(
+            "This report covers the processing by %(org)s only; the municipality of your region answers for the "
+            "exchange as a whole."
+        )
+        % {"org": report.issued_by_name}
+    )
     facts = [
-        ("Participant", f"{report.reference} (the reference {report.issued_by_name} uses)"),
-        ("Issued by", report.issued_by_name),
-        ("Date", f"{when(report.generated_at)} ({timezone})"),
-        ("Scope", report.scope_text),
-        ("Contact", report.controller_contact),
-        ("Policy version", report.policy_version),
+        (_("Participant"), f"{report.reference} " + _("(the reference %(org)s uses)") % {"org": report.issued_by_name}),
+        (_("Issued by"), report.issued_by_name),
+        (_("Date"), at.when(report.generated_at)),
+        (_("Scope"), scope),
+        (_("Contact"), report.controller_contact),
+        (_("Policy version"), report.policy_version),
     ]
     if report.audit_seq:
-        facts.append(("Recorded as", f"audit log entry {report.audit_seq}"))
-    pdf.set_font("Helvetica", size=9)
-    with pdf.table(col_widths=(30, 148), first_row_as_headings=False, borders_layout="NONE", text_align="LEFT") as t:
-        for label, value in facts:
-            row = t.row()
-            row.cell(_t(label), style=FontFace(emphasis="BOLD"))
-            row.cell(_t(value))
+        facts.append((_("Recorded as"), _("audit log entry %(seq)s") % {"seq": report.audit_seq}))
+    w.facts(facts, 34)
 
-    heading("Who received your data, for which purpose, on which legal basis")
-    if report.summary:
-        with pdf.table(col_widths=(30, 26, 40, 42, 12, 28), headings_style=_HEAD, text_align="LEFT") as t:
-            t.row([_t(h) for h in ("Organisation", "Purpose", "Categories", "Legal basis", "Times", "Period")])
-            for summary in report.summary:
-                bases = "\n".join(f"{b.term}: {b.text}" for b in summary.legal_bases)
-                first, last = when(summary.first), when(summary.last)
-                period = first if first == last else f"{first} to {last}"
-                cells = (summary.organisation_name, summary.purpose_name, ", ".join(summary.categories), bases)
-                t.row([*(_t(v) for v in cells), _t(summary.count), _t(period)])
-    else:
-        para("The log records no release of data about this participant.")
+    w.heading(_("Who received your data, for which purpose, on which legal basis"))
+    w.table(
+        (_("Organisation"), _("Purpose"), _("Categories"), _("Legal basis"), _("Times"), _("Period")),
+        [
+            (
+                s.organisation_name,
+                _(s.purpose_name),
+                ", ".join(s.categories),
+                "\n".join(legal_basis_text(b.term, b.text) for b in s.legal_bases),
+                s.count,
+                at.when(s.first) if s.first == s.last else f"{at.when(s.first)} - {at.when(s.last)}",
+            )
+            for s in report.summary
+        ],
+        (30, 26, 34, 50, 12, 26),
+        _("The log records no release of data about this participant."),
+    )
 
     if report.disclosures:
-        heading("Every release, in order")
-        para(
-            "The log records the categories and fields each request was permitted to receive. Where no record "
-            "existed in a category at that moment, nothing was sent for it."
+        w.heading(_("Every release, in order"))
+        w.para(
+            _(
+                "The log records the categories and fields each request was permitted to receive. Where no record "
+                "existed in a category at that moment, nothing was sent for it."
+            )
         )
-        with pdf.table(col_widths=(28, 40, 36, 60, 14), headings_style=_HEAD, text_align="LEFT") as t:
-            t.row([_t(h) for h in ("When", "Organisation", "Purpose", "Categories (fields)", "Entry")])
-            for d in report.disclosures:
-                cats = (
-                    "listed (pseudonym and region only)"
+        w.table(
+            (_("When"), _("Organisation"), _("Purpose"), _("Categories (fields)"), _("Log entry")),
+            [
+                (
+                    at.when(d.time),
+                    d.organisation_name,
+                    _(d.purpose_name),
+                    _("listed (pseudonym and region only)")
                     if d.operation == "list"
-                    else "\n".join(f"{c.name} ({', '.join(c.fields)})" for c in d.categories)
+                    else "\n".join(f"{c.name} ({', '.join(c.fields)})" for c in d.categories),
+                    d.audit_seq,
                 )
-                t.row([_t(v) for v in (when(d.time), d.organisation_name, d.purpose_name, cats, d.audit_seq)])
+                for d in report.disclosures
+            ],
+            (28, 38, 36, 62, 14),
+            "",
+        )
 
-    heading("How long your data is kept")
-    with pdf.table(col_widths=(40, 60, 78), headings_style=_HEAD, text_align="LEFT") as t:
-        t.row([_t(h) for h in ("Category", "Retention", "Legal source")])
-        for line in report.retention:
-            period = line.period + (f" ({line.duration})" if line.duration else "")
-            if line.note:
-                period += f"\n{line.note}"
-            source = line.legal_source + ("\nSuggestion: a design choice, not law." if line.suggestion else "")
-            t.row([_t(line.name), _t(period), _t(source)])
+    w.heading(_("How long your data is kept"))
+    rows = []
+    for line in report.retention:
+        period = (
+            describe_retention(line.action, line.duration, line.trigger, tr.gettext)
+            if line.trigger or line.duration or line.action
+            else _(line.period)
+        )
+        period += f" ({line.duration})" if line.duration else ""
+        period += f"\n{line.note}" if line.note else ""
+        source = line.legal_source + ("\n" + _("Suggestion: a design choice, not law.") if line.suggestion else "")
+        rows.append((_(line.name), period, source))
+    w.table((_("Category"), _("Retention"), _("Legal source")), rows, (40, 60, 78), "")
 
-    heading("Where your data came from")
-    if report.sources:
-        with pdf.table(col_widths=(38, 60, 52, 28), headings_style=_HEAD, text_align="LEFT") as t:
-            t.row([_t(h) for h in ("Category", "Source by the covenant (bronhouder)", "Provided by", "Last written")])
-            for s in report.sources:
-                t.row(
-                    [
-                        _t(s.name),
-                        _t("; ".join(s.sources_by_config)),
-                        _t("; ".join(s.provided_by)),
-                        _t(when(s.last_written)),
-                    ]
-                )
-    else:
-        para("No categories to report.")
+    w.heading(_("Where your data came from"))
+    w.table(
+        (_("Category"), _("Source by the covenant (bronhouder)"), _("Provided by"), _("Last written")),
+        [
+            (s.name, "; ".join(_(x) for x in s.sources_by_config), "; ".join(s.provided_by), at.when(s.last_written))
+            for s in report.sources
+        ],
+        (38, 60, 52, 28),
+        _("No categories to report."),
+    )
     pdf.ln(4)
-    para(report.disclaimer, size=8)
+    w.para(_("Times are Dutch time (%(tz)s).") % {"tz": timezone}, size=8)
+    w.para(report.disclaimer, size=8)
     return bytes(pdf.output())

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from gateway.audit.report import RetentionLine, describe_retention
+from gateway.i18n import DEFAULT_LOCALE, LOCALES, N_, install, locale_or_default, translations
 from gateway.policies.decision import REASON_TEXT, Reason
 
 # Pages have no scripts; styles come from /officer/static only.
@@ -20,11 +20,11 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _EXTRA_REASONS = {
-    "purpose_missing": "No purpose was stated on the request.",
-    "unknown_participant": "The pseudonym is not known to the organisation (answered 404).",
-    "privacy_officer_review": "A privacy officer consulted the log.",
-    "session_started": "A privacy officer signed in to the review pages.",
-    "operator_export": "The operator exported the log.",
+    "purpose_missing": N_("No purpose was stated on the request."),
+    "unknown_participant": N_("The pseudonym is not known to the organisation (answered 404)."),
+    "privacy_officer_review": N_("A privacy officer consulted the log."),
+    "session_started": N_("A privacy officer signed in to the review pages."),
+    "operator_export": N_("The operator exported the log."),
 }
 
 
@@ -38,8 +38,8 @@ def reason_text(code: str | None) -> str:
         return _EXTRA_REASONS.get(code, code)
 
 
-def make_environment(timezone: str) -> Environment:
-    """Return the template environment; every template is HTML and every value is escaped."""
+def make_environment(timezone: str, locale: str = DEFAULT_LOCALE) -> Environment:
+    """Return the template environment in `locale`; every template is HTML and every value is escaped."""
     env = Environment(
         loader=PackageLoader("gateway.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -47,25 +47,25 @@ def make_environment(timezone: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    zone = ZoneInfo(timezone)
+    install(env, locale, timezone)
+    tr = translations(locale)
 
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    def period(line: RetentionLine) -> str:
+        if line.trigger is None and line.duration is None and not line.action:
+            return tr.gettext(line.period)
+        return describe_retention(line.action, line.duration, line.trigger, tr.gettext)
 
-    def day(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d") if moment else ""
-
-    env.filters["when"] = when
-    env.filters["day"] = day
     env.filters["reason_text"] = reason_text
-    env.globals["tz"] = timezone
+    env.filters["period"] = period
     return env
 
 
 class Renderer:
-    def __init__(self, timezone: str) -> None:
-        self._env = make_environment(timezone)
+    """The officer pages' templates, one environment per language (Dutch unless asked otherwise)."""
 
-    def render(self, name: str, **context: Any) -> str:
-        """Return the rendered template."""
-        return self._env.get_template(name).render(**context)
+    def __init__(self, timezone: str) -> None:
+        self._envs = {locale: make_environment(timezone, locale) for locale in LOCALES}
+
+    def render(self, name: str, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
+        """Return the rendered template in `locale`."""
+        return self._envs[locale_or_default(locale)].get_template(name).render(**context)

@@ -20,33 +20,42 @@ from starlette.responses import Response, StreamingResponse
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
+from gateway.i18n import N_, locale_or_default
+from gateway.store.subject_index import given_kinds
 from gateway.web import officer_signin
 from gateway.web.deps import OfficerParts, PartsDep
-from gateway.web.officer_signin import signed_in
+from gateway.web.officer_signin import Page, signed_in
 from gateway.web.pdf import report_pdf
 from gateway.web.service import Criteria, NotFound, OfficerService
+from gateway.web.signin import FormDep, html_page
 
 pages = APIRouter(prefix="/officer", include_in_schema=False)
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DUTCH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$")
 EVENTS = (
-    ("exchange.read", "Read"),
-    ("exchange.write", "Write"),
-    ("exchange.register", "Register (intake)"),
-    ("exchange.list", "List"),
-    ("audit.query", "Log review"),
-    ("audit.subject_access", "Subject access report"),
-    ("audit.login", "Review sign-in"),
+    ("exchange.read", N_("Read")),
+    ("exchange.write", N_("Write")),
+    ("exchange.register", N_("Register (intake)")),
+    ("exchange.list", N_("List")),
+    ("audit.query", N_("Log review")),
+    ("audit.subject_access", N_("Subject access report")),
+    ("audit.login", N_("Review sign-in")),
 )
 OWN_PURPOSES = (
-    ("audit_review", "Audit log review (privacy officer)"),
-    ("subject_access_request", "Subject access request (art. 15)"),
+    ("audit_review", N_("Audit log review (privacy officer)")),
+    ("subject_access_request", N_("Subject access request (art. 15)")),
 )
+DATE_ERROR = N_("Give dates as dd-mm-yyyy (for example 31-12-2024).")
 
 
 # -- filters -------------------------------------------------------------------------------------------
 
 
 def _day_bounds(text: str, zone: ZoneInfo, end: bool) -> datetime | None:
+    """Return the start of the day `text` names (dd-mm-yyyy, or ISO yyyy-mm-dd), or of the next one for `end`."""
+    dutch = _DUTCH_DAY.match(text)
+    if dutch:
+        text = f"{dutch[3]}-{int(dutch[2]):02d}-{int(dutch[1]):02d}"
     if not _DAY.match(text):
         return None
     try:
@@ -74,7 +83,7 @@ class _Filters:
         since = _day_bounds(self.values["since"], zone, False) if self.values["since"] else None
         until = _day_bounds(self.values["until"], zone, True) if self.values["until"] else None
         if (self.values["since"] and since is None) or (self.values["until"] and until is None):
-            self.error = "Give dates as YYYY-MM-DD."
+            self.error = DATE_ERROR
         v = self.values
         self.criteria = Criteria(
             v["participant"] or None,
@@ -120,12 +129,14 @@ def _entries_page(request: Request, parts: OfficerParts, denied: bool) -> Respon
     except (Denied, AuditUnavailable) as exc:
         return page.problem(exc)
     next_cursor = result.value.next_cursor
-    title = "Denied attempts" if denied else "Search the audit log"
+    title = N_("Denied attempts") if denied else N_("Search the audit log")
     lead = (
-        "Every request the gateway refused in your scope, with the reason. A 404 answer hides whether a "
-        "participant exists; the log still records who asked."
+        N_(
+            "Every request the gateway refused in your scope, with the reason. A 404 answer hides whether a "
+            "participant exists; the log still records who asked."
+        )
         if denied
-        else "Who accessed which participant's data, for which purpose, on which legal basis, and when."
+        else N_("Who accessed which participant's data, for which purpose, on which legal basis, and when.")
     )
     return page.render(
         "entries.html",
@@ -141,7 +152,7 @@ def _entries_page(request: Request, parts: OfficerParts, denied: bool) -> Respon
         export_csv=f"/officer/export.csv?{f.query()}",
         export_json=f"/officer/export.json?{f.query()}",
         export_ldv=f"/officer/ldv.jsonl?{f.query()}",
-        scope_text=result.scope.text,
+        scope=result.scope,
         audit_seq=result.audit_seq,
         error=f.error,
         **_options(page.service),
@@ -221,22 +232,30 @@ def anomalies(request: Request, parts: PartsDep) -> Response:
     zone = ZoneInfo(parts.service.settings.officer_timezone)
     q = request.query_params
     default_since, default_until = page.service.default_period()
-    since = _day_bounds(q.get("since", ""), zone, False) or default_since
-    until = _day_bounds(q.get("until", ""), zone, True) or default_until
+    typed = {n: (q.get(n) or "").strip()[:16] for n in ("since", "until")}
+    since = _day_bounds(typed["since"], zone, False) if typed["since"] else None
+    until = _day_bounds(typed["until"], zone, True) if typed["until"] else None
+    error = DATE_ERROR if (typed["since"] and since is None) or (typed["until"] and until is None) else None
+    since, until = since or default_since, until or default_until
+    last_day = (until - timedelta(seconds=1)).astimezone(zone)
+    shown = {"since": since.astimezone(zone).strftime("%d-%m-%Y"), "until": last_day.strftime("%d-%m-%Y")}
     try:
         result = page.service.anomalies(page.ctx, since, until)
     except (Denied, AuditUnavailable) as exc:
         return page.problem(exc)
     return page.render(
         "anomalies.html",
-        title="Anomalies",
+        title=N_("Anomalies"),
         nav="anomalies",
         anomalies=result.value,
         since=since,
-        until_day=(until - timedelta(seconds=1)).astimezone(zone).strftime("%Y-%m-%d"),
+        until_day=shown["until"],
+        filters=shown,
+        error=error,
+        entry_query=lambda seq: urlencode({"cursor": seq + 1}),
         t=page.service.thresholds(),
         org_names={o.id: o.name for o in page.service.policy.config.organisations},
-        scope_text=result.scope.text,
+        scope=result.scope,
         audit_seq=result.audit_seq,
     )
 
@@ -249,21 +268,28 @@ def _subject(request: Request, parts: OfficerParts, fmt: str) -> Response:
     if isinstance(page, Response):
         return page
     participant = (request.query_params.get("participant") or "").strip()[:64]
-    common: dict[str, Any] = {"title": "Subject access report", "nav": "subject", "participant": participant, "r": None}
+    lang = locale_or_default(request.query_params.get("lang"))
+    common: dict[str, Any] = {
+        "title": N_("Subject access report"),
+        "nav": "subject",
+        "participant": participant,
+        "r": None,
+        "locale": lang,
+    }
     if not participant:
         return page.render("subject_access.html", **common)
     try:
         result = page.service.subject_access(page.ctx, participant, fmt)
     except NotFound as exc:
-        error = "Your organisation knows no participant by this pseudonym."
+        error = N_("Your organisation knows no participant by this pseudonym.")
         return page.render("subject_access.html", 404, error=error, audit_seq=exc.audit_seq, **common)
     except (Denied, AuditUnavailable) as exc:
         return page.problem(exc)
     report = result.value
     if fmt == "pdf":
-        body = report_pdf(report, parts.service.settings.officer_timezone)
+        body = report_pdf(report, parts.service.settings.officer_timezone, lang)
         headers = {
-            "Content-Disposition": f'attachment; filename="subject-access-{result.audit_seq}.pdf"',
+            "Content-Disposition": f'attachment; filename="subject-access-{result.audit_seq}-{lang}.pdf"',
             "Cache-Control": "no-store",
         }
         return Response(body, headers=headers, media_type="application/pdf")
@@ -272,9 +298,13 @@ def _subject(request: Request, parts: OfficerParts, fmt: str) -> Response:
         return Response(orjson.dumps(report.as_dict()), headers=headers, media_type="application/json")
     query = urlencode({"participant": participant})
     common.update(
-        r=report, pdf_url=f"/officer/subject-access.pdf?{query}", json_url=f"/officer/subject-access.json?{query}"
+        r=report,
+        pdf_url=f"/officer/subject-access.pdf?{query}",
+        pdf_en_url=f"/officer/subject-access.pdf?{query}&lang=en",
+        html_en_url=f"/officer/subject-access?{query}&lang=en",
+        json_url=f"/officer/subject-access.json?{query}",
     )
-    return page.render("subject_access.html", scope_text=result.scope.text, audit_seq=result.audit_seq, **common)
+    return page.render("subject_access.html", scope=result.scope, audit_seq=result.audit_seq, **common)
 
 
 @pages.get("/subject-access")
@@ -290,6 +320,44 @@ def subject_access_pdf(request: Request, parts: PartsDep) -> Response:
 @pages.get("/subject-access.json")
 def subject_access_json(request: Request, parts: PartsDep) -> Response:
     return _subject(request, parts, "json")
+
+
+# -- finding the participant of an access request ----------------------------------------------------------
+
+LOOKUP_FIELDS = ("v_number", "family_name", "birth_date")
+
+
+def _lookup_page(page: Page, status: int = 200, **values: Any) -> Response:
+    common: dict[str, Any] = {"title": N_("Find a participant"), "nav": "lookup", "found": None, "given": []}
+    common.update(values)
+    return page.render("subject_lookup.html", status, **common)
+
+
+@pages.get("/subject-lookup")
+def subject_lookup_form(request: Request, parts: PartsDep) -> Response:
+    page = signed_in(request, parts)
+    if isinstance(page, Response):
+        return page
+    return _lookup_page(page)
+
+
+@pages.post("/subject-lookup")
+def subject_lookup(request: Request, parts: PartsDep, form: FormDep) -> Response:
+    # A form posted, never a query string: the identifiers must not end up in URLs, logs or history.
+    page = signed_in(request, parts)
+    if isinstance(page, Response):
+        return page
+    if not parts.signin.csrf_ok(page.session, form.get("csrf")):
+        return html_page("Invalid form token.", 400)
+    given = {name: (form.get(name) or "").strip()[:128] for name in LOOKUP_FIELDS}
+    if not given_kinds(given):
+        error = N_("Give the V-number, or the family name together with the date of birth (dd-mm-yyyy).")
+        return _lookup_page(page, 422, error=error)
+    try:
+        result = page.service.find_subject(page.ctx, given)
+    except (Denied, AuditUnavailable) as exc:
+        return page.problem(exc)
+    return _lookup_page(page, found=result.value, given=given_kinds(given), audit_seq=result.audit_seq)
 
 
 router = APIRouter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -20,18 +20,21 @@ from gateway.audit.anomalies import Anomaly, Thresholds, detect
 from gateway.audit.ldv import SubjectIdCipher, ldv_lines
 from gateway.audit.query import AuditQuery, EntryFilter, EntryView, Page, Scope, scope_for
 from gateway.audit.report import ReportBuilder, SubjectAccessReport
-from gateway.audit.status import log_status
+from gateway.audit.status import latest_checkpoint_size, log_status
 from gateway.container import Container
 from gateway.crypto.keys import LDV_SUBJECT_FILE, load_secret_file
 from gateway.exchange.authorize import OversightGrant
 from gateway.exchange.context import RequestContext
+from gateway.i18n import N_
 from gateway.policies.model import OversightAction
+from gateway.store.subject_index import given_kinds
 
 OFFICER_ROLE = "privacy_officer"  # the role the sign-in form suggests; who may is oversight.yaml's
 QUERY_EVENT = "audit.query"
 SUBJECT_ACCESS_EVENT = "audit.subject_access"
 LOGIN_EVENT = "audit.login"
 STATUS_EVENT = "audit.status"
+LOOKUP_EVENT = "audit.subject_lookup"
 PERMIT_REASON = "privacy_officer_review"
 T = TypeVar("T")
 
@@ -77,6 +80,8 @@ class LogStatusView:
     detail: str
     entries: int
     checked_at: datetime
+    checkpoint_size: int | None = None
+    checkpoint_at: datetime | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -209,6 +214,28 @@ class OfficerService:
         )
         return Reviewed(report.with_seq(seq), seq, scope, len(report.disclosures))
 
+    def find_subject(self, ctx: RequestContext, given: Mapping[str, str]) -> Reviewed[list[str]]:
+        """Return the officer's pseudonyms of the participants an access request's identifiers match.
+
+        The identifiers (a V-number; family name and date of birth) are matched inside the gateway against
+        the blind index; only participants in the regions of the officer's organisation can match, so one
+        outside them looks exactly like no match. The lookup is its own audit entry (which kinds of
+        identifier were given and how many matched, never their values), written before the answer.
+        """
+        grant, scope = self.authorise(ctx, LOOKUP_EVENT, OversightAction.SUBJECT_ACCESS)
+        index = self._c.store.subject_index
+        kinds = given_kinds(given)
+        found: list[str] = []
+        if index is not None and kinds:
+            regions = self.policy.organisations[scope.organisation].regions
+            with self._c.db.read.connect() as conn:
+                found = index.find(conn, given, scope.organisation, regions)
+        ref = self._c.store.resolve(scope.organisation, found[0]) if len(found) == 1 else None
+        seq = self._log(
+            grant, LOOKUP_EVENT, ref.id if ref else None, view="subject_lookup", given=kinds, results=len(found)
+        )
+        return Reviewed(found, seq, scope, len(found))
+
     def ldv(self, ctx: RequestContext, since: datetime | None, until: datetime | None) -> Reviewed[Iterator[bytes]]:
         """Return the LDV export (JSON lines) of the entries in scope; logged before the first line."""
         grant, scope = self.authorise(ctx, QUERY_EVENT)
@@ -232,10 +259,15 @@ class OfficerService:
         return self.status()
 
     def status(self) -> LogStatusView:
-        """Return the log's verification status, recomputed at most every `officer_status_cache_seconds`."""
+        """Return the log's verification status, recomputed when a newer checkpoint is signed and at least every
+        `officer_status_cache_seconds`."""
         with self._status_lock:
             now = time.monotonic()
-            if self._status and now - self._status[0] < self.settings.officer_status_cache_seconds:
+            if (
+                self._status
+                and now - self._status[0] < self.settings.officer_status_cache_seconds
+                and latest_checkpoint_size(self._c.db) == self._status[1].checkpoint_size
+            ):
                 return self._status[1]
             view = self._compute_status()
             self._status = (now, view)
@@ -249,7 +281,7 @@ class OfficerService:
             where = f" (first bad entry: {status.first_bad_seq})" if status.first_bad_seq else ""
             return LogStatusView(
                 False,
-                "Log verification FAILED",
+                N_("Log verification FAILED"),
                 f"{status.problem or 'unknown problem'}{where}. Treat this as a security incident.",
                 status.entries,
                 checked,
@@ -261,4 +293,12 @@ class OfficerService:
                 f"{status.entries} entries; hash chain intact; signed checkpoint of {cp.size} entries "
                 f"(signed {cp.time.isoformat(timespec='seconds').replace('+00:00', 'Z')}) verifies."
             )
-        return LogStatusView(True, "Log verified", detail, status.entries, checked)
+        return LogStatusView(
+            True,
+            N_("Log verified"),
+            detail,
+            status.entries,
+            checked,
+            cp.size if cp else None,
+            cp.time if cp else None,
+        )

@@ -32,6 +32,7 @@ from gateway.container import Container
 from gateway.crypto.keys import OFFICER_SESSION_FILE, load_secret_file
 from gateway.exchange.authorize import Denied
 from gateway.exchange.context import Principal, RequestContext, TraceContext
+from gateway.i18n import N_
 from gateway.web import session_repository as repo
 from gateway.web.render import SECURITY_HEADERS
 from gateway.web.session import SessionCodec, session_hash
@@ -180,7 +181,7 @@ class PageSignIn:
         family, trace = self.family, _trace(request)
         acting_user, role = form.get("acting_user", "").strip(), form.get("role", "").strip()
         if not self.codec.login_csrf_ok(request.cookies.get(family.login_cookie), form.get("csrf")):
-            raise SignInRefused(400, "The form expired. Please sign in again.", acting_user)
+            raise SignInRefused(400, N_("The form expired. Please sign in again."), acting_user)
         if not _USER.match(acting_user) or not _ROLE.match(role):
             raise SignInRefused(400, f"Give your user name and the role {family.roles_text}.", acting_user)
         token = form.get("token", "").strip()
@@ -192,7 +193,7 @@ class PageSignIn:
                 try:
                     record_refusal_now(request, self._container, trace, verified.principal, reason, acting_user, role)
                 except AuditUnavailable:
-                    return SignInRefused(503, "The audit log is unavailable; try again shortly.", acting_user, role)
+                    return SignInRefused(503, N_("The audit log is unavailable; try again shortly."), acting_user, role)
             return SignInRefused(status, text, acting_user, role)
 
         try:
@@ -204,7 +205,7 @@ class PageSignIn:
             reason = exc.reason.removeprefix("revoked: ") if exc.token is not None else exc.reason
             if known is not None and exc.token is None:
                 reason = "certificate_mismatch"
-            raise refused(401, reason, "The access token was not accepted.", known) from None
+            raise refused(401, reason, N_("The access token was not accepted."), known) from None
         except Problem as exc:
             if exc.code == "insufficient_scope":
                 known = self._container.verifier.identify(token)
@@ -216,7 +217,7 @@ class PageSignIn:
         except Denied as exc:
             raise SignInRefused(403, exc.text, acting_user, role) from None
         except AuditUnavailable:
-            raise refused(503, "audit_unavailable", "The audit log is unavailable; try again shortly.") from None
+            raise refused(503, "audit_unavailable", N_("The audit log is unavailable; try again shortly.")) from None
         if role not in family.roles:  # the service decides; this keeps a family to its roles whatever it says
             raise refused(403, "role_outside_family", f"These pages are for the role {family.roles_text}.")
         now = self._clock.now()

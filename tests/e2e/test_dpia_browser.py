@@ -30,14 +30,26 @@ def test_the_generated_dpia_html_renders_in_a_headless_browser(browser: Browser,
     browser.goto((tmp_path / "lvv" / DPIA_HTML).as_uri())
     text = browser.text()
     for heading in (
-        "A. Description of the processing",
-        "12. Special categories",
-        "16. Risks",
-        "17. Measures",
-        "Advice of the data protection officer",
-        "Adoption",
+        "A. Beschrijving kenmerken gegevensverwerkingen",
+        "12. Bijzondere persoonsgegevens",
+        "16. Risico's",
+        "17. Maatregelen",
+        "Advies van de functionaris gegevensbescherming",
+        "Vaststelling",
     ):
         assert heading in text
+    # a table of contents whose every entry leads to a section on the page
+    targets = browser.evaluate("[...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'))")
+    assert len(targets) >= 25
+    assert browser.evaluate(
+        "[...document.querySelectorAll('nav a')].every(a => document.getElementById(a.hash.slice(1)) !== null)"
+    )
+    # the organisational measures are filled from the configuration, for every inherent risk
+    empty = browser.evaluate(
+        "[...document.querySelectorAll('#s17 table')].find(t => t.innerText.includes('Organisational measure'))"
+        ".querySelectorAll('tbody tr td:last-child:empty').length"
+    )
+    assert empty == 0
     assert "TO BE ASSESSED" in text.upper()
     assert browser.evaluate("performance.getEntriesByType('resource').length") == 0, "it loads nothing else"
     assert browser.evaluate("document.querySelectorAll('td.level-high').length") > 0, "high risks are highlighted"

@@ -114,16 +114,18 @@ def test_a_jurist_sees_the_covenants_issues_a_report_and_its_downloads_verify(si
     b.wait_for("location.pathname === '/jurist/covenants'")
     text = b.text()
     assert "Convenant LVV Amsterdam (voorbeeld)" in text
-    assert "ended" in text
-    assert "1 of 8 acknowledged" in text
+    assert "beëindigd" in text
+    assert "tot en met 31 december 2024 23:59:59; beëindigd op 1 januari 2025 00:00" in text
+    assert "1 van 8 bevestigd" in text
+    assert b.evaluate("document.documentElement.lang") == "nl"
     assert "Convenant LVV Rotterdam" not in text  # not a party
     b.screenshot("jurist-covenants")
 
     b.click("a[href='/jurist/covenants/lvv-amsterdam']")
-    assert "not delivered" in b.text()
+    assert "niet bezorgd" in b.text()
     b.click("form[action='/jurist/covenants/lvv-amsterdam/report'] button")
     text = b.text()
-    assert "Revocation report version 1 issued." in text
+    assert "Intrekkingsrapport versie 1 uitgegeven." in text
     assert "gateway verify revocation-report-lvv-amsterdam-v1.json --keys evidence-keys.json" in text
     b.screenshot("jurist-covenant-lvv-amsterdam")
 
@@ -139,7 +141,12 @@ def test_a_jurist_sees_the_covenants_issues_a_report_and_its_downloads_verify(si
     rendition.write_bytes(files["html"])
     b.goto(rendition.as_uri())
     text = b.text()
-    for fact in ("Revocation report: Convenant LVV Amsterdam", "2025-01-01T00:00:00+01:00", APPEAL, "How to check"):
+    for fact in (
+        "Intrekkingsrapport: Convenant LVV Amsterdam",
+        "2025-01-01T00:00:00+01:00",
+        APPEAL,
+        "Zo controleert u",
+    ):
         assert fact in text, fact
     assert b.evaluate("performance.getEntriesByType('resource').length") == 0, "it loads nothing else"
     assert b.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "nothing overflows sideways"
@@ -154,33 +161,38 @@ def test_a_jurist_reviews_mandates_holds_and_issues_a_destruction_record(site: S
     lifecycle.retention.run(Actor.scheduler(), "Besluit vernietiging LVV-gegevens 2025 (synthetic)")
     site.sign_in("amsterdam", "jurist")
     b.goto(f"{site.gw.url}/jurist/mandates")
-    assert "Mandates" in b.text()
+    text = b.text()
+    assert "Mandaten" in text
+    assert "Stichting Voorbeeld Opvang Amsterdam (fictief)" in text  # names, not ids
+    assert "ngo-opvang-amsterdam" not in text
     b.screenshot("jurist-mandates")
 
     b.goto(f"{site.gw.url}/jurist/holds")
     text = b.text()
     assert APPEAL in text
-    assert "active" in text
-    assert "recorded in the audit log as entry" in text
+    assert "actief" in text
+    assert "in het logboek vastgelegd als regel" in text
     b.screenshot("jurist-holds")
 
     b.goto(f"{site.gw.url}/jurist/destruction")
     b.click("form[action^='/jurist/retention-runs/'] button")
     text = b.text()
-    assert "Destruction record version 1 issued." in text
+    assert "Vernietigingsverklaring versie 1 uitgegeven." in text
     b.screenshot("jurist-destruction")
     link = b.evaluate("document.querySelector('.downloads a[href$=\".pdf\"]').getAttribute('href')")
     keys = parse_keys(site.gw.http.get("/.well-known/evidence-keys.json").content)
     assert verify_bytes(site.fetch(link), keys).document_type == "destruction_record"
 
     b.goto(f"{site.gw.url}/jurist/verify")
-    assert "How to verify a document" in b.text()
+    assert "Zo controleert u een document" in b.text()
     b.screenshot("jurist-verify")
 
 
 def test_someone_without_the_jurist_or_privacy_officer_role_cannot_sign_in(site: Site) -> None:
     site.sign_in("ngo-opvang-amsterdam", "counsellor", "counsellor.synthetic")
-    assert "No oversight activity permits" in site.browser.text()  # the refusal is an audit entry, too
+    assert (
+        "Geen toezichtactiviteit staat deze organisatie en rol deze handeling toe." in site.browser.text()
+    )  # the refusal is an audit entry, too
     site.browser.goto(f"{site.gw.url}/jurist/covenants")
     site.browser.wait_for("location.pathname === '/jurist/login'")
 
@@ -197,7 +209,8 @@ def test_a_jurist_signs_in_and_out_and_the_old_session_cookie_no_longer_opens_a_
 
     b.click("form.logout button")
     b.wait_for("location.pathname === '/jurist/login'")
-    assert "Sign in as jurist or privacy officer" in b.text()
+    assert "Aanmelden als jurist of privacyfunctionaris" in b.text()
+    b.screenshot("jurist-login")
     b.goto(f"{site.gw.url}/jurist/covenants")
     b.wait_for("location.pathname === '/jurist/login'")
     replayed = site.gw.http.get("/jurist/covenants", headers={"Cookie": old})

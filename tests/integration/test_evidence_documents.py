@@ -26,6 +26,7 @@ from gateway.evidence.repository import StoredDocument
 from gateway.evidence.service import EvidenceUnavailable
 from gateway.lifecycle.events import Actor
 from tests.conftest import AMS, IN_FORCE, Gateway, make_settings, synthetic_records
+from tests.support.pdf import cut_words, pdf_lines
 from tests.support.server import LiveServer
 from tests.support.tokens import TokenMinter
 
@@ -134,14 +135,48 @@ def test_the_report_as_pdf_and_html_carries_the_same_facts(scenario: Scenario) -
     end_the_covenant(s)
     stored = s.parts.service.issue_revocation_report("lvv-amsterdam")
     text = pdf_text(stored.pdf)
-    for fact in ("Revocation report", "lvv-amsterdam", "2025-01-01T00:00:00+01:00", APPEAL, "Missing acknowledgements"):
+    for fact in (
+        "Intrekkingsrapport",
+        "lvv-amsterdam",
+        "2025-01-01T00:00:00+01:00",
+        APPEAL,
+        "Ontbrekende bevestigingen",
+    ):
         assert fact in text, fact
+    assert "tot en met 31 december 2024 23:59:59; beëindigd op 1 januari 2025 00:00" in text.replace("\n", " ")
     assert s.document(stored)["id"] in text
-    assert "gateway verify revocation-report-lvv-amsterdam-v1.pdf" in text.replace("\n", " ")
     assert list(PdfReader(io.BytesIO(stored.pdf)).attachments) == ["evidence.json"]
     html = stored.html.decode()
     assert APPEAL in html
-    assert "Every attempt after the end" in html
+    assert "Elke poging na het einde" in html
+    assert '<html lang="nl">' in html
+
+
+def assert_filed_properly(stored: StoredDocument, command: str, issued_at: str) -> None:
+    """The verify command is whole on one line, no word is cut at a line end, and the PDF is dated as issued."""
+    lines = pdf_lines(stored.pdf)
+    assert command in lines, f"{command!r} is not whole on one line"
+    assert cut_words(lines, stored.signed_json.decode()) == []
+    created = PdfReader(io.BytesIO(stored.pdf)).metadata.creation_date
+    assert created is not None
+    assert created == datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+
+
+def test_the_pdfs_keep_the_verify_command_whole_cut_no_word_and_carry_the_issue_date(scenario: Scenario) -> None:
+    s = scenario
+    end_the_covenant(s)
+    report = s.parts.service.issue_revocation_report("lvv-amsterdam")
+    doc = s.document(report)
+    assert_filed_properly(
+        report, "gateway verify revocation-report-lvv-amsterdam-v1.pdf --keys evidence-keys.json", doc["issued_at"]
+    )
+    s.gw.clock.set(AFTER_CONTACT_RETENTION)
+    lifecycle = s.gw.container.lifecycle
+    assert lifecycle is not None
+    outcome = lifecycle.retention.run(Actor.scheduler(), AUTHORITY)
+    record = s.parts.service.issue_destruction_record(outcome.run_id)
+    stem = f"destruction-record-{outcome.run_id}-v1.pdf"
+    assert_filed_properly(record, f"gateway verify {stem} --keys evidence-keys.json", s.document(record)["issued_at"])
 
 
 def test_a_later_report_is_a_new_version_and_the_first_stays_as_issued(scenario: Scenario) -> None:

@@ -124,7 +124,7 @@ def test_a_sign_in_without_the_forms_csrf_token_is_refused(gateway: Gateway, bro
 def test_a_counsellor_cannot_sign_in_and_the_attempt_is_logged(gateway: Gateway, browser: httpx.Client) -> None:
     response = sign_in(gateway, browser, org="ngo-opvang-amsterdam", role="counsellor")
     assert response.status_code == 403
-    assert "No oversight activity permits" in response.text
+    assert "Geen toezichtactiviteit staat deze organisatie en rol deze handeling toe." in response.text
     entry = last_entry(gateway)
     assert (entry["event"], entry["decision"], entry["reason"]) == ("audit.login", "deny", "no_oversight_activity")
 
@@ -150,7 +150,7 @@ def test_an_invalid_token_is_refused(gateway: Gateway, browser: httpx.Client) ->
     data = {"token": "not-a-token", "acting_user": "fg.pages", "role": "privacy_officer", "csrf": csrf.group(1)}
     response = browser.post("/officer/login", data=data)
     assert response.status_code == 401
-    assert "not accepted" in response.text
+    assert "Het toegangstoken is niet geaccepteerd." in response.text
 
 
 @pytest.mark.parametrize(
@@ -185,12 +185,15 @@ def test_signing_out_needs_the_sessions_csrf_token(gateway: Gateway, browser: ht
 
 def test_every_page_shows_the_logs_verification_status(gateway: Gateway, browser: httpx.Client) -> None:
     gateway.register("amsterdam")
-    assert "Log verified" in browser.get("/officer/login").text
+    before = browser.get("/officer/login").text
+    assert "Logboek gecontroleerd en in orde" in before
+    assert "regels; hashketen intact" not in before  # the log's size only after sign-in
     sign_in(gateway, browser)
     for path in ("/officer/entries", "/officer/denied", "/officer/anomalies", "/officer/subject-access"):
         page = browser.get(path)
         assert page.status_code == 200, path
-        assert "Log verified" in page.text
+        assert "Logboek gecontroleerd en in orde" in page.text
+        assert "regels; hashketen intact" in page.text
         assert page.headers["cache-control"] == "no-store"
         assert "default-src 'none'" in page.headers["content-security-policy"]
 
@@ -202,7 +205,7 @@ def test_a_tampered_log_is_shown_as_failed_on_every_page(gateway: Gateway, brows
         forged = text.replace('"decision":"permit"', '"decision":"deny"')
         conn.execute(update(audit_entries).where(audit_entries.c.seq == 1).values(entry=forged))
     page = browser.get("/officer/login")
-    assert "Log verification FAILED" in page.text
+    assert "Controle van het logboek MISLUKT" in page.text
     assert "first bad entry: 1" in page.text
 
 
@@ -255,4 +258,31 @@ def test_an_unknown_pseudonym_on_the_subject_access_page_says_so(gateway: Gatewa
     sign_in(gateway, browser)
     page = browser.get("/officer/subject-access", params={"participant": "p" + "c" * 26})
     assert page.status_code == 404
-    assert "knows no participant by this pseudonym" in page.text
+    assert "Uw organisatie kent geen deelnemer met dit pseudoniem." in page.text
+
+
+def test_dates_are_typed_the_dutch_way_and_a_wrong_one_is_named(gateway: Gateway, browser: httpx.Client) -> None:
+    gateway.register("amsterdam")
+    sign_in(gateway, browser)
+    today = gateway.clock.now()
+    dutch = today.strftime("%d-%m-%Y")
+    page = browser.get("/officer/entries", params={"since": dutch, "until": dutch})
+    assert page.status_code == 200
+    assert 'placeholder="dd-mm-jjjj"' in page.text
+    assert f'value="{dutch}"' in page.text
+    assert "intake-city-write" in page.text  # the registration of today is found
+    before = (today - timedelta(days=1)).strftime("%d-%m-%Y")
+    assert "intake-city-write" not in browser.get("/officer/entries", params={"until": before}).text
+    wrong = browser.get("/officer/entries", params={"since": "11/15/2024"})
+    assert "Geef datums op als dd-mm-jjjj (bijvoorbeeld 31-12-2024)." in wrong.text
+
+
+def test_the_status_banner_follows_a_new_checkpoint_at_once(gateway: Gateway, browser: httpx.Client) -> None:
+    gateway.register("amsterdam")
+    sign_in(gateway, browser)
+    assert "Nog geen ondertekend controlepunt" in browser.get("/officer/entries").text
+    sealer = gateway.container.sealer
+    assert sealer is not None
+    sealer.seal()
+    page = browser.get("/officer/entries").text
+    assert "het ondertekende controlepunt over" in page  # not the cached view of a minute ago

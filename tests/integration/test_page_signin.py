@@ -132,7 +132,7 @@ def test_a_certificate_bound_token_without_its_certificate_cannot_sign_in(
     with captured_logs() as logs:
         response = sign_in(browser, family, bound)
     assert response.status_code == 401
-    assert "not accepted" in response.text
+    assert "Het toegangstoken is niet geaccepteerd." in response.text
     reasons = [e["reason"] for e in events_named(logs, "web.signin.refused")]
     assert reasons == ["certificate_mismatch"]
     assert "auth.refused:deny" in events(gateway)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from gateway.store.tables import audit_entries
 from tests.conftest import Gateway
+from tests.support.pdf import cut_words, pdf_lines
 
 IND = "Immigratie- en Naturalisatiedienst (IND)"
 DTV = "Dienst Terugkeer en Vertrek (DT&V)"
@@ -46,10 +48,10 @@ def accessed(gateway: Gateway) -> str:
     return p
 
 
-def report(gw: Gateway, pseudonym: str, fmt: str, headers: dict[str, str] | None = None) -> Any:
+def report(gw: Gateway, pseudonym: str, fmt: str, headers: dict[str, str] | None = None, lang: str = "nl") -> Any:
     return gw.http.get(
         f"/v1/officer/participants/{pseudonym}/access-report",
-        params={"format": fmt},
+        params={"format": fmt, "lang": lang},
         headers=headers or officer(gw),
     )
 
@@ -117,8 +119,17 @@ def test_the_html_report_shows_the_same_facts(gateway: Gateway, accessed: str) -
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text.replace("&amp;", "&")
-    for fact in (IND, DTV, SHELTER, LSO, SHELTER_PURPOSE, "eu-gdpr:A6-1-e", "Suggestion: a design choice, not law."):
+    for fact in (
+        IND,
+        DTV,
+        SHELTER,
+        LSO,
+        SHELTER_PURPOSE,
+        "AVG art. 6 lid 1 sub e",
+        "Voorstel: een ontwerpkeuze, geen wet.",
+    ):
         assert fact in html
+    assert "eu-gdpr:" not in html  # legal bases as the article, not the DPV code
     assert "DT&V" not in response.text  # escaped, not raw
 
 
@@ -133,17 +144,40 @@ def test_the_pdf_report_holds_the_same_facts_as_the_json(gateway: Gateway, acces
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     text = _pdf_text(response.content)
-    assert "Subject access report (GDPR art. 15)" in text
+    assert "Overzicht bij inzageverzoek (AVG art. 15)" in text
     assert accessed in text
     for row in body["recipients"]:
         assert row["organisation_name"] in text
         assert row["purpose_name"] in text
     for line in body["retention"]:
-        assert line["name"] in text
-    assert "destroyed 6 months after the covenant ends" in text
-    assert "Suggestion: a design choice, not law." in text
-    assert "eu-gdpr:A6-1-e" in text
+        assert line["name"] in text or line["name"] == "Log of disclosures (audit log)"
+    assert "Logboek van verstrekkingen (auditlog)" in text
+    assert "vernietigd 6 maanden na afloop van het convenant" in text
+    assert "Voorstel: een ontwerpkeuze, geen wet." in text
+    assert "AVG art. 6 lid 1 sub e" in text
     assert "Synthetisch" not in text
+
+
+def test_the_data_subject_can_have_the_report_in_english(gateway: Gateway, accessed: str) -> None:
+    text = _pdf_text(report(gateway, accessed, "pdf", lang="en").content)
+    assert "Subject access report (GDPR art. 15)" in text
+    assert "destroyed 6 months after the covenant ends" in text
+    assert "AVG art. 6 lid 1 sub e" in text
+    html = report(gateway, accessed, "html", lang="en").text
+    assert '<html lang="en">' in html
+    assert "Who received your data, for which purpose, on which legal basis" in html
+
+
+def test_the_pdf_report_cuts_no_word_and_is_dated_by_the_gateways_clock(gateway: Gateway, accessed: str) -> None:
+    body = report(gateway, accessed, "json").json()
+    data = report(gateway, accessed, "pdf").content
+    reader = PdfReader(io.BytesIO(data))
+    assert cut_words(pdf_lines(data), orjson.dumps(body).decode()) == []
+    generated = datetime.fromisoformat(body["generated_at"].replace("Z", "+00:00"))
+    created = reader.metadata.creation_date
+    assert created is not None
+    assert abs((created - generated).total_seconds()) < 1  # the report's own moment, not the renderer's
+    assert b"/Lang (nl)" in data
 
 
 def test_issuing_a_report_is_itself_logged_with_the_participant(gateway: Gateway, accessed: str) -> None:

@@ -14,41 +14,42 @@ from gateway.policies.model import Grant, PolicyConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "lvv"
 SECTIONS = [
-    "Introduction",
-    "Management summary",
-    "Version and status",
-    "A. Description of the processing",
+    "Inleiding",
+    "Managementsamenvatting",
+    "Versie en status",
+    "A. Beschrijving kenmerken gegevensverwerkingen",
     *(
         f"{n}. {title}"
         for n, title in enumerate(
             [
-                "The proposal",
-                "Personal data",
-                "Processing operations",
-                "Techniques and methods",
-                "Purposes",
-                "Parties and their roles",
-                "Interests",
-                "Processing locations",
-                "Legal and policy framework",
-                "Retention",
-                "Legal basis (art. 6)",
-                "Special categories, criminal data and national identification numbers",
-                "Purpose limitation and compatibility",
-                "Necessity: subsidiarity and proportionality",
-                "Data-subject rights",
-                "Risks",
-                "Measures",
+                "Voorstel",
+                "Persoonsgegevens",
+                "Gegevensverwerkingen",
+                "Techniek en methoden van de gegevensverwerkingen",
+                "Verwerkingsdoeleinden",
+                "Betrokken partijen",
+                "Belangen bij de gegevensverwerkingen",
+                "Verwerkingslocaties",
+                "Juridisch en beleidsmatig kader",
+                "Bewaartermijnen",
+                "Rechtsgrond",
+                "Bijzondere persoonsgegevens, strafrechtelijke gegevens en nationale identificatienummers",
+                "Doelbinding",
+                "Noodzaak en evenredigheid",
+                "Rechten van de betrokkene",
+                "Risico's",
+                "Maatregelen",
             ],
             start=1,
         )
     ),
-    "B. Lawfulness of the processing",
-    "C. Risks for the data subjects",
-    "D. Measures",
-    "Advice of the data protection officer",
-    "Adoption",
+    "B. Beoordeling rechtmatigheid gegevensverwerkingen",
+    "C. Beschrijving en beoordeling van de risico's voor de betrokkenen",
+    "D. Beschrijving voorgenomen maatregelen",
+    "Advies van de functionaris gegevensbescherming",
+    "Vaststelling",
 ]
+
 WRITTEN = "The parties weighed the interests on 2025-02-01 (synthetic text written by a person)."
 
 
@@ -120,7 +121,7 @@ def test_text_of_a_section_that_disappeared_is_kept_in_an_appendix(shipped: Poli
     write_in(markdown, "residual-c-no-retention", "Accepted until the archivist decides (synthetic).")
     generate(shipped, tmp_path)
     text = markdown.read_text(encoding="utf-8")
-    assert "## Appendix: text kept from sections that no longer exist" in text
+    assert "## Bijlage: tekst uit secties die niet meer bestaan" in text
     assert extract(text)["residual-c-no-retention"] == "Accepted until the archivist decides (synthetic)."
 
 
@@ -160,4 +161,4 @@ def test_an_untouched_section_that_disappeared_is_dropped(shipped: PolicyConfig,
     generate(shipped, tmp_path)
     text = (tmp_path / "lvv" / DPIA_MD).read_text(encoding="utf-8")
     assert "residual-c-no-retention" not in text
-    assert "Appendix: text kept" not in text
+    assert "Bijlage: tekst uit secties" not in text
