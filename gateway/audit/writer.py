@@ -32,7 +32,7 @@ import orjson
 import structlog
 
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, audit_head
+from gateway.store.tables import audit_entries
 
 log = structlog.get_logger("gateway.audit")
 
