@@ -14,7 +14,8 @@ always complete, whatever the index's lag.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,9 +25,10 @@ from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, audit_head, audit_index, audit_index_terms
+from gateway.store.tables import audit_entries, audit_head, audit_index, audit_index_terms, participants
 
 BATCH = 5_000
+_PARTICIPANT = re.compile(r'"participant":"([^"]{1,36})"')
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REGION, PARTICIPANT = "region", "participant"
 
@@ -41,14 +43,18 @@ def _text(value: Any, size: int) -> str | None:
     return value[:size] if isinstance(value, str) else None
 
 
-def index_rows(seq: int, recorded_at: datetime, entry: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Return the index row and the term rows of one stored entry."""
+def index_rows(
+    seq: int, recorded_at: datetime, entry: str, regions: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the index row and the term rows of one stored entry (`regions`: participant id -> region)."""
     data = orjson.loads(entry)
+    participant = _text(data.get("participant"), 36)
     row = {
         "seq": seq,
         "at": micros(recorded_at),
         "organisation": _text(data.get("organisation"), 64),
-        "participant_id": _text(data.get("participant"), 36),
+        "participant_id": participant,
+        "participant_region": (regions or {}).get(participant) if participant else None,
         "purpose": _text(data.get("purpose"), 64),
         "decision": str(data.get("decision", ""))[:8],
         "event": str(data.get("event", ""))[:64],
@@ -123,6 +129,7 @@ def _index_batch(db: Database, size: int) -> list[dict[str, Any]]:
             .order_by(audit_entries.c.seq)
             .limit(size)
         ).all()
+        regions = _regions(conn, rows)
     index: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
     expected = start
@@ -130,7 +137,7 @@ def _index_batch(db: Database, size: int) -> list[dict[str, Any]]:
         expected += 1
         if int(r.seq) != expected:
             break  # never index past a gap: the index holds 1..indexed_through
-        row, entry_terms = index_rows(int(r.seq), r.recorded_at, r.entry)
+        row, entry_terms = index_rows(int(r.seq), r.recorded_at, r.entry, regions)
         index.append(row)
         terms.extend(entry_terms)
     if not index:
@@ -142,6 +149,17 @@ def _index_batch(db: Database, size: int) -> list[dict[str, Any]]:
         if terms:
             conn.execute(insert(audit_index_terms), terms)
     return index
+
+
+def _regions(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
+    """Return the region of every participant the entries of `rows` are about."""
+    ids = {m.group(1) for r in rows if (m := _PARTICIPANT.search(r.entry))}
+    found: dict[str, str] = {}
+    chunk = sorted(ids)
+    for i in range(0, len(chunk), 500):
+        query = select(participants.c.id, participants.c.region).where(participants.c.id.in_(chunk[i : i + 500]))
+        found.update((r.id, r.region) for r in conn.execute(query))
+    return found
 
 
 def rebuild(db: Database, batch: int = BATCH, on_batch: Callable[[int], None] | None = None) -> int:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select, union
 from sqlalchemy.dialects.postgresql import JSONB, array
 
 from gateway.audit.index import PARTICIPANT, REGION, indexed_through, micros
@@ -289,22 +289,26 @@ class AuditQuery:
             clauses.append(self._recorded() < self._moment(flt.until))
         return clauses
 
-    def _index_where(self, scope: Scope | None, flt: EntryFilter) -> list[ColumnElement[bool]]:
-        """Return `_where`'s clauses on the index: the same entries, found through real indexes."""
-        if flt.no_match:
-            return [false()]
+    def _index_parts(
+        self, scope: Scope | None, flt: EntryFilter
+    ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+        """Return `_where` on the index as (the scope's alternatives, the other clauses): the same entries.
+
+        Each alternative has an index on (column, seq), so the newest matches of each come in seq order
+        and a page never sorts more than its own length per alternative.
+        """
         i = audit_index.c
-        clauses: list[ColumnElement[bool]] = []
+        branches: list[ColumnElement[bool]] = []
         if scope is not None:
-            own = i.organisation == scope.organisation
-            if not scope.regions:
-                clauses.append(own)
-            else:
+            branches.append(i.organisation == scope.organisation)
+            if scope.regions:
                 regions = sorted(scope.regions)
-                in_region = select(participants.c.id).where(participants.c.region.in_(regions))
-                clauses.append(
-                    or_(own, i.participant_id.in_(in_region), i.region.in_(regions), i.seq.in_(_terms(REGION, regions)))
-                )
+                branches += [
+                    i.participant_region.in_(regions),
+                    i.region.in_(regions),
+                    i.seq.in_(_terms(REGION, regions)),
+                ]
+        clauses: list[ColumnElement[bool]] = [false()] if flt.no_match else []
         if flt.participant_id:
             listed = and_(i.participant_id.is_(None), i.seq.in_(_terms(PARTICIPANT, [flt.participant_id])))
             clauses.append(or_(i.participant_id == flt.participant_id, listed))
@@ -322,32 +326,53 @@ class AuditQuery:
             clauses.append(i.at >= micros(flt.since))
         if flt.until:
             clauses.append(i.at < micros(flt.until))
-        return clauses
+        return branches, clauses
+
+    def _index_where(self, scope: Scope | None, flt: EntryFilter) -> list[ColumnElement[bool]]:
+        branches, clauses = self._index_parts(scope, flt)
+        return [or_(*branches), *clauses] if branches else clauses
+
+    def _indexed_seqs(
+        self, scope: Scope | None, flt: EntryFilter, bounds: list[ColumnElement[bool]], limit: int, newest_first: bool
+    ) -> Select[Any]:
+        """Return a query of the first `limit` matching seqs within `bounds`: the union of each
+        alternative's own first `limit` (each read in order from its index), cut to `limit`."""
+        seq = audit_index.c.seq
+        order = seq.desc() if newest_first else seq.asc()
+        branches, clauses = self._index_parts(scope, flt)
+        if len(branches) <= 1:
+            return select(seq).where(*branches, *clauses, *bounds).order_by(order).limit(limit)
+        firsts = [
+            select(select(seq).where(b, *clauses, *bounds).order_by(order).limit(limit).subquery().c.seq)
+            for b in branches
+        ]
+        merged = union(*firsts).subquery()
+        return select(merged.c.seq).order_by(merged.c.seq.desc() if newest_first else merged.c.seq.asc()).limit(limit)
 
     def _rows(
         self, scope: Scope | None, flt: EntryFilter, limit: int, cursor: int | None, newest_first: bool
     ) -> list[Any]:
         """Return up to `limit` matching (seq, recorded_at, entry) rows beyond `cursor`, in order."""
         e = audit_entries.c
+        order = e.seq.desc() if newest_first else e.seq.asc()
         with self._db.read.connect() as conn:
             through = indexed_through(conn)
-            indexed = (
-                select(e.seq, e.recorded_at, e.entry)
-                .select_from(audit_index.join(audit_entries, audit_entries.c.seq == audit_index.c.seq))
-                .where(*self._index_where(scope, flt), audit_index.c.seq <= through)
-            )
+            bounds = [audit_index.c.seq <= through]
             tail = select(e.seq, e.recorded_at, e.entry).where(*self._where(scope, flt), e.seq > through)
             if cursor is not None:
-                indexed = indexed.where(audit_index.c.seq < cursor if newest_first else audit_index.c.seq > cursor)
+                bounds.append(audit_index.c.seq < cursor if newest_first else audit_index.c.seq > cursor)
                 tail = tail.where(e.seq < cursor if newest_first else e.seq > cursor)
-            if newest_first:
-                parts = [tail.order_by(e.seq.desc()), indexed.order_by(audit_index.c.seq.desc())]
-            else:
-                parts = [indexed.order_by(audit_index.c.seq.asc()), tail.order_by(e.seq.asc())]
             rows: list[Any] = []
-            for part in parts:
-                if len(rows) < limit:
-                    rows.extend(conn.execute(part.limit(limit - len(rows))).all())
+            for part in ("tail", "index") if newest_first else ("index", "tail"):
+                wanted = limit - len(rows)
+                if wanted <= 0:
+                    break
+                if part == "tail":
+                    rows.extend(conn.execute(tail.order_by(order).limit(wanted)).all())
+                    continue
+                seqs = self._indexed_seqs(scope, flt, bounds, wanted, newest_first).subquery()
+                found = select(e.seq, e.recorded_at, e.entry).where(e.seq.in_(select(seqs.c.seq))).order_by(order)
+                rows.extend(conn.execute(found).all())
         return rows
 
     def _recorded(self) -> ColumnElement[Any]:

@@ -126,6 +126,8 @@ audit_index = Table(
     Column("at", BigInteger, nullable=False),
     Column("organisation", String(64), nullable=True),
     Column("participant_id", String(36), nullable=True),
+    # The participant's region (participants never move or go away): a city's scope in one index range.
+    Column("participant_region", String(64), nullable=True),
     Column("purpose", String(64), nullable=True),
     Column("decision", String(8), nullable=False),
     Column("event", String(64), nullable=False),
@@ -135,6 +137,7 @@ audit_index = Table(
 )
 Index("ix_audit_index_organisation_seq", audit_index.c.organisation, audit_index.c.seq)
 Index("ix_audit_index_participant_seq", audit_index.c.participant_id, audit_index.c.seq)
+Index("ix_audit_index_participant_region_seq", audit_index.c.participant_region, audit_index.c.seq)
 Index("ix_audit_index_purpose_seq", audit_index.c.purpose, audit_index.c.seq)
 Index("ix_audit_index_event_seq", audit_index.c.event, audit_index.c.seq)
 Index("ix_audit_index_region_seq", audit_index.c.region, audit_index.c.seq)

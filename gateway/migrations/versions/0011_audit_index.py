@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("at", sa.BigInteger(), nullable=False),
         sa.Column("organisation", sa.String(length=64), nullable=True),
         sa.Column("participant_id", sa.String(length=36), nullable=True),
+        sa.Column("participant_region", sa.String(length=64), nullable=True),
         sa.Column("purpose", sa.String(length=64), nullable=True),
         sa.Column("decision", sa.String(length=8), nullable=False),
         sa.Column("event", sa.String(length=64), nullable=False),
@@ -32,6 +33,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_index_organisation_seq", "audit_index", ["organisation", "seq"])
     op.create_index("ix_audit_index_participant_seq", "audit_index", ["participant_id", "seq"])
+    op.create_index("ix_audit_index_participant_region_seq", "audit_index", ["participant_region", "seq"])
     op.create_index("ix_audit_index_purpose_seq", "audit_index", ["purpose", "seq"])
     op.create_index("ix_audit_index_event_seq", "audit_index", ["event", "seq"])
     op.create_index("ix_audit_index_region_seq", "audit_index", ["region", "seq"])
@@ -53,6 +55,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_index_region_seq", table_name="audit_index")
     op.drop_index("ix_audit_index_event_seq", table_name="audit_index")
     op.drop_index("ix_audit_index_purpose_seq", table_name="audit_index")
+    op.drop_index("ix_audit_index_participant_region_seq", table_name="audit_index")
     op.drop_index("ix_audit_index_participant_seq", table_name="audit_index")
     op.drop_index("ix_audit_index_organisation_seq", table_name="audit_index")
     op.drop_table("audit_index")
