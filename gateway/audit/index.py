@@ -64,6 +64,8 @@ def index_rows(
     }
     terms = []
     for kind, key in ((REGION, "regions"), (PARTICIPANT, "participants")):
+        if kind == PARTICIPANT and participant:
+            continue  # a participant filter matches a listing only when the entry is about no one participant
         values = data.get(key)
         if isinstance(values, list):
             for value in sorted({v for v in values if isinstance(v, str) and len(v) <= 64}):

@@ -310,8 +310,11 @@ class AuditQuery:
                 ]
         clauses: list[ColumnElement[bool]] = [false()] if flt.no_match else []
         if flt.participant_id:
-            listed = and_(i.participant_id.is_(None), i.seq.in_(_terms(PARTICIPANT, [flt.participant_id])))
-            clauses.append(or_(i.participant_id == flt.participant_id, listed))
+            # One participant's entries are few: they drive the search, the scope only filters them.
+            listed = i.seq.in_(_terms(PARTICIPANT, [flt.participant_id]))  # only entries about no one participant
+            if branches:
+                clauses.append(or_(*branches))
+            branches = [i.participant_id == flt.participant_id, listed]
         if flt.organisation:
             clauses.append(i.organisation == flt.organisation)
         if flt.decision:
