@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert
 
-from gateway.audit import index
+from gateway.audit import index, repository
 from gateway.audit.chain import verify_chain
 from gateway.audit.query import AuditQuery, EntryFilter, Scope, scope_for
 from gateway.audit.writer import AuditWriter
@@ -178,3 +178,21 @@ def test_a_second_indexer_never_duplicates_or_skips(db: Database) -> None:
     assert index.catch_up(db, batch=10) == 20
     assert index.catch_up(db) == 0
     assert index.progress(db) == index.IndexProgress(30, 30)
+
+
+def test_a_partners_own_entries_are_the_same_through_the_index_and_the_tail(db: Database) -> None:
+    append(db, 1, 90)
+    query = AuditQuery(db, compile_policy(load_config(LVV_CONFIG)), lambda org, participant: participant)
+    everything = list(query.iterate_raw(None, EntryFilter(), batch=1000))
+    for through in (0, 40, 90):
+        if through:
+            index.catch_up(db, limit=through - index.progress(db).indexed_through)
+        assert index.progress(db).indexed_through == through
+        for org in ("ind", "amsterdam"):
+            expected = [seq for seq, _at, e in everything if e.get("organisation") == org and 10 < seq <= 80]
+            pages, after = [], 10
+            while page := repository.entries_of_organisation(db, org, after, 7, 80):
+                pages += [stored.seq for stored in page]
+                after = page[-1].seq
+            assert pages == expected
+            assert len(expected) > 7

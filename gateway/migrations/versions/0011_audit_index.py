@@ -4,6 +4,7 @@ Revision ID: 0011
 Revises: 0007
 
 Derived data: created empty; the sealer fills it behind the log (or `gateway audit reindex`).
+The log's own secondary indexes go: appends pay only for the primary key from now on.
 """
 
 import sqlalchemy as sa
@@ -15,7 +16,16 @@ branch_labels = None
 depends_on = None
 
 
+_LOG_INDEXES = {
+    "ix_audit_entries_trace_id": "trace_id",
+    "ix_audit_entries_participant_id": "participant_id",
+    "ix_audit_entries_organisation": "organisation",
+}
+
+
 def upgrade() -> None:
+    for name in _LOG_INDEXES:
+        op.drop_index(name, table_name="audit_entries")
     op.create_table(
         "audit_index",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -59,3 +69,5 @@ def downgrade() -> None:
     op.drop_index("ix_audit_index_participant_seq", table_name="audit_index")
     op.drop_index("ix_audit_index_organisation_seq", table_name="audit_index")
     op.drop_table("audit_index")
+    for name, column in _LOG_INDEXES.items():
+        op.create_index(name, "audit_entries", [column])
