@@ -36,6 +36,9 @@ class LogStatusOut(BaseModel):
     detail: str
     entries: int
     checked_at: str
+    indexed_through: int = Field(
+        description="The search index holds entries 1..this; searches read the log itself beyond it (complete answers)"
+    )
 
 
 class VerifierKey(BaseModel):
