@@ -36,6 +36,9 @@ class LogStatusOut(BaseModel):
     detail: str
     entries: int
     checked_at: str
+    indexed_through: int = Field(
+        description="The search index holds entries 1..this; searches read the log itself beyond it (complete answers)"
+    )
 
 
 class VerifierKey(BaseModel):
@@ -184,6 +187,8 @@ SUCCESS_MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("get", "/.well-known/evidence-keys.json"): JwksOut,
     ("post", "/v1/notices/{notice_id}/ack"): AckOut,
 }
+
+
 class SubjectLookupIn(BaseModel):
     """What an access request gives to find its participant: a V-number, or family name and date of birth."""
 

@@ -52,6 +52,24 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from gateway.audit import index
+    from gateway.store.db import connect
+
+    settings = _settings()
+    db = connect(settings.database_url)
+    try:
+        if args.catch_up:
+            done = index.catch_up(db)
+        else:
+            done = index.rebuild(db)
+        now = index.progress(db)
+        print(f"indexed {done} entries; the index holds entries 1..{now.indexed_through} of {now.head}")
+        return 0
+    finally:
+        db.dispose()
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from gateway.audit.export import ExportError, export_log
     from gateway.audit.sealer import InconsistentCheckpoint, SealingRefused
@@ -206,6 +224,11 @@ def add_commands(audit: Any) -> None:
     witness.add_argument("--timeout", type=float, default=10.0)
     witness.set_defaults(func=cmd_witness)
 
+    reindex = audit.add_parser(
+        "reindex", help="rebuild the officer's search index from the log (derived data; safe at any time)"
+    )
+    reindex.add_argument("--catch-up", action="store_true", help="only index entries the index does not hold yet")
+    reindex.set_defaults(func=cmd_reindex)
     audit.add_parser("rotate-key", help="replace the checkpoint signing key").set_defaults(func=cmd_rotate_key)
     audit.add_parser("keys", help="print the checkpoint verifier keys").set_defaults(func=cmd_keys)
     audit.add_parser("status", help="entries, latest checkpoint, and whether it all verifies").set_defaults(

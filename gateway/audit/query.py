@@ -7,6 +7,10 @@ The log is personal data too. An officer sees only the entries in her organisati
 - an officer of any other organisation sees the entries of its own organisation only.
 Participants are shown by the officer's *own* pseudonym, never by the internal id or by another
 organisation's pseudonym. The log holds no record contents, so neither does anything here.
+
+Searches run on the derived index (`gateway/audit/index.py`) for entries 1..indexed_through, with
+real indexes (O(log n) to the first match), and scan the log itself only beyond that (the tail the
+sealer has not indexed yet): every answer covers the whole log, whatever the index's lag.
 """
 
 from __future__ import annotations
@@ -19,13 +23,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select, union
 from sqlalchemy.dialects.postgresql import JSONB, array
 
+from gateway.audit.index import PARTICIPANT, REGION, indexed_through, micros
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.model import OrganisationKind
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, participants
+from gateway.store.tables import audit_entries, audit_index, audit_index_terms, participants
+
+
+def _terms(kind: str, values: Sequence[str]) -> Select[Any]:
+    return select(audit_index_terms.c.seq).where(
+        audit_index_terms.c.kind == kind, audit_index_terms.c.value.in_(values)
+    )
+
 
 Pseudonymise = Callable[[str, str], str]  # (organisation, participant id) -> that organisation's pseudonym
 
@@ -277,6 +289,95 @@ class AuditQuery:
             clauses.append(self._recorded() < self._moment(flt.until))
         return clauses
 
+    def _index_parts(
+        self, scope: Scope | None, flt: EntryFilter
+    ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+        """Return `_where` on the index as (the scope's alternatives, the other clauses): the same entries.
+
+        Each alternative has an index on (column, seq), so the newest matches of each come in seq order
+        and a page never sorts more than its own length per alternative.
+        """
+        i = audit_index.c
+        branches: list[ColumnElement[bool]] = []
+        if scope is not None:
+            branches.append(i.organisation == scope.organisation)
+            if scope.regions:
+                regions = sorted(scope.regions)
+                branches += [
+                    i.participant_region.in_(regions),
+                    i.region.in_(regions),
+                    i.seq.in_(_terms(REGION, regions)),
+                ]
+        clauses: list[ColumnElement[bool]] = [false()] if flt.no_match else []
+        if flt.participant_id:
+            # One participant's entries are few: they drive the search, the scope only filters them.
+            listed = i.seq.in_(_terms(PARTICIPANT, [flt.participant_id]))  # only entries about no one participant
+            if branches:
+                clauses.append(or_(*branches))
+            branches = [i.participant_id == flt.participant_id, listed]
+        if flt.organisation:
+            clauses.append(i.organisation == flt.organisation)
+        if flt.decision:
+            clauses.append(i.decision == flt.decision)
+        if flt.purpose:
+            clauses.append(i.purpose == flt.purpose)
+        if flt.event:
+            clauses.append(i.event == flt.event)
+        if flt.reasons:
+            clauses.append(i.reason.in_(flt.reasons))
+        if flt.since:
+            clauses.append(i.at >= micros(flt.since))
+        if flt.until:
+            clauses.append(i.at < micros(flt.until))
+        return branches, clauses
+
+    def _index_where(self, scope: Scope | None, flt: EntryFilter) -> list[ColumnElement[bool]]:
+        branches, clauses = self._index_parts(scope, flt)
+        return [or_(*branches), *clauses] if branches else clauses
+
+    def _indexed_seqs(
+        self, scope: Scope | None, flt: EntryFilter, bounds: list[ColumnElement[bool]], limit: int, newest_first: bool
+    ) -> Select[Any]:
+        """Return a query of the first `limit` matching seqs within `bounds`: the union of each
+        alternative's own first `limit` (each read in order from its index), cut to `limit`."""
+        seq = audit_index.c.seq
+        order = seq.desc() if newest_first else seq.asc()
+        branches, clauses = self._index_parts(scope, flt)
+        if len(branches) <= 1:
+            return select(seq).where(*branches, *clauses, *bounds).order_by(order).limit(limit)
+        firsts = [
+            select(select(seq).where(b, *clauses, *bounds).order_by(order).limit(limit).subquery().c.seq)
+            for b in branches
+        ]
+        merged = union(*firsts).subquery()
+        return select(merged.c.seq).order_by(merged.c.seq.desc() if newest_first else merged.c.seq.asc()).limit(limit)
+
+    def _rows(
+        self, scope: Scope | None, flt: EntryFilter, limit: int, cursor: int | None, newest_first: bool
+    ) -> list[Any]:
+        """Return up to `limit` matching (seq, recorded_at, entry) rows beyond `cursor`, in order."""
+        e = audit_entries.c
+        order = e.seq.desc() if newest_first else e.seq.asc()
+        with self._db.read.connect() as conn:
+            through = indexed_through(conn)
+            bounds = [audit_index.c.seq <= through]
+            tail = select(e.seq, e.recorded_at, e.entry).where(*self._where(scope, flt), e.seq > through)
+            if cursor is not None:
+                bounds.append(audit_index.c.seq < cursor if newest_first else audit_index.c.seq > cursor)
+                tail = tail.where(e.seq < cursor if newest_first else e.seq > cursor)
+            rows: list[Any] = []
+            for part in ("tail", "index") if newest_first else ("index", "tail"):
+                wanted = limit - len(rows)
+                if wanted <= 0:
+                    break
+                if part == "tail":
+                    rows.extend(conn.execute(tail.order_by(order).limit(wanted)).all())
+                    continue
+                seqs = self._indexed_seqs(scope, flt, bounds, wanted, newest_first).subquery()
+                found = select(e.seq, e.recorded_at, e.entry).where(e.seq.in_(select(seqs.c.seq))).order_by(order)
+                rows.extend(conn.execute(found).all())
+        return rows
+
     def _recorded(self) -> ColumnElement[Any]:
         # SQLite keeps times as text, and not every writer spells them alike ('... 09:00:00.000000' and
         # '... 09:00:00+00:00' both occur): compare a normalised UTC spelling, to the millisecond.
@@ -290,26 +391,27 @@ class AuditQuery:
             return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d}"
         return moment
 
-    def _select(self, scope: Scope, flt: EntryFilter) -> Select[Any]:
-        return select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry).where(
-            *self._where(scope, flt)
-        )
-
     # -- reading ----------------------------------------------------------------------------------
 
     def count(self, scope: Scope, flt: EntryFilter) -> int:
         """Return how many entries match."""
-        query = select(func.count()).select_from(audit_entries).where(*self._where(scope, flt))
         with self._db.read.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            through = indexed_through(conn)
+            indexed = (
+                select(func.count())
+                .select_from(audit_index)
+                .where(*self._index_where(scope, flt), audit_index.c.seq <= through)
+            )
+            tail = (
+                select(func.count())
+                .select_from(audit_entries)
+                .where(*self._where(scope, flt), audit_entries.c.seq > through)
+            )
+            return int(conn.execute(indexed).scalar_one()) + int(conn.execute(tail).scalar_one())
 
     def page(self, scope: Scope, flt: EntryFilter, limit: int, cursor: int | None = None) -> Page:
         """Return up to `limit` matching entries, newest first, starting below `cursor` (a seq)."""
-        query = self._select(scope, flt).order_by(audit_entries.c.seq.desc()).limit(limit + 1)
-        if cursor is not None:
-            query = query.where(audit_entries.c.seq < cursor)
-        with self._db.read.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = self._rows(scope, flt, limit + 1, cursor, newest_first=True)
         items = [self.view(scope, r.seq, r.recorded_at, r.entry) for r in rows[:limit]]
         next_cursor = items[-1].seq if len(rows) > limit and items else None
         return Page(items, next_cursor, scope)
@@ -325,20 +427,9 @@ class AuditQuery:
         self, scope: Scope | None, flt: EntryFilter, batch: int = 1000, newest_first: bool = False
     ) -> Iterator[tuple[int, datetime, dict[str, Any]]]:
         """Yield (seq, recorded_at, entry) of matching entries; `scope=None` is the whole log (operator)."""
-        where = self._where(scope, flt)
         cursor: int | None = None
-        order = audit_entries.c.seq.desc() if newest_first else audit_entries.c.seq.asc()
         while True:
-            query = (
-                select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry)
-                .where(*where)
-                .order_by(order)
-                .limit(batch)
-            )
-            if cursor is not None:
-                query = query.where(audit_entries.c.seq < cursor if newest_first else audit_entries.c.seq > cursor)
-            with self._db.read.connect() as conn:
-                rows = conn.execute(query).all()
+            rows = self._rows(scope, flt, batch, cursor, newest_first)
             if not rows:
                 return
             for row in rows:

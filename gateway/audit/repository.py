@@ -9,9 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gateway.audit.checkpoint import SignedCheckpoint, VerifierKey, parse
+from gateway.audit.index import indexed_through
 from gateway.audit.signing_keys import published_keys as key_dir_keys
 from gateway.store.db import Database
-from gateway.store.tables import audit_checkpoints, audit_entries, audit_head, audit_signing_keys
+from gateway.store.tables import audit_checkpoints, audit_entries, audit_head, audit_index, audit_signing_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +78,32 @@ def verifier_keys(db: Database, key_dir: Path | None, origin: str) -> list[Publi
 
 
 def entries_of_organisation(db: Database, organisation: str, after: int, limit: int, upto: int) -> list[StoredEntry]:
-    """Return up to `limit` entries of `organisation` with after < seq <= upto, in order."""
+    """Return up to `limit` entries of `organisation` with after < seq <= upto, in order.
+
+    Found through the officer's index up to where it reaches, then in the log beyond it (the tail).
+    """
+    e = audit_entries.c
     with db.read.connect() as conn:
-        rows = conn.execute(
-            select(audit_entries.c.seq, audit_entries.c.entry, audit_entries.c.leaf_hash)
-            .where(
-                audit_entries.c.organisation == organisation,
-                audit_entries.c.seq > after,
-                audit_entries.c.seq <= upto,
-            )
-            .order_by(audit_entries.c.seq)
-            .limit(limit)
-        ).all()
+        through = indexed_through(conn)
+        found = select(audit_index.c.seq).where(
+            audit_index.c.organisation == organisation,
+            audit_index.c.seq > after,
+            audit_index.c.seq <= min(upto, through),
+        )
+        rows = list(
+            conn.execute(
+                select(e.seq, e.entry, e.leaf_hash)
+                .where(e.seq.in_(found.order_by(audit_index.c.seq).limit(limit).scalar_subquery()))
+                .order_by(e.seq)
+            ).all()
+        )
+        if len(rows) < limit and upto > through:
+            rows += conn.execute(
+                select(e.seq, e.entry, e.leaf_hash)
+                .where(e.organisation == organisation, e.seq > max(after, through), e.seq <= upto)
+                .order_by(e.seq)
+                .limit(limit - len(rows))
+            ).all()
     return [StoredEntry(int(r.seq), r.entry, bytes(r.leaf_hash)) for r in rows]
 
 

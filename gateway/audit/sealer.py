@@ -24,6 +24,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, insert, select, text, update
 
+from gateway.audit import index
 from gateway.audit.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -208,6 +209,7 @@ class Sealer:
         self._thread: threading.Thread | None = None
         self.identity = sealer_identity()
         self.sealed = 0
+        self.indexed = 0
 
     # --- election -------------------------------------------------------------------------------
 
@@ -274,6 +276,12 @@ class Sealer:
                     self.seal()
             except Exception as exc:
                 log.error("audit.sealer.failed", error=type(exc).__name__, detail=str(exc)[:300])
+            try:
+                if self.is_leader:
+                    # The officer's search index follows behind, in batches (derived data, not evidence).
+                    self.indexed += index.catch_up(self._db, limit=self._max_entries)
+            except Exception as exc:
+                log.error("audit.index.failed", error=type(exc).__name__, detail=str(exc)[:300])
 
     def close(self) -> None:
         """Stop the loop and give up the sealer role."""

@@ -85,6 +85,10 @@ _PARTY_STATUS = select(
 )
 
 
+# The change counter alone: every status change bumps it in the same transaction (`bump_epoch`).
+EPOCH_SQL = "SELECT epoch FROM auth_state WHERE id = 1"
+
+
 class AuthRepository:
     # -- clients ---------------------------------------------------------------------------------
 
@@ -173,6 +177,10 @@ class AuthRepository:
             organisation_disabled=row.organisation_status == Status.DISABLED.value,
             rate_limit_per_minute=row.rate_limit,
         )
+
+    def epoch(self, conn: Connection) -> int:
+        """Return the change counter (one primary-key read, no statement compilation)."""
+        return int(conn.exec_driver_sql(EPOCH_SQL).scalar_one())
 
     # -- jti replay cache ------------------------------------------------------------------------
 

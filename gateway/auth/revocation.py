@@ -3,7 +3,11 @@ hold no token any more (its covenants and their aftercare ended), makes its toke
 not when they expire.
 
 `revocation_reason` is pure (the compiled policy, the statuses read for this request, the policy
-clock's now); `PartyRevocation` reads the statuses with one query per request.
+clock's now); `PartyRevocation` reads the change counter (`auth_state.epoch`, one primary-key read)
+per request and the statuses only when the counter moved or the pair was not seen yet: every status
+change (`set_client_status`, `set_organisation_status`, key rotations) bumps the counter in the same
+transaction, so a cached status is never older than the committed counter that vouches for it. A
+client not registered yet is never cached (registration does not bump the counter).
 
 Which tokens each rule covers:
 - a disabled organisation, or a client disabled in the registry: every token naming it;
@@ -19,6 +23,7 @@ Which tokens each rule covers:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from gateway.auth.model import PartyStatus, Status
@@ -60,19 +65,37 @@ class PartyRevocation:
         self._repo = repo
         self._policy = policy
         self._clock = clock
+        self._cache: dict[tuple[str, str], PartyStatus] = {}
+        self._cache_lock = threading.Lock()
+        self._cache_epoch = -1
+        self.reads = 0  # full status reads (the rest were answered from the cache behind the epoch)
 
     def status(self, token: VerifiedToken) -> PartyStatus:
         """Return the current status of the token's client and organisation, and the epoch.
 
         Raises StorageUnavailable when the database cannot answer: an unknown status is never "not revoked".
         """
+        key = (token.principal.client_id, token.principal.organisation)
         try:
             with self._db.read.connect() as conn:
-                return self._repo.party_status(conn, token.principal.client_id, token.principal.organisation)
+                epoch = self._repo.epoch(conn)
+                with self._cache_lock:
+                    cached = self._cache.get(key)
+                    if cached is not None and cached.epoch == epoch:
+                        return cached
+                status = self._repo.party_status(conn, *key)
         except Exception as exc:
             if is_storage_outage(exc):
                 raise StorageUnavailable(f"revocation status unavailable: {type(exc).__name__}") from exc
             raise
+        self.reads += 1
+        if status.client is not None:
+            with self._cache_lock:
+                if status.epoch != self._cache_epoch:
+                    self._cache.clear()  # statuses vouched for by another counter
+                    self._cache_epoch = status.epoch
+                self._cache[key] = status
+        return status
 
     def revoked(self, token: VerifiedToken, status: PartyStatus, now: float) -> str | None:
         """Return why the token is revoked now (the policy clock's now when one is set), or None."""

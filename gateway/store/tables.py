@@ -122,9 +122,47 @@ audit_entries = Table(
     Column("participant_id", String(36), nullable=True),
     Column("decision", String(8), nullable=False),
 )
-Index("ix_audit_entries_trace_id", audit_entries.c.trace_id)
-Index("ix_audit_entries_participant_id", audit_entries.c.participant_id)
-Index("ix_audit_entries_organisation", audit_entries.c.organisation)
+# No secondary indexes: appends pay only for the primary key. Searches go through `audit_index`
+# (migration 0011 dropped the trace id, participant and organisation indexes the log had).
+
+# The officer's search index over the log: derived, rebuildable (`gateway audit reindex`), filled in
+# batches behind the log by the sealer (gateway/audit/index.py), so appends never pay for it. One row
+# per entry, in order, without gaps: max(seq) is how far it has caught up. `at` is recorded_at in
+# microseconds since the epoch (UTC), one spelling on every database.
+audit_index = Table(
+    "audit_index",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("organisation", String(64), nullable=True),
+    Column("participant_id", String(36), nullable=True),
+    # The participant's region (participants never move or go away): a city's scope in one index range.
+    Column("participant_region", String(64), nullable=True),
+    Column("purpose", String(64), nullable=True),
+    Column("decision", String(8), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("region", String(64), nullable=True),
+    Column("trace_id", String(32), nullable=False),
+)
+Index("ix_audit_index_organisation_seq", audit_index.c.organisation, audit_index.c.seq)
+Index("ix_audit_index_participant_seq", audit_index.c.participant_id, audit_index.c.seq)
+Index("ix_audit_index_participant_region_seq", audit_index.c.participant_region, audit_index.c.seq)
+Index("ix_audit_index_purpose_seq", audit_index.c.purpose, audit_index.c.seq)
+Index("ix_audit_index_event_seq", audit_index.c.event, audit_index.c.seq)
+Index("ix_audit_index_region_seq", audit_index.c.region, audit_index.c.seq)
+Index("ix_audit_index_at", audit_index.c.at)
+Index("ix_audit_index_trace_id", audit_index.c.trace_id)
+
+# Multi-valued members of an entry: `kind` "region" for each of its `regions`, "participant" for each
+# of its listed `participants`.
+audit_index_terms = Table(
+    "audit_index_terms",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+)
 
 audit_head = Table(
     "audit_head",

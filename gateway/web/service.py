@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from gateway.audit.anomalies import Anomaly, Thresholds, detect
+from gateway.audit.index import progress as index_progress
 from gateway.audit.ldv import SubjectIdCipher, ldv_lines
 from gateway.audit.query import AuditQuery, EntryFilter, EntryView, Page, Scope, scope_for
 from gateway.audit.report import ReportBuilder, SubjectAccessReport
@@ -82,6 +83,7 @@ class LogStatusView:
     checked_at: datetime
     checkpoint_size: int | None = None
     checkpoint_at: datetime | None = None
+    indexed_through: int = 0  # the search index holds entries 1..this; searches scan the log beyond it
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -90,6 +92,7 @@ class LogStatusView:
             "detail": self.detail,
             "entries": self.entries,
             "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "indexed_through": self.indexed_through,
         }
 
 
@@ -274,6 +277,9 @@ class OfficerService:
             return view
 
     def _compute_status(self) -> LogStatusView:
+        return replace(self._verify_status(), indexed_through=index_progress(self._c.db).indexed_through)
+
+    def _verify_status(self) -> LogStatusView:
         status = log_status(self._c.db)
         checked = self.clock.now()
         cp = status.checkpoint

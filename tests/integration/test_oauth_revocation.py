@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from gateway.auth.model import Status
+from gateway.auth.revocation import PartyRevocation
 from gateway.container import Container, build
 from tests.conftest import AMS, Gateway
 from tests.support.oauth import api_headers, captured_logs, events_named, get_token, register
@@ -136,3 +137,23 @@ def test_a_token_of_an_unregistered_client_signed_by_the_gateway_key_is_refused(
         conn.execute(delete(auth_clients).where(auth_clients.c.client_id == partner.client_id))
         gateway.container.auth.repo.bump_epoch(conn)
     assert_revoked(gateway, token, p, "client_unknown")
+
+
+def test_the_status_is_cached_behind_the_epoch_and_a_change_in_another_process_still_bites(
+    gateway: Gateway, other_process: Container
+) -> None:
+    p = gateway.register("amsterdam")
+    partner = register(gateway)
+    token = get_token(gateway, partner)
+    revocation = gateway.container.auth.verifier._revocation
+    assert isinstance(revocation, PartyRevocation)
+    assert read(gateway, token, p).status_code == 200
+    reads = revocation.reads
+    for _ in range(3):
+        assert read(gateway, token, p).status_code == 200
+    assert revocation.reads == reads  # answered from the cache: the epoch did not move
+    other_process.auth.registry.set_organisation_status("amsterdam", Status.DISABLED, "mandate withdrawn")
+    assert_revoked(gateway, token, p, "organisation_disabled")
+    assert revocation.reads == reads + 1
+    other_process.auth.registry.set_organisation_status("amsterdam", Status.ACTIVE)
+    assert read(gateway, token, p).status_code == 200

@@ -237,3 +237,4 @@ def test_the_status_endpoint_reports_the_verified_log(gateway: Gateway, traffic:
     body = response.json()
     assert body["verified"] is True
     assert body["entries"] >= 6
+    assert 0 <= body["indexed_through"] <= body["entries"]  # how far the search index has caught up
