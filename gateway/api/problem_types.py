@@ -188,6 +188,16 @@ CATALOGUE.update(
             "The gateway is not ready: database, audit writer or sealer. /ready says which.",
         ),
         "http_error": ProblemType(400, "Het verzoek kon niet worden verwerkt.", "The request could not be handled."),
+        "identifiers_missing": ProblemType(
+            422,
+            "Te weinig om een deelnemer te vinden: geef het V-nummer, of de achternaam samen met de geboortedatum.",
+            "Not enough to find a participant: give the V-number, or the family name together with the birth date.",
+        ),
+        "monitor_not_configured": ProblemType(
+            404,
+            "Deze configuratie heeft geen monitor (monitor.yaml ontbreekt).",
+            "This configuration has no monitor (monitor.yaml is missing).",
+        ),
     }
 )
 
