@@ -155,10 +155,12 @@ def source_app(state: SourceState, name: str) -> FastAPI:
 class _Thread:
     """A uvicorn server in a daemon thread of this process, on a free loopback port."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None, tls: dict[str, Any] | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", access_log=False)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False, **(tls or {})
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -178,10 +180,12 @@ class _Thread:
 class SourceSystemSim:
     """A simulated partner source system on loopback: `with SourceSystemSim("cvs") as sim: sim.url`."""
 
-    def __init__(self, name: str, state: SourceState | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, name: str, state: SourceState | None = None, port: int | None = None, tls: dict[str, Any] | None = None
+    ) -> None:
         self.name = name
         self.state = state or SourceState()
-        self._server = _Thread(source_app(self.state, name), port)
+        self._server = _Thread(source_app(self.state, name), port, tls)
         self.url = self._server.url
 
     def __enter__(self) -> SourceSystemSim:
@@ -197,9 +201,10 @@ def city_cvs(client_jwks: dict[str, Any] | None, port: int | None = None) -> Sou
     return SourceSystemSim("city-cvs", SourceState(client_jwks=client_jwks), port)
 
 
-def dtv_case_system(port: int | None = None) -> SourceSystemSim:
-    """Return a simulated DT&V case system (mTLS in production; plain loopback HTTP here)."""
-    return SourceSystemSim("dtv-case-system", SourceState(), port)
+def dtv_case_system(port: int | None = None, tls: dict[str, Any] | None = None) -> SourceSystemSim:
+    """Return a simulated DT&V case system; with `tls` (uvicorn's ssl_* options) it requires a client
+    certificate (mTLS) as the real one does."""
+    return SourceSystemSim("dtv-case-system", SourceState(), port, tls)
 
 
 def ngo_notes_csv(rows: list[tuple[str, str, str]]) -> bytes:
