@@ -170,9 +170,9 @@ class ExchangeService:
         request = AccessRequest(
             ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories, under_legal_hold=held
         )
-        asked = categories if categories is not None else tuple(self.policy.categories)
-        brokered = self._brokered(asked, region)
-        access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
+        access = await self.authorizer.authorize_async(
+            ctx, event, request, participant_id, lambda permitted: self._brokered(permitted, region)
+        )
         records: dict[str, CategoryRecord] = {}
         for source_id, cats in self._split(access.decision.fields_by_category, region).items():
             part = access.narrowed(cats)

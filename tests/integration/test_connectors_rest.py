@@ -288,3 +288,16 @@ def test_a_revoked_covenant_stops_brokered_access_at_its_second_and_pauses_its_c
         "lvv-groningen",
         "lvv-eindhoven",
     ]
+
+
+def test_a_read_that_reaches_no_brokered_category_neither_calls_nor_names_the_source(brokered: Brokered) -> None:
+    p = register_at_source(brokered)
+    response = brokered.gw.http.get(
+        f"/v1/participants/{p}",
+        headers=brokered.gw.headers("amsterdam", "case_manager", "lso_case_discussion"),
+        params={"categories": "identity"},
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()["records"]) == {"identity"}
+    assert brokered.cvs.state.received == []
+    assert "brokered_from" not in last_entries(brokered.gw, 1)[0]
