@@ -59,6 +59,7 @@ class SourceState:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # ref -> category -> record
     received: list[Received] = field(default_factory=list)
     mode: str = "ok"  # ok | slow | garbage | error | wrong_shape
+    unavailable_next: int = 0  # answer this many next record requests with 503 (a source restarting)
     delay_seconds: float = 10.0
     minimise: bool = False  # a source that does not minimise returns every field it holds
     client_jwks: dict[str, Any] | None = None  # private_key_jwt: the gateway's public keys
@@ -111,6 +112,9 @@ def source_app(state: SourceState, name: str) -> FastAPI:
         arrived(Received("GET", request.url.path, dict(request.query_params), dict(request.headers)))
         if not authorised(request):
             return JSONResponse({"error": "unauthorised"}, 401)
+        if state.unavailable_next > 0:
+            state.unavailable_next -= 1
+            return JSONResponse({"error": "restarting"}, 503)
         if state.mode == "slow":
             await asyncio.sleep(state.delay_seconds)
         if state.mode == "garbage":

@@ -301,3 +301,14 @@ def test_a_read_that_reaches_no_brokered_category_neither_calls_nor_names_the_so
     assert set(response.json()["records"]) == {"identity"}
     assert brokered.cvs.state.received == []
     assert "brokered_from" not in last_entries(brokered.gw, 1)[0]
+
+
+def test_a_read_is_retried_with_backoff_when_the_source_is_briefly_unavailable(brokered: Brokered) -> None:
+    p = register_at_source(brokered)
+    brokered.cvs.state.unavailable_next = 1
+    response = read(brokered, "lso_case_discussion", p)
+    assert response.status_code == 200, response.text
+    assert response.json()["records"]["case_plan"]["fields"]["phase"] == "onderzoeksfase"
+    first, second = brokered.cvs.state.received
+    assert first.headers["ldv-audit-entry"] == second.headers["ldv-audit-entry"]  # one decision, two attempts
+    assert last_entries(brokered.gw, 1)[0]["event"] == "exchange.read"  # no failure was logged
