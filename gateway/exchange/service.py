@@ -248,14 +248,16 @@ class ExchangeService:
         brokered = self._brokered((category,), region)
         access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
         now = self.clock.now()
-        if not brokered:
-            return WriteResult(pseudonym, access, {category: self.store.write(access, category, values, now)})
         # The caller's Idempotency-Key, scoped to its organisation; without one, the decision's own entry.
+        # (A source system applies a key once; the hosted store writes one version per permitted write.)
         key = (
             hashlib.sha256(f"{ctx.principal.organisation}\n{idempotency_key}".encode()).hexdigest()[:40]
             if idempotency_key
             else f"audit-{access.audit_seq}"
         )
+        if not brokered:
+            hosted = await self.hosted.write(access, {category: values}, now, key)
+            return WriteResult(pseudonym, access, hosted.versions)
         source_id = brokered["brokered_from"][category]
         written = await self._through_source(
             ctx, event, access, source_id, lambda src: src.write(access, {category: values}, now, key)
