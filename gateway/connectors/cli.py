@@ -98,15 +98,23 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
         )
         report_path = Path(args.report) if args.report else path.with_name(path.name + ".rejected.csv")
         show = progress_bar if (args.progress or sys.stderr.isatty()) else None
+        partial_report = report_path.with_name(report_path.name + ".part")
         try:
-            with report_path.open("w", encoding="utf-8", newline="") as report:
+            with partial_report.open("w", encoding="utf-8", newline="") as report:
                 importer = CsvImport(
                     c.exchange.authorizer, c.store, ctx, args.category, path, None, args.partial, report, show
                 )
                 result = importer.run()
         except FileRefused as exc:
+            partial_report.unlink(missing_ok=True)
             print(f"refused: {exc.text}", file=sys.stderr)
             return 1
+    if result.status == "already_imported":
+        partial_report.unlink(missing_ok=True)  # the earlier run's report stays as it was
+        print(summary(result))
+        print("the same file was imported before by this source into this category; nothing was written")
+        return 0
+    partial_report.replace(report_path)
     if result.file_problem is not None:
         print(f"refused: {result.file_problem.text} (audit entry {result.audit_seq})", file=sys.stderr)
         return 1

@@ -59,6 +59,7 @@ class SourceState:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # ref -> category -> record
     received: list[Received] = field(default_factory=list)
     mode: str = "ok"  # ok | slow | garbage | error | wrong_shape
+    unavailable_next: int = 0  # answer this many next record requests with 503 (a source restarting)
     delay_seconds: float = 10.0
     minimise: bool = False  # a source that does not minimise returns every field it holds
     client_jwks: dict[str, Any] | None = None  # private_key_jwt: the gateway's public keys
@@ -111,6 +112,9 @@ def source_app(state: SourceState, name: str) -> FastAPI:
         arrived(Received("GET", request.url.path, dict(request.query_params), dict(request.headers)))
         if not authorised(request):
             return JSONResponse({"error": "unauthorised"}, 401)
+        if state.unavailable_next > 0:
+            state.unavailable_next -= 1
+            return JSONResponse({"error": "restarting"}, 503)
         if state.mode == "slow":
             await asyncio.sleep(state.delay_seconds)
         if state.mode == "garbage":
@@ -155,10 +159,12 @@ def source_app(state: SourceState, name: str) -> FastAPI:
 class _Thread:
     """A uvicorn server in a daemon thread of this process, on a free loopback port."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None, tls: dict[str, Any] | None = None) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", access_log=False)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False, **(tls or {})
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -178,10 +184,12 @@ class _Thread:
 class SourceSystemSim:
     """A simulated partner source system on loopback: `with SourceSystemSim("cvs") as sim: sim.url`."""
 
-    def __init__(self, name: str, state: SourceState | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, name: str, state: SourceState | None = None, port: int | None = None, tls: dict[str, Any] | None = None
+    ) -> None:
         self.name = name
         self.state = state or SourceState()
-        self._server = _Thread(source_app(self.state, name), port)
+        self._server = _Thread(source_app(self.state, name), port, tls)
         self.url = self._server.url
 
     def __enter__(self) -> SourceSystemSim:
@@ -197,9 +205,10 @@ def city_cvs(client_jwks: dict[str, Any] | None, port: int | None = None) -> Sou
     return SourceSystemSim("city-cvs", SourceState(client_jwks=client_jwks), port)
 
 
-def dtv_case_system(port: int | None = None) -> SourceSystemSim:
-    """Return a simulated DT&V case system (mTLS in production; plain loopback HTTP here)."""
-    return SourceSystemSim("dtv-case-system", SourceState(), port)
+def dtv_case_system(port: int | None = None, tls: dict[str, Any] | None = None) -> SourceSystemSim:
+    """Return a simulated DT&V case system; with `tls` (uvicorn's ssl_* options) it requires a client
+    certificate (mTLS) as the real one does."""
+    return SourceSystemSim("dtv-case-system", SourceState(), port, tls)
 
 
 def ngo_notes_csv(rows: list[tuple[str, str, str]]) -> bytes:

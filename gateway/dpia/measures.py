@@ -23,6 +23,9 @@ _CONFIG = "tests/unit/test_config.py::"
 _GATE = "tests/integration/test_oversight_gate.py::"
 _AFTER = "tests/integration/test_oauth_after_the_end.py::"
 _PAGES = "tests/integration/test_page_signin.py::"
+_SOURCES = "tests/integration/test_connectors_rest.py::"
+_PORT = "tests/unit/test_connectors_port.py::"
+_IMPORT = "tests/integration/test_connectors_csv.py::"
 
 MEASURES: tuple[Measure, ...] = (
     Measure(
@@ -237,6 +240,20 @@ MEASURES: tuple[Measure, ...] = (
             _PAGES + "test_a_token_whose_scope_lacks_the_role_cannot_sign_in_and_the_refusal_is_logged",
             _PAGES + "test_after_the_client_is_disabled_the_next_page_is_refused_and_the_session_ends",
             _PAGES + "test_after_sign_out_the_old_cookie_is_refused",
+        ),
+    ),
+    Measure(
+        "M23",
+        "Brokered sources and file imports on the same gate",
+        "A partner's source system is called only after the decision is durably logged, is asked for the "
+        "permitted fields only and its answer is cut to them again; a failing source releases nothing and the "
+        "log says so. A file import is one logged activity: every row validated, rejections reported, all or "
+        "nothing unless partial.",
+        (
+            _SOURCES + "test_a_brokered_read_returns_only_the_permitted_fields_though_the_source_returns_more",
+            _SOURCES + "test_a_misbehaving_source_gives_a_gateway_error_releases_nothing_and_is_logged_first",
+            _PORT + "test_no_adapter_reads_or_writes_without_the_minted_access",
+            _IMPORT + "test_malformed_rows_refuse_the_whole_file_and_are_reported_with_row_and_reason",
         ),
     ),
 )

@@ -429,13 +429,20 @@ class Authorizer:
         event: str,
         request: AccessRequest,
         participant_id: str | None,
+        routed: Callable[[Iterable[str]], dict[str, Any]] | None = None,
         **fields: Any,
     ) -> AuthorizedAccess:
-        """As `authorize`, awaiting the durable commit instead of blocking a thread."""
+        """As `authorize`, awaiting the durable commit instead of blocking a thread.
+
+        `routed` returns the entry's fields naming where the permitted categories are fetched from
+        (brokered sources): logged with the decision, before any source is called.
+        """
         started = time.perf_counter()
         now = self.clock.now()
         policy = self.current_policy()
         decision = decide(policy, request, now.timestamp())
+        if routed is not None and decision.permitted:
+            fields = {**fields, **routed(decision.fields_by_category)}
         entry = self._decision_entry(ctx, event, decision, now, participant_id, fields, policy)
         appended = await self.audit.append_async(entry, now, self.audit_timeout)
         return self._outcome(ctx, event, request, decision, appended.seq, participant_id, started)

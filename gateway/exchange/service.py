@@ -171,9 +171,9 @@ class ExchangeService:
         request = AccessRequest(
             ctx.principal.organisation, ctx.role, purpose, Operation.READ, region, categories, under_legal_hold=held
         )
-        asked = categories if categories is not None else tuple(self.policy.categories)
-        brokered = self._brokered(asked, region)
-        access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
+        access = await self.authorizer.authorize_async(
+            ctx, event, request, participant_id, lambda permitted: self._brokered(permitted, region)
+        )
         records: dict[str, CategoryRecord] = {}
         for source_id, cats in self._split(access.decision.fields_by_category, region).items():
             part = access.narrowed(cats)
@@ -249,14 +249,16 @@ class ExchangeService:
         brokered = self._brokered((category,), region)
         access = await self.authorizer.authorize_async(ctx, event, request, participant_id, **brokered)
         now = self.clock.now()
-        if not brokered:
-            return WriteResult(pseudonym, access, {category: self.store.write(access, category, values, now)})
         # The caller's Idempotency-Key, scoped to its organisation; without one, the decision's own entry.
+        # (A source system applies a key once; the hosted store writes one version per permitted write.)
         key = (
             hashlib.sha256(f"{ctx.principal.organisation}\n{idempotency_key}".encode()).hexdigest()[:40]
             if idempotency_key
             else f"audit-{access.audit_seq}"
         )
+        if not brokered:
+            hosted = await self.hosted.write(access, {category: values}, now, key)
+            return WriteResult(pseudonym, access, hosted.versions)
         source_id = brokered["brokered_from"][category]
         written = await self._through_source(
             ctx, event, access, source_id, lambda src: src.write(access, {category: values}, now, key)

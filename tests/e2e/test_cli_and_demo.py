@@ -84,14 +84,14 @@ def test_the_printed_examples_show_a_permitted_a_cut_down_and_a_denied_read(
 ) -> None:
     home, env, _, printed = demo
     calls = example_requests(printed)
-    assert len(calls) == 4, printed
+    assert len(calls) == 5, printed
     results = []
     for org, url, headers in calls:
         token = run(["demo", "token", "--org", org], home, env)
         assert token.returncode == 0, token.stderr
         headers = {k: v.replace("$TOKEN", token.stdout.strip()) for k, v in headers.items()}
         results.append(httpx.get(url, headers=headers, timeout=10))
-    full, cut, denied, hidden = results
+    full, cut, denied, hidden, brokered = results
     assert full.status_code == 200
     assert cut.status_code == 200
     assert set(cut.json()["records"]["case_plan"]["fields"]) < set(full.json()["records"]["case_plan"]["fields"])
@@ -100,6 +100,35 @@ def test_the_printed_examples_show_a_permitted_a_cut_down_and_a_denied_read(
     assert denied.status_code == 403
     assert denied.json()["code"] == "no_rule_for_purpose"
     assert hidden.status_code == 404
+    assert brokered.status_code == 200
+    assert set(brokered.json()["records"]["case_plan"]["fields"]) == {"phase", "next_lso_date"}
+    assert brokered.json()["records"]["case_plan"]["written_at"] != full.json()["records"]["identity"]["written_at"]
+    # the case plan came from the CVS simulator: the demo's database holds none for Amsterdam
+    assert (home / "var" / "demo-cvs.json").exists()
+
+
+def test_an_operator_imports_an_ngo_csv_with_progress_and_a_report(demo: tuple[Path, dict[str, str], str, str]) -> None:
+    home, env, _, _ = demo
+    ngo = json.loads((home / "var" / "demo.json").read_text())["example"]["ngo-opvang-amsterdam"]
+    delivery = home / "notes.csv"
+    delivery.write_text(f"participant,notes,last_contact_date\n{ngo},synthetic note,2024-11-14\nnobody,x,\n")
+    refused = run(
+        ["import", "csv", str(delivery), "--category", "counselling_notes", "--source", "ngo-opvang-amsterdam"],
+        home,
+        env,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "nothing imported" in refused.stdout
+    assert "3,,bad_participant" in (home / "notes.csv.rejected.csv").read_text()
+    args = ["import", "csv", str(delivery), "--category", "counselling_notes", "--source", "ngo-opvang-amsterdam"]
+    imported = run([*args, "--partial", "--progress"], home, env)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported: 1 of 2 rows imported, 1 rejected" in imported.stdout
+    assert "100.0%" in imported.stderr
+    again = run([*args, "--partial"], home, env)
+    assert again.returncode == 0
+    assert "already_imported: 1 of 2 rows imported" in again.stdout
+    assert "3,,bad_participant" in (home / "notes.csv.rejected.csv").read_text()  # the report is kept
 
 
 def test_the_audit_chain_of_the_demo_verifies(demo: tuple[Path, dict[str, str], str, str]) -> None:

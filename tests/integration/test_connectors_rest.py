@@ -288,3 +288,56 @@ def test_a_revoked_covenant_stops_brokered_access_at_its_second_and_pauses_its_c
         "lvv-groningen",
         "lvv-eindhoven",
     ]
+
+
+def test_a_read_that_reaches_no_brokered_category_neither_calls_nor_names_the_source(brokered: Brokered) -> None:
+    p = register_at_source(brokered)
+    response = brokered.gw.http.get(
+        f"/v1/participants/{p}",
+        headers=brokered.gw.headers("amsterdam", "case_manager", "lso_case_discussion"),
+        params={"categories": "identity"},
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()["records"]) == {"identity"}
+    assert brokered.cvs.state.received == []
+    assert "brokered_from" not in last_entries(brokered.gw, 1)[0]
+
+
+def test_a_read_is_retried_with_backoff_when_the_source_is_briefly_unavailable(brokered: Brokered) -> None:
+    p = register_at_source(brokered)
+    brokered.cvs.state.unavailable_next = 1
+    response = read(brokered, "lso_case_discussion", p)
+    assert response.status_code == 200, response.text
+    assert response.json()["records"]["case_plan"]["fields"]["phase"] == "onderzoeksfase"
+    first, second = brokered.cvs.state.received
+    assert first.headers["ldv-audit-entry"] == second.headers["ldv-audit-entry"]  # one decision, two attempts
+    assert last_entries(brokered.gw, 1)[0]["event"] == "exchange.read"  # no failure was logged
+
+
+def test_a_withdrawn_mandate_stops_the_brokered_read_at_its_second(brokered: Brokered) -> None:
+    from datetime import datetime, timedelta
+
+    from gateway.lifecycle.events import Actor
+    from tests.conftest import AMS
+
+    p = register_at_source(brokered)
+    gw = brokered.gw
+    assert gw.container.lifecycle is not None
+    ngo = gw.pseudonym_for("ngo-opvang-amsterdam", p)
+    effective = datetime(2024, 12, 1, 12, 0, 0, tzinfo=AMS)
+    gw.container.lifecycle.service.withdraw_mandate(
+        Actor.jurist("amsterdam", "jurist.1"), "mandaat-lvv-amsterdam", effective, "Withdrawn", "B&W 2024/91"
+    )
+
+    def ngo_read() -> httpx.Response:
+        headers = gw.headers("ngo-opvang-amsterdam", "counsellor", "shelter_counselling")
+        return gw.http.get(f"/v1/participants/{ngo}", headers=headers)
+
+    gw.clock.set(effective - timedelta(seconds=1))
+    before = ngo_read()
+    assert before.status_code == 200, before.text
+    assert before.json()["records"]["case_plan"]["fields"] == {"phase": "onderzoeksfase"}
+    assert len(brokered.cvs.state.received) == 1
+    gw.clock.set(effective)
+    assert ngo_read().status_code == 403
+    assert len(brokered.cvs.state.received) == 1  # no call to the source at or after the withdrawal
