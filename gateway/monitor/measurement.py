@@ -9,7 +9,7 @@ Counts only, never a participant; suppressed cells are null.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -97,7 +97,7 @@ def measurement_document(
                 "id": c.id,
                 "title": c.source.title,
                 "regions": sorted(c.regions),
-                "end": utc(datetime.fromtimestamp(c.ends_ts).astimezone()),
+                "end": utc(datetime.fromtimestamp(c.ends_ts, UTC)),
                 "parties": sorted(names.get(p, p) for p in c.parties),
             }
             for c in policy.covenants.values()

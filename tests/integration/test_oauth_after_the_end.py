@@ -52,7 +52,7 @@ def test_after_the_end_asking_for_an_exchange_role_is_an_invalid_scope_that_says
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_scope",
-        "error_description": f"{ENDED}; only oversight roles (jurist, privacy_officer) remain "
+        "error_description": f"{ENDED}; only oversight roles (jurist, privacy_officer, steering) remain "
         "until 2026-07-01T00:00:00+02:00",
     }
     [refused] = entries(gateway, "auth.token.refused")
