@@ -26,7 +26,7 @@ from gateway.store.subject_index import given_kinds
 from gateway.web.deps import OfficerDep, PartsDep
 from gateway.web.pdf import report_pdf
 from gateway.web.render import SECURITY_HEADERS
-from gateway.web.service import Criteria, NotFound
+from gateway.web.service import Criteria, LookupUnavailable, NotFound
 
 router = APIRouter(
     prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=problems(404)
@@ -253,6 +253,8 @@ def subject_lookup(body: SubjectLookupIn, ctx: ContextDep, officer: OfficerDep) 
         )
     try:
         result = officer.find_subject(ctx, given)
+    except LookupUnavailable as exc:
+        raise Problem(503, "lookup_unavailable", "Finding a participant is not set up.", str(exc)) from None
     except _ERRORS as exc:
         raise _problem(exc) from None
     return _json(

@@ -120,3 +120,12 @@ def test_the_officer_page_finds_the_participant_from_a_posted_form(gateway: Gate
     assert "TEST-V-00013" not in found.text  # not echoed back
     refused = browser.post("/officer/subject-lookup", data={"csrf": "forged", "v_number": "TEST-V-00013"})
     assert refused.status_code == 400
+
+
+def test_without_its_key_the_lookup_says_it_is_not_set_up_rather_than_no_match(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gateway.container.store, "subject_index", None)  # as when subject-lookup.key is missing
+    response = lookup(gateway, {"v_number": "TEST-V-00001"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "lookup_unavailable"
