@@ -214,6 +214,11 @@ def test_the_destruction_record_states_what_how_when_on_which_ground_and_by_whos
     text = pdf_text(stored.pdf)
     for fact in ("Vernietigingsverklaring", "Archiefbesluit 1995 art. 8", AUTHORITY, "contact-after-covenant"):
         assert fact in text.replace("\n", " "), fact
+    html = stored.html.decode()
+    names = {c.id: c.name for c in s.gw.container.policy.config.categories}
+    kept = html.split("Bewaard, niet vernietigd, en waarom", 1)[1]
+    for k in doc["kept"]:  # the kept categories by name, not only by id
+        assert names[k["category"]] in kept
     for data in (stored.signed_json, stored.html, stored.pdf):
         assert verify_bytes(data, s.keys).document_type == "destruction_record"
 
