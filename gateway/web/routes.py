@@ -17,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.audit.anomalies import HIDDEN_REASONS
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
@@ -255,6 +256,7 @@ def anomalies(request: Request, parts: PartsDep) -> Response:
         entry_query=lambda seq: urlencode({"cursor": seq + 1}),
         t=page.service.thresholds(),
         org_names={o.id: o.name for o in page.service.policy.config.organisations},
+        hidden_reasons=HIDDEN_REASONS,
         scope=result.scope,
         audit_seq=result.audit_seq,
     )
