@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from gateway.store.tables import audit_entries, subject_index
+from gateway.store.tables import audit_entries, data_keys, subject_index
 from tests.conftest import Gateway, synthetic_records
 from tests.integration.test_officer_pages import sign_in
 
@@ -129,3 +129,11 @@ def test_without_its_key_the_lookup_says_it_is_not_set_up_rather_than_no_match(
     response = lookup(gateway, {"v_number": "TEST-V-00001"})
     assert response.status_code == 503
     assert response.json()["code"] == "lookup_unavailable"
+
+
+def test_once_the_identity_is_crypto_shredded_the_participant_cannot_be_found(gateway: Gateway) -> None:
+    gateway.register("amsterdam", synthetic_records(14))
+    assert lookup(gateway, {"v_number": "TEST-V-00014"}).json()["pseudonyms"]
+    with gateway.container.db.write.begin() as conn:  # what destroying the identity's data key leaves
+        conn.execute(update(data_keys).where(data_keys.c.category == "identity").values(wrapped_key=None))
+    assert lookup(gateway, {"v_number": "TEST-V-00014"}).json()["pseudonyms"] == []
