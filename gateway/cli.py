@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.evidence.cli import add_commands as add_evidence_commands
 
     add_evidence_commands(sub)  # verify FILE, outbox ..., evidence ...
+    from gateway.store.subject_cli import add_commands as add_subject_commands
+
+    add_subject_commands(sub)  # subjects reindex
     return parser
 
 

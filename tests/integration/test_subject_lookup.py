@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from gateway.store.tables import audit_entries, data_keys, subject_index
 from tests.conftest import Gateway, synthetic_records
@@ -137,3 +137,13 @@ def test_once_the_identity_is_crypto_shredded_the_participant_cannot_be_found(ga
     with gateway.container.db.write.begin() as conn:  # what destroying the identity's data key leaves
         conn.execute(update(data_keys).where(data_keys.c.category == "identity").values(wrapped_key=None))
     assert lookup(gateway, {"v_number": "TEST-V-00014"}).json()["pseudonyms"] == []
+
+
+def test_records_written_before_the_index_are_indexed_by_a_reindex(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam", synthetic_records(15))
+    with gateway.container.db.write.begin() as conn:  # as a database from before migration 0010
+        conn.execute(delete(subject_index))
+    assert lookup(gateway, {"v_number": "TEST-V-00015"}).json()["pseudonyms"] == []
+    assert gateway.container.store.reindex_subjects() == 1  # the identity record; the others give no digest
+    assert lookup(gateway, {"v_number": "TEST-V-00015"}).json()["pseudonyms"] == [p]
+    assert lookup(gateway, {"family_name": "Synthetisch-015", "birth_date": "1990-01-01"}).json()["pseudonyms"] == [p]
