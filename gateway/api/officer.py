@@ -242,14 +242,14 @@ def status(ctx: ContextDep, officer: OfficerDep) -> Response:
     responses=problems(422),
 )
 def subject_lookup(body: SubjectLookupIn, ctx: ContextDep, officer: OfficerDep) -> Response:
-    given = {k: v.strip() for k, v in body.model_dump(exclude_none=True).items()}
+    given = {k: str(v).strip() for k, v in body.model_dump(exclude_none=True).items()}
     kinds = given_kinds(given)
     if not kinds:
         raise Problem(
             422,
             "identifiers_missing",
             "Not enough to find a participant.",
-            "Give v_number, or family_name together with birth_date (YYYY-MM-DD or DD-MM-YYYY).",
+            "Give v_number, or family_name together with birth_date (YYYY-MM-DD).",
         )
     try:
         result = officer.find_subject(ctx, given)

@@ -44,7 +44,7 @@ def test_an_officer_finds_the_participant_by_v_number_or_by_name_and_date_of_bir
     assert by_number.status_code == 200, by_number.text
     assert by_number.json()["pseudonyms"] == [p]
     assert by_number.json()["matched_by"] == ["v_number"]
-    by_name = lookup(gateway, {"family_name": "SYNTHETISCH-007", "birth_date": "01-01-1990"})
+    by_name = lookup(gateway, {"family_name": "SYNTHETISCH-007", "birth_date": "1990-01-01"})
     assert by_name.json()["pseudonyms"] == [p]
     both = lookup(gateway, {"v_number": "TEST-V-00007", "family_name": "Synthetisch-008", "birth_date": "1990-01-01"})
     assert both.json()["pseudonyms"] == []  # every identifier given must match the same participant
@@ -115,6 +115,11 @@ def test_the_officer_page_finds_the_participant_from_a_posted_form(gateway: Gate
     assert match
     found = browser.post("/officer/subject-lookup", data={"csrf": match[1], "v_number": "TEST-V-00013"})
     assert found.status_code == 200
+    by_name = browser.post(
+        "/officer/subject-lookup",
+        data={"csrf": match[1], "family_name": "Synthetisch-013", "birth_date": "01-01-1990"},  # typed the Dutch way
+    )
+    assert f"/officer/subject-access?participant={p}" in by_name.text
     assert "1 deelnemer gevonden" in found.text
     assert f"/officer/subject-access?participant={p}" in found.text
     assert "TEST-V-00013" not in found.text  # not echoed back
