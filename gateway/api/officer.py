@@ -242,15 +242,10 @@ def status(ctx: ContextDep, officer: OfficerDep) -> Response:
     responses=problems(422),
 )
 def subject_lookup(body: SubjectLookupIn, ctx: ContextDep, officer: OfficerDep) -> Response:
+    # The schema asks for v_number, or family_name with birth_date; what normalises to nothing (" - ")
+    # matches no one, and is answered (and logged) as a search that found no one.
     given = {k: str(v).strip() for k, v in body.model_dump(exclude_none=True).items()}
     kinds = given_kinds(given)
-    if not kinds:
-        raise Problem(
-            422,
-            "identifiers_missing",
-            "Not enough to find a participant.",
-            "Give v_number, or family_name together with birth_date (YYYY-MM-DD).",
-        )
     try:
         result = officer.find_subject(ctx, given)
     except LookupUnavailable as exc:

@@ -114,9 +114,6 @@ class DocumentListOut(BaseModel):
     items: list[DocumentOut]
 
 
-_SOME_LETTER_OR_DIGIT = r"[\s\S]*[0-9A-Za-z][\s\S]*"
-
-
 class SubjectLookupIn(BaseModel):
     """What an access request gives to find its participant: a V-number, or family name and date of birth."""
 
@@ -127,14 +124,14 @@ class SubjectLookupIn(BaseModel):
 
     v_number: str | SkipJsonSchema[None] = Field(
         default=None,
+        min_length=1,
         max_length=128,
-        pattern=_SOME_LETTER_OR_DIGIT,
         description="The V-number as the requester gave it (spaces, dots and dashes are ignored)",
     )
     family_name: str | SkipJsonSchema[None] = Field(
         default=None,
+        min_length=1,
         max_length=128,
-        pattern=_SOME_LETTER_OR_DIGIT,
         description="Family name, with birth_date (case, accents, spaces and hyphens are ignored)",
     )
     birth_date: date | SkipJsonSchema[None] = Field(default=None, description="Date of birth, with family_name")

@@ -85,11 +85,16 @@ def test_the_lookup_is_its_own_audit_entry_and_holds_nothing_typed(gateway: Gate
 
 
 def test_a_lookup_needs_a_v_number_or_a_name_with_a_date_of_birth(gateway: Gateway) -> None:
-    for body in ({}, {"family_name": "Synthetisch-001"}, {"birth_date": "1990-01-01"}, {"v_number": " - "}):
+    for body in ({}, {"family_name": "Synthetisch-001"}, {"birth_date": "1990-01-01"}, {"v_number": ""}):
         response = lookup(gateway, body)
         assert response.status_code == 422, body
         assert response.headers["content-type"].startswith("application/problem+json")
     assert lookup(gateway, {"v_number": "x", "ssn": "1"}).status_code == 422  # unknown fields are refused
+    assert lookup(gateway, {"family_name": "X", "birth_date": "01-01-1990"}).status_code == 422  # ISO dates only
+    nothing = lookup(gateway, {"v_number": " - "})  # normalises to nothing: no one matches, and it is logged
+    assert nothing.status_code == 200
+    assert nothing.json()["pseudonyms"] == []
+    assert nothing.json()["matched_by"] == []
 
 
 def test_only_a_privacy_officer_may_look_up_and_a_refusal_is_logged(gateway: Gateway) -> None:
