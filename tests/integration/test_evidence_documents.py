@@ -26,7 +26,7 @@ from gateway.evidence.repository import StoredDocument
 from gateway.evidence.service import EvidenceUnavailable
 from gateway.lifecycle.events import Actor
 from tests.conftest import AMS, IN_FORCE, Gateway, make_settings, synthetic_records
-from tests.support.pdf import cut_words, pdf_lines
+from tests.support.pdf import cut_words, pdf_lines, word_spacing
 from tests.support.server import LiveServer
 from tests.support.tokens import TokenMinter
 
@@ -157,6 +157,7 @@ def assert_filed_properly(stored: StoredDocument, command: str, issued_at: str) 
     lines = pdf_lines(stored.pdf)
     assert command in lines, f"{command!r} is not whole on one line"
     assert cut_words(lines, stored.signed_json.decode()) == []
+    assert word_spacing(stored.pdf) == []  # ragged right: no justified line stretches its spaces
     created = PdfReader(io.BytesIO(stored.pdf)).metadata.creation_date
     assert created is not None
     assert created == datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
