@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.monitor.cli import add_commands as add_monitor_commands
 
     add_monitor_commands(sub)  # monitor show, monitor last-measurement
+    from gateway.store.subject_cli import add_commands as add_subject_commands
+
+    add_subject_commands(sub)  # subjects reindex
     return parser
 
 

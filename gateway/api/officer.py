@@ -26,7 +26,7 @@ from gateway.store.subject_index import given_kinds
 from gateway.web.deps import OfficerDep, PartsDep
 from gateway.web.pdf import report_pdf
 from gateway.web.render import SECURITY_HEADERS
-from gateway.web.service import Criteria, NotFound
+from gateway.web.service import Criteria, LookupUnavailable, NotFound
 
 router = APIRouter(
     prefix="/v1/officer", tags=["privacy officer"], dependencies=[Depends(get_principal)], responses=problems(404)
@@ -242,17 +242,14 @@ def status(ctx: ContextDep, officer: OfficerDep) -> Response:
     responses=problems(422),
 )
 def subject_lookup(body: SubjectLookupIn, ctx: ContextDep, officer: OfficerDep) -> Response:
-    given = {k: v.strip() for k, v in body.model_dump(exclude_none=True).items()}
+    # The schema asks for v_number, or family_name with birth_date; what normalises to nothing (" - ")
+    # matches no one, and is answered (and logged) as a search that found no one.
+    given = {k: str(v).strip() for k, v in body.model_dump(exclude_none=True).items()}
     kinds = given_kinds(given)
-    if not kinds:
-        raise Problem(
-            422,
-            "identifiers_missing",
-            "Not enough to find a participant.",
-            "Give v_number, or family_name together with birth_date (YYYY-MM-DD or DD-MM-YYYY).",
-        )
     try:
         result = officer.find_subject(ctx, given)
+    except LookupUnavailable as exc:
+        raise Problem(503, "lookup_unavailable", "Finding a participant is not set up.", str(exc)) from None
     except _ERRORS as exc:
         raise _problem(exc) from None
     return _json(

@@ -7,9 +7,11 @@ their members are those of the audit log's own entry format.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 class SeqRef(BaseModel):
@@ -192,13 +194,30 @@ SUCCESS_MODELS: dict[tuple[str, str], type[BaseModel]] = {
 class SubjectLookupIn(BaseModel):
     """What an access request gives to find its participant: a V-number, or family name and date of birth."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    v_number: str | None = Field(default=None, max_length=128, description="The V-number as the requester gave it")
-    family_name: str | None = Field(default=None, max_length=128, description="Family name (with birth_date)")
-    birth_date: str | None = Field(
-        default=None, max_length=10, description="Date of birth, YYYY-MM-DD or DD-MM-YYYY (with family_name)"
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": ["v_number"]}, {"required": ["family_name", "birth_date"]}]},
     )
+
+    v_number: str | SkipJsonSchema[None] = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="The V-number as the requester gave it (spaces, dots and dashes are ignored)",
+    )
+    family_name: str | SkipJsonSchema[None] = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Family name, with birth_date (case, accents, spaces and hyphens are ignored)",
+    )
+    birth_date: date | SkipJsonSchema[None] = Field(default=None, description="Date of birth, with family_name")
+
+    @model_validator(mode="after")
+    def _enough(self) -> SubjectLookupIn:
+        if self.v_number is None and (self.family_name is None or self.birth_date is None):
+            raise ValueError("give v_number, or family_name together with birth_date")
+        return self
 
 
 class SubjectLookupOut(BaseModel):

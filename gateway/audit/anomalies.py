@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from gateway.i18n import N_
 
 HIDDEN_REASONS = {
-    "participant_outside_covenant_region": "participant outside the covenant's regions",
-    "participant_outside_recipient_region": "participant outside the organisation's regions",
-    "unknown_participant": "pseudonym unknown to the organisation",
+    "participant_outside_covenant_region": N_("participant outside the covenant's regions"),
+    "participant_outside_recipient_region": N_("participant outside the organisation's regions"),
+    "unknown_participant": N_("pseudonym unknown to the organisation"),
 }
 AFTER_END_REASON = "no_covenant_in_force"
 MAX_SAMPLES = 20
@@ -54,6 +54,7 @@ class Anomaly:
     seqs: tuple[int, ...]
     detail: str
     acting_users: tuple[str, ...] = ()  # who acted in the sample entries, as the log names them
+    facts: dict[str, Any] = field(default_factory=dict)  # the detail's numbers, for pages to word it
 
     def as_dict(self) -> dict[str, Any]:
         """Return the anomaly as JSON-ready data."""
@@ -164,13 +165,15 @@ def detect(
                     tuple(s for _, s in burst[:MAX_SAMPLES]),
                     f"{len(burst)} denials within {(burst[-1][0] - burst[0][0]).total_seconds():.0f} s "
                     f"(threshold: {thresholds.burst_count} within {thresholds.burst_window_seconds} s).",
+                    facts={"seconds": round((burst[-1][0] - burst[0][0]).total_seconds())},
                 )
             )
     for client, group in hidden.items():
         parts = ", ".join(f"{n} x {HIDDEN_REASONS[r]}" for r, n in sorted((group.reasons or {}).items()))
-        found.append(
-            _grouped("outside_region", N_("Access outside the client's regions (answered 404)"), client, group, parts)
+        anomaly = _grouped(
+            "outside_region", N_("Access outside the client's regions (answered 404)"), client, group, parts
         )
+        found.append(replace(anomaly, facts={"reasons": dict(sorted((group.reasons or {}).items()))}))
     for client, group in ended.items():
         text = f"{group.count} requests refused because no covenant of the organisation was in force."
         found.append(_grouped("after_covenant_end", N_("Attempts after the covenant ended"), client, group, text))
@@ -219,6 +222,7 @@ def _volume(
                 tuple(day_seqs.get((client, day), ())),
                 f"{count} requests on {day.isoformat()} against {usual_text} in the {t.baseline_days} days before "
                 f"(threshold: more than {t.volume_factor:g} times usual and at least {t.volume_min_requests}).",
+                facts={"day": day, "usual": round(usual, 1)},
             )
         )
     return found

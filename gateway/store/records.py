@@ -22,7 +22,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess, ListingAccess
 from gateway.policies.model import Operation
 from gateway.store.db import Database
-from gateway.store.subject_index import SubjectIndex
+from gateway.store.subject_index import LOOKUP_FIELDS, SubjectIndex
 from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
 
 
@@ -202,6 +202,54 @@ class RecordStore:
             None if r.wrapped_key is None else self._keys.unwrap(r.wrapped_key, pid, r.category, r.epoch_id)
             for r in rows
         ]
+
+    def reindex_subjects(self) -> int:
+        """Write the blind-index digests of every live latest record (records from before the index); return how
+        many records gave one. Nothing leaves the gateway: records are opened here only to compute digests."""
+        if self.subject_index is None:
+            return 0
+        latest = (
+            select(records.c.participant_id, records.c.category, func.max(records.c.version).label("version"))
+            .group_by(records.c.participant_id, records.c.category)
+            .subquery()
+        )
+        query = (
+            select(
+                records.c.id,
+                records.c.participant_id,
+                records.c.category,
+                records.c.ciphertext,
+                data_keys.c.wrapped_key,
+                data_keys.c.epoch_id,
+            )
+            .join(
+                latest,
+                and_(
+                    records.c.participant_id == latest.c.participant_id,
+                    records.c.category == latest.c.category,
+                    records.c.version == latest.c.version,
+                ),
+            )
+            .join(
+                data_keys,
+                and_(
+                    data_keys.c.participant_id == records.c.participant_id, data_keys.c.category == records.c.category
+                ),
+            )
+            .where(data_keys.c.wrapped_key.is_not(None))
+        )
+        indexed = 0
+        with self._db.read.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            dek = self._keys.unwrap(row.wrapped_key, row.participant_id, row.category, row.epoch_id)
+            values = orjson.loads(Envelope.open_record(dek, row.ciphertext, row.participant_id, row.category, row.id))
+            if not set(values) & {f for fields in LOOKUP_FIELDS.values() for f in fields}:
+                continue
+            with self._db.write.begin() as conn:
+                self.subject_index.index(conn, row.participant_id, row.category, values)
+            indexed += 1
+        return indexed
 
     def register(
         self,

@@ -17,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.audit.anomalies import HIDDEN_REASONS
 from gateway.audit.query import csv_header, csv_row, json_document
 from gateway.audit.writer import AuditUnavailable
 from gateway.exchange.authorize import Denied
@@ -26,7 +27,7 @@ from gateway.web import officer_signin
 from gateway.web.deps import OfficerParts, PartsDep
 from gateway.web.officer_signin import Page, signed_in
 from gateway.web.pdf import report_pdf
-from gateway.web.service import Criteria, NotFound, OfficerService
+from gateway.web.service import Criteria, LookupUnavailable, NotFound, OfficerService
 from gateway.web.signin import FormDep, html_page
 
 pages = APIRouter(prefix="/officer", include_in_schema=False)
@@ -255,6 +256,7 @@ def anomalies(request: Request, parts: PartsDep) -> Response:
         entry_query=lambda seq: urlencode({"cursor": seq + 1}),
         t=page.service.thresholds(),
         org_names={o.id: o.name for o in page.service.policy.config.organisations},
+        hidden_reasons=HIDDEN_REASONS,
         scope=result.scope,
         audit_seq=result.audit_seq,
     )
@@ -355,6 +357,9 @@ def subject_lookup(request: Request, parts: PartsDep, form: FormDep) -> Response
         return _lookup_page(page, 422, error=error)
     try:
         result = page.service.find_subject(page.ctx, given)
+    except LookupUnavailable:
+        error = N_("Finding a participant is not set up: the key subject-lookup.key is missing (gateway keys init).")
+        return _lookup_page(page, 503, error=error)
     except (Denied, AuditUnavailable) as exc:
         return page.problem(exc)
     return _lookup_page(page, found=result.value, given=given_kinds(given), audit_seq=result.audit_seq)

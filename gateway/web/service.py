@@ -40,6 +40,10 @@ PERMIT_REASON = "privacy_officer_review"
 T = TypeVar("T")
 
 
+class LookupUnavailable(Exception):
+    """The blind index has no key (subject-lookup.key is missing from the key dir): nothing can be matched."""
+
+
 class NotFound(Exception):
     """The officer named a participant her organisation does not know (the refusal is logged)."""
 
@@ -225,11 +229,13 @@ class OfficerService:
         outside them looks exactly like no match. The lookup is its own audit entry (which kinds of
         identifier were given and how many matched, never their values), written before the answer.
         """
-        grant, scope = self.authorise(ctx, LOOKUP_EVENT, OversightAction.SUBJECT_ACCESS)
         index = self._c.store.subject_index
+        if index is None:  # say so, rather than answer "no match" for everyone
+            raise LookupUnavailable("subject-lookup.key is missing from the key dir; run `gateway keys init`")
+        grant, scope = self.authorise(ctx, LOOKUP_EVENT, OversightAction.SUBJECT_ACCESS)
         kinds = given_kinds(given)
         found: list[str] = []
-        if index is not None and kinds:
+        if kinds:
             regions = self.policy.organisations[scope.organisation].regions
             with self._c.db.read.connect() as conn:
                 found = index.find(conn, given, scope.organisation, regions)

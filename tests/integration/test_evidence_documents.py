@@ -26,7 +26,7 @@ from gateway.evidence.repository import StoredDocument
 from gateway.evidence.service import EvidenceUnavailable
 from gateway.lifecycle.events import Actor
 from tests.conftest import AMS, IN_FORCE, Gateway, make_settings, synthetic_records
-from tests.support.pdf import cut_words, pdf_lines
+from tests.support.pdf import cut_words, pdf_lines, word_spacing
 from tests.support.server import LiveServer
 from tests.support.tokens import TokenMinter
 
@@ -157,6 +157,7 @@ def assert_filed_properly(stored: StoredDocument, command: str, issued_at: str) 
     lines = pdf_lines(stored.pdf)
     assert command in lines, f"{command!r} is not whole on one line"
     assert cut_words(lines, stored.signed_json.decode()) == []
+    assert word_spacing(stored.pdf) == []  # ragged right: no justified line stretches its spaces
     created = PdfReader(io.BytesIO(stored.pdf)).metadata.creation_date
     assert created is not None
     assert created == datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
@@ -214,6 +215,11 @@ def test_the_destruction_record_states_what_how_when_on_which_ground_and_by_whos
     text = pdf_text(stored.pdf)
     for fact in ("Vernietigingsverklaring", "Archiefbesluit 1995 art. 8", AUTHORITY, "contact-after-covenant"):
         assert fact in text.replace("\n", " "), fact
+    html = stored.html.decode()
+    names = {c.id: c.name for c in s.gw.container.policy.config.categories}
+    kept = html.split("Bewaard, niet vernietigd, en waarom", 1)[1]
+    for k in doc["kept"]:  # the kept categories by name, not only by id
+        assert names[k["category"]] in kept
     for data in (stored.signed_json, stored.html, stored.pdf):
         assert verify_bytes(data, s.keys).document_type == "destruction_record"
 

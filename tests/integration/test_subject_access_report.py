@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from gateway.store.tables import audit_entries
 from tests.conftest import Gateway
-from tests.support.pdf import cut_words, pdf_lines
+from tests.support.pdf import cut_words, pdf_lines, word_spacing
 
 IND = "Immigratie- en Naturalisatiedienst (IND)"
 DTV = "Dienst Terugkeer en Vertrek (DT&V)"
@@ -168,11 +168,14 @@ def test_the_data_subject_can_have_the_report_in_english(gateway: Gateway, acces
     assert "Who received your data, for which purpose, on which legal basis" in html
 
 
-def test_the_pdf_report_cuts_no_word_and_is_dated_by_the_gateways_clock(gateway: Gateway, accessed: str) -> None:
+def test_the_pdf_report_is_ragged_right_cuts_no_word_and_is_dated_by_the_gateways_clock(
+    gateway: Gateway, accessed: str
+) -> None:
     body = report(gateway, accessed, "json").json()
     data = report(gateway, accessed, "pdf").content
     reader = PdfReader(io.BytesIO(data))
     assert cut_words(pdf_lines(data), orjson.dumps(body).decode()) == []
+    assert word_spacing(data) == []  # ragged right: no justified line stretches its spaces
     generated = datetime.fromisoformat(body["generated_at"].replace("Z", "+00:00"))
     created = reader.metadata.creation_date
     assert created is not None

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
-from gateway.store.tables import audit_entries, subject_index
+from gateway.store.tables import audit_entries, data_keys, subject_index
 from tests.conftest import Gateway, synthetic_records
 from tests.integration.test_officer_pages import sign_in
 
@@ -44,7 +44,7 @@ def test_an_officer_finds_the_participant_by_v_number_or_by_name_and_date_of_bir
     assert by_number.status_code == 200, by_number.text
     assert by_number.json()["pseudonyms"] == [p]
     assert by_number.json()["matched_by"] == ["v_number"]
-    by_name = lookup(gateway, {"family_name": "SYNTHETISCH-007", "birth_date": "01-01-1990"})
+    by_name = lookup(gateway, {"family_name": "SYNTHETISCH-007", "birth_date": "1990-01-01"})
     assert by_name.json()["pseudonyms"] == [p]
     both = lookup(gateway, {"v_number": "TEST-V-00007", "family_name": "Synthetisch-008", "birth_date": "1990-01-01"})
     assert both.json()["pseudonyms"] == []  # every identifier given must match the same participant
@@ -85,11 +85,16 @@ def test_the_lookup_is_its_own_audit_entry_and_holds_nothing_typed(gateway: Gate
 
 
 def test_a_lookup_needs_a_v_number_or_a_name_with_a_date_of_birth(gateway: Gateway) -> None:
-    for body in ({}, {"family_name": "Synthetisch-001"}, {"birth_date": "1990-01-01"}, {"v_number": " - "}):
+    for body in ({}, {"family_name": "Synthetisch-001"}, {"birth_date": "1990-01-01"}, {"v_number": ""}):
         response = lookup(gateway, body)
         assert response.status_code == 422, body
         assert response.headers["content-type"].startswith("application/problem+json")
     assert lookup(gateway, {"v_number": "x", "ssn": "1"}).status_code == 422  # unknown fields are refused
+    assert lookup(gateway, {"family_name": "X", "birth_date": "01-01-1990"}).status_code == 422  # ISO dates only
+    nothing = lookup(gateway, {"v_number": " - "})  # normalises to nothing: no one matches, and it is logged
+    assert nothing.status_code == 200
+    assert nothing.json()["pseudonyms"] == []
+    assert nothing.json()["matched_by"] == []
 
 
 def test_only_a_privacy_officer_may_look_up_and_a_refusal_is_logged(gateway: Gateway) -> None:
@@ -115,8 +120,40 @@ def test_the_officer_page_finds_the_participant_from_a_posted_form(gateway: Gate
     assert match
     found = browser.post("/officer/subject-lookup", data={"csrf": match[1], "v_number": "TEST-V-00013"})
     assert found.status_code == 200
+    by_name = browser.post(
+        "/officer/subject-lookup",
+        data={"csrf": match[1], "family_name": "Synthetisch-013", "birth_date": "01-01-1990"},  # typed the Dutch way
+    )
+    assert f"/officer/subject-access?participant={p}" in by_name.text
     assert "1 deelnemer gevonden" in found.text
     assert f"/officer/subject-access?participant={p}" in found.text
     assert "TEST-V-00013" not in found.text  # not echoed back
     refused = browser.post("/officer/subject-lookup", data={"csrf": "forged", "v_number": "TEST-V-00013"})
     assert refused.status_code == 400
+
+
+def test_without_its_key_the_lookup_says_it_is_not_set_up_rather_than_no_match(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gateway.container.store, "subject_index", None)  # as when subject-lookup.key is missing
+    response = lookup(gateway, {"v_number": "TEST-V-00001"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "lookup_unavailable"
+
+
+def test_once_the_identity_is_crypto_shredded_the_participant_cannot_be_found(gateway: Gateway) -> None:
+    gateway.register("amsterdam", synthetic_records(14))
+    assert lookup(gateway, {"v_number": "TEST-V-00014"}).json()["pseudonyms"]
+    with gateway.container.db.write.begin() as conn:  # what destroying the identity's data key leaves
+        conn.execute(update(data_keys).where(data_keys.c.category == "identity").values(wrapped_key=None))
+    assert lookup(gateway, {"v_number": "TEST-V-00014"}).json()["pseudonyms"] == []
+
+
+def test_records_written_before_the_index_are_indexed_by_a_reindex(gateway: Gateway) -> None:
+    p = gateway.register("amsterdam", synthetic_records(15))
+    with gateway.container.db.write.begin() as conn:  # as a database from before migration 0010
+        conn.execute(delete(subject_index))
+    assert lookup(gateway, {"v_number": "TEST-V-00015"}).json()["pseudonyms"] == []
+    assert gateway.container.store.reindex_subjects() == 1  # the identity record; the others give no digest
+    assert lookup(gateway, {"v_number": "TEST-V-00015"}).json()["pseudonyms"] == [p]
+    assert lookup(gateway, {"family_name": "Synthetisch-015", "birth_date": "1990-01-01"}).json()["pseudonyms"] == [p]

@@ -31,3 +31,14 @@ def cut_words(lines: list[str], source: str) -> list[str]:
         if head and tail and head[1] + tail[1] in known:
             cuts.append(f"{head[1]}/{tail[1]}")
     return cuts
+
+
+def word_spacing(data: bytes) -> list[bytes]:
+    """Return the non-zero word-spacing operators (`Tw`) in the PDF's pages: what justified text leaves."""
+    reader = PdfReader(io.BytesIO(data))
+    found: list[bytes] = []
+    for page in reader.pages:
+        contents = page.get_contents()
+        if contents is not None:
+            found += [m for m in re.findall(rb"(-?[0-9.]+) Tw", contents.get_data()) if float(m) != 0]
+    return found
