@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, update
 
+from gateway import cli
 from gateway.audit import index, repository
 from gateway.audit.chain import verify_chain
 from gateway.audit.query import AuditQuery, EntryFilter, Scope, scope_for
@@ -196,3 +198,24 @@ def test_a_partners_own_entries_are_the_same_through_the_index_and_the_tail(db: 
                 after = page[-1].seq
             assert pages == expected
             assert len(expected) > 7
+
+
+def test_gateway_audit_reindex_rebuilds_a_damaged_index_from_the_log(
+    db: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = AuditQuery(db, compile_policy(load_config(LVV_CONFIG)), lambda org, participant: participant)
+    append(db, 1, 40)
+    ind = EntryFilter(organisation="ind")
+    scanned = [seq for seq, *_ in query.iterate_raw(None, ind)]
+    index.catch_up(db)
+    with db.write.begin() as conn:
+        conn.execute(update(audit_index).where(audit_index.c.organisation == "ind").values(organisation="avim"))
+    assert [seq for seq, *_ in query.iterate_raw(None, ind)] == []  # the index is what searches read
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
+    assert cli.main(["audit", "reindex"]) == 0
+    assert "the index holds entries 1..40 of 40" in capsys.readouterr().out
+    assert [seq for seq, *_ in query.iterate_raw(None, ind)] == scanned
+    append(db, 41, 45)
+    assert cli.main(["audit", "reindex", "--catch-up"]) == 0
+    assert "indexed 5 entries; the index holds entries 1..45 of 45" in capsys.readouterr().out
