@@ -290,14 +290,14 @@ class AuditQuery:
         return clauses
 
     def _index_parts(
-        self, scope: Scope | None, flt: EntryFilter
+        self, scope: Scope | None, flt: EntryFilter, table: Any = audit_index
     ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
         """Return `_where` on the index as (the scope's alternatives, the other clauses): the same entries.
 
         Each alternative has an index on (column, seq), so the newest matches of each come in seq order
         and a page never sorts more than its own length per alternative.
         """
-        i = audit_index.c
+        i = table.c
         branches: list[ColumnElement[bool]] = []
         if scope is not None:
             branches.append(i.organisation == scope.organisation)
@@ -331,20 +331,41 @@ class AuditQuery:
             clauses.append(i.at < micros(flt.until))
         return branches, clauses
 
-    def _index_where(self, scope: Scope | None, flt: EntryFilter) -> list[ColumnElement[bool]]:
-        branches, clauses = self._index_parts(scope, flt)
+    def _index_where(
+        self, scope: Scope | None, flt: EntryFilter, table: Any = audit_index
+    ) -> list[ColumnElement[bool]]:
+        branches, clauses = self._index_parts(scope, flt, table)
         return [or_(*branches), *clauses] if branches else clauses
 
+    @staticmethod
+    def _window(flt: EntryFilter) -> Any:
+        """Return the index rows of the period, behind a planner fence (OFFSET 0, on SQLite and
+        PostgreSQL alike): a period is searched from the time index, not from the scope's alternatives."""
+        bounds = []
+        if flt.since:
+            bounds.append(audit_index.c.at >= micros(flt.since))
+        if flt.until:
+            bounds.append(audit_index.c.at < micros(flt.until))
+        return select(audit_index).where(*bounds).offset(0).subquery("period")
+
     def _indexed_seqs(
-        self, scope: Scope | None, flt: EntryFilter, bounds: list[ColumnElement[bool]], limit: int, newest_first: bool
+        self, scope: Scope | None, flt: EntryFilter, through: int, cursor: int | None, limit: int, newest_first: bool
     ) -> Select[Any]:
-        """Return a query of the first `limit` matching seqs within `bounds`: the union of each
-        alternative's own first `limit` (each read in order from its index), cut to `limit`."""
-        seq = audit_index.c.seq
+        """Return a query of the first `limit` matching seqs up to `through` and beyond `cursor`.
+
+        A period is read from the time index (its rows sorted); otherwise each of the scope's
+        alternatives gives its own first `limit` in seq order from its index, and their union is cut.
+        """
+        table = self._window(flt) if flt.since or flt.until else audit_index
+        seq = table.c.seq
         order = seq.desc() if newest_first else seq.asc()
-        branches, clauses = self._index_parts(scope, flt)
-        if len(branches) <= 1:
-            return select(seq).where(*branches, *clauses, *bounds).order_by(order).limit(limit)
+        bounds = [seq <= through]
+        if cursor is not None:
+            bounds.append(seq < cursor if newest_first else seq > cursor)
+        branches, clauses = self._index_parts(scope, flt, table)
+        if len(branches) <= 1 or table is not audit_index:
+            where = [or_(*branches)] if branches else []
+            return select(seq).where(*where, *clauses, *bounds).order_by(order).limit(limit)
         firsts = [
             select(select(seq).where(b, *clauses, *bounds).order_by(order).limit(limit).subquery().c.seq)
             for b in branches
@@ -360,10 +381,8 @@ class AuditQuery:
         order = e.seq.desc() if newest_first else e.seq.asc()
         with self._db.read.connect() as conn:
             through = indexed_through(conn)
-            bounds = [audit_index.c.seq <= through]
             tail = select(e.seq, e.recorded_at, e.entry).where(*self._where(scope, flt), e.seq > through)
             if cursor is not None:
-                bounds.append(audit_index.c.seq < cursor if newest_first else audit_index.c.seq > cursor)
                 tail = tail.where(e.seq < cursor if newest_first else e.seq > cursor)
             rows: list[Any] = []
             for part in ("tail", "index") if newest_first else ("index", "tail"):
@@ -373,7 +392,7 @@ class AuditQuery:
                 if part == "tail":
                     rows.extend(conn.execute(tail.order_by(order).limit(wanted)).all())
                     continue
-                seqs = self._indexed_seqs(scope, flt, bounds, wanted, newest_first).subquery()
+                seqs = self._indexed_seqs(scope, flt, through, cursor, wanted, newest_first).subquery()
                 found = select(e.seq, e.recorded_at, e.entry).where(e.seq.in_(select(seqs.c.seq))).order_by(order)
                 rows.extend(conn.execute(found).all())
         return rows
@@ -397,10 +416,11 @@ class AuditQuery:
         """Return how many entries match."""
         with self._db.read.connect() as conn:
             through = indexed_through(conn)
+            table = self._window(flt) if flt.since or flt.until else audit_index
             indexed = (
                 select(func.count())
-                .select_from(audit_index)
-                .where(*self._index_where(scope, flt), audit_index.c.seq <= through)
+                .select_from(table)
+                .where(*self._index_where(scope, flt, table), table.c.seq <= through)
             )
             tail = (
                 select(func.count())

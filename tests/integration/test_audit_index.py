@@ -4,22 +4,28 @@ on SQLite and PostgreSQL; it is rebuildable; and the log still verifies with it 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, update
 
+from gateway import cli
 from gateway.audit import index, repository
 from gateway.audit.chain import verify_chain
 from gateway.audit.query import AuditQuery, EntryFilter, Scope, scope_for
+from gateway.audit.repository import latest_checkpoint
+from gateway.audit.sealer import Sealer
 from gateway.audit.writer import AuditWriter
 from gateway.policies.compiled import compile_policy
 from gateway.policies.loader import load_config
 from gateway.store.db import Database, connect
 from gateway.store.tables import audit_index, audit_index_terms, participants
 from tests.conftest import LVV_CONFIG
+from tests.support.audit_log import make_sealer
 
 START = datetime(2024, 11, 1, 8, 0, tzinfo=UTC)
 ORGS = ["amsterdam", "rotterdam", "ind", "ngo-opvang-amsterdam"]
@@ -196,3 +202,43 @@ def test_a_partners_own_entries_are_the_same_through_the_index_and_the_tail(db: 
                 after = page[-1].seq
             assert pages == expected
             assert len(expected) > 7
+
+
+def test_gateway_audit_reindex_rebuilds_a_damaged_index_from_the_log(
+    db: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = AuditQuery(db, compile_policy(load_config(LVV_CONFIG)), lambda org, participant: participant)
+    append(db, 1, 40)
+    ind = EntryFilter(organisation="ind")
+    scanned = [seq for seq, *_ in query.iterate_raw(None, ind)]
+    index.catch_up(db)
+    with db.write.begin() as conn:
+        conn.execute(update(audit_index).where(audit_index.c.organisation == "ind").values(organisation="avim"))
+    assert [seq for seq, *_ in query.iterate_raw(None, ind)] == []  # the index is what searches read
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
+    assert cli.main(["audit", "reindex"]) == 0
+    assert "the index holds entries 1..40 of 40" in capsys.readouterr().out
+    assert [seq for seq, *_ in query.iterate_raw(None, ind)] == scanned
+    append(db, 41, 45)
+    assert cli.main(["audit", "reindex", "--catch-up"]) == 0
+    assert "indexed 5 entries; the index holds entries 1..45 of 45" in capsys.readouterr().out
+
+
+def test_the_sealer_fills_the_index_behind_the_log(db: Database, tmp_path: Path) -> None:
+    signer = make_sealer(db, tmp_path / "keys").signer
+    sealer = Sealer(db, signer, interval=0.05, max_entries=25)
+    append(db, 1, 60)
+    sealer.start()
+    try:
+        deadline = time.monotonic() + 120
+        while index.progress(db).indexed_through < 60:
+            assert time.monotonic() < deadline, index.progress(db)
+            time.sleep(0.05)  # polling a condition, with a generous deadline
+    finally:
+        sealer.close()
+    assert sealer.indexed == 60
+    assert latest_checkpoint(db) is not None
+    query = AuditQuery(db, compile_policy(load_config(LVV_CONFIG)), lambda org, participant: participant)
+    everything = [seq for seq, *_ in query.iterate_raw(None, EntryFilter(event="exchange.list"))]
+    assert everything == [i for i in range(1, 61) if i % 7 == 0]
