@@ -125,6 +125,25 @@ def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
+NO_NUL = "^[^\\u0000]*$"  # (ECMA-262) text the gateway stores or queries holds no NUL: StrictQueryMiddleware
+
+
+def _no_nul(operation: dict[str, Any]) -> None:
+    """Say in each free-text query parameter's schema that it holds no NUL (the middleware refuses one)."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "query":
+            continue
+        schema = parameter.get("schema", {})
+        for part in [
+            schema,
+            schema.get("items", {}),
+            *schema.get("anyOf", []),
+            *(a.get("items", {}) for a in schema.get("anyOf", [])),
+        ]:
+            if part.get("type") == "string" and not {"pattern", "enum", "format"} & set(part):
+                part["pattern"] = NO_NUL
+
+
 def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     oauth = _oauth_form(operation)
@@ -348,6 +367,7 @@ def install(app: FastAPI, config: PolicyConfig, bounds: BodyBounds) -> None:
         for path, operations in document["paths"].items():
             for method, operation in operations.items():
                 _acting_headers(operation, purposes)
+                _no_nul(operation)
                 _responses(path, method, operation)
         _vocabulary(document, config, bounds)
         _security(document, config)

@@ -215,6 +215,7 @@ def _fuzz_narrowed(gateway: Gateway, statuses: Counter[int]) -> tuple[list[str],
     """Positive data, with every check, for the operations KNOWN_GAPS exempts (see `_narrowed`)."""
     assert gateway.container.sealer is not None
     gateway.register()
+    gateway.register()
     sealed = gateway.container.sealer.seal()
     assert sealed is not None
     size = sealed.checkpoint.size
