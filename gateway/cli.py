@@ -203,9 +203,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     url = f"http://{host}:{port}"
-    if settings.demo and "token_issuer" not in settings.model_fields_set:
-        # Demo: the issuer is where this server listens (its metadata and assertions name that address).
-        settings = settings.model_copy(update={"token_issuer": url})
     cvs = None
     if settings.demo and DEMO_FILE.exists():
         from gateway.connectors.demo import DEMO_CVS_FILE, example, start_cvs

@@ -125,6 +125,25 @@ def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
+NO_NUL = "^[^\\u0000]*$"  # (ECMA-262) text the gateway stores or queries holds no NUL: StrictQueryMiddleware
+
+
+def _no_nul(operation: dict[str, Any]) -> None:
+    """Say in each free-text query parameter's schema that it holds no NUL (the middleware refuses one)."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "query":
+            continue
+        schema = parameter.get("schema", {})
+        for part in [
+            schema,
+            schema.get("items", {}),
+            *schema.get("anyOf", []),
+            *(a.get("items", {}) for a in schema.get("anyOf", [])),
+        ]:
+            if part.get("type") == "string" and not {"pattern", "enum", "format"} & set(part):
+                part["pattern"] = NO_NUL
+
+
 def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     oauth = _oauth_form(operation)
@@ -270,10 +289,10 @@ def _is_array(parameter: dict[str, Any]) -> bool:
 
 
 class StrictQueryMiddleware:
-    """Refuse, on a documented operation, a query parameter the document does not name, or one given more
+    """Refuse, on a documented operation, a query parameter the document does not name, one given more
     than once where the document says it is one value (FastAPI would ignore the one and silently take one
-    of the other): 422 problem+json naming the parameters. Works from the document's path templates, so
-    it covers every documented operation, also one a later module adds."""
+    of the other), or a value holding NUL: 422 problem+json naming the parameters. Works from the
+    document's path templates, so it covers every documented operation, also one a later module adds."""
 
     def __init__(self, app: ASGIApp, gateway: FastAPI) -> None:
         self.app = app
@@ -290,13 +309,17 @@ class StrictQueryMiddleware:
         return next(found, None)
 
     def _errors(self, scope: Scope) -> list[dict[str, str]]:
-        keys = [key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        keys = [key for key, _ in pairs]
         parameters = self._parameters(scope["method"], scope["path"])
         if parameters is None:
             return []  # not a documented operation (pages, assets)
         named, once = parameters
         errors = [{"location": f"query.{key[:64]}", "message": "not a parameter of this operation"}
                   for key in sorted(set(keys) - named)]  # fmt: skip
+        # No text the gateway stores or queries may hold NUL (PostgreSQL refuses it outright).
+        errors += [{"location": f"query.{key}", "message": "contains a NUL character"}
+                   for key in sorted({k for k, v in pairs if k in named and "\x00" in v})]  # fmt: skip
         errors += [{"location": f"query.{key}", "message": "given more than once"}
                    for key in sorted(once) if keys.count(key) > 1]  # fmt: skip
         return errors
@@ -344,6 +367,7 @@ def install(app: FastAPI, config: PolicyConfig, bounds: BodyBounds) -> None:
         for path, operations in document["paths"].items():
             for method, operation in operations.items():
                 _acting_headers(operation, purposes)
+                _no_nul(operation)
                 _responses(path, method, operation)
         _vocabulary(document, config, bounds)
         _security(document, config)

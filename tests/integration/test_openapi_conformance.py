@@ -220,6 +220,7 @@ def _fuzz_narrowed(gateway: Gateway, statuses: Counter[int]) -> tuple[list[str],
     """Positive data, with every check, for the operations KNOWN_GAPS exempts (see `_narrowed`)."""
     assert gateway.container.sealer is not None
     gateway.register()
+    gateway.register()
     sealed = gateway.container.sealer.seal()
     assert sealed is not None
     size = sealed.checkpoint.size
@@ -251,9 +252,10 @@ def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
         "positive_data_acceptance",
         "ignored_auth",
     }
-    failures: list[str] = []
-    fuzzed: set[str] = set()
     statuses: Counter[int] = Counter()
+    # First, while the rehearsal clock still stands in the covenants (the fuzzer moves it on later).
+    failures, narrowed = _fuzz_narrowed(gateway, statuses)
+    fuzzed: set[str] = set()
     for headers, tags in _callers(gateway):
         for result in _schema(gateway, headers).get_all_operations():
             operation = result.ok()
@@ -262,8 +264,6 @@ def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
             fuzzed.add(operation.label)
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 failures += _fuzz(operation, mode, statuses)
-    narrowed_failures, narrowed = _fuzz_narrowed(gateway, statuses)
-    failures += narrowed_failures
     assert not failures, "\n\n".join(failures)
     assert narrowed == set(KNOWN_GAPS), narrowed  # every known gap got its positive data after all
     assert len(fuzzed) > 20, sorted(fuzzed)

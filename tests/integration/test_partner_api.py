@@ -17,6 +17,7 @@ from tests.conftest import IN_FORCE, Gateway
 
 PROBLEM_JSON = "application/problem+json"
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+BOTH = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _spec(gateway: Gateway) -> dict[str, Any]:
@@ -147,9 +148,7 @@ def test_ready_names_what_is_not_ready(gateway: Gateway) -> None:
     assert "audit_writer" in refused.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
+@pytest.mark.parametrize("database_url", BOTH, indirect=True)
 def test_ready_is_503_when_the_database_is_gone(gateway: Gateway) -> None:
     assert gateway.http.get("/ready").status_code == 200
     engine = gateway.container.db.write
@@ -221,3 +220,12 @@ def test_a_query_parameter_given_twice_or_not_documented_is_refused(gateway: Gat
     assert unknown.json()["errors"] == [{"location": "query.purpos", "message": "not a parameter of this operation"}]
     repeatable = gateway.http.get("/v1/officer/entries/export?reason=a&reason=b&purpose=intake", headers=headers)
     assert repeatable.status_code == 200, repeatable.text
+
+
+@pytest.mark.parametrize("database_url", BOTH, indirect=True)
+def test_a_nul_character_in_a_query_value_is_refused_not_a_server_error(gateway: Gateway) -> None:
+    headers = gateway.headers("amsterdam", "privacy_officer", None, user="fg.officer")
+    params = {"format": "csv", "reason": "a\x00b"}
+    response = gateway.http.get("/v1/officer/entries/export", params=params, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"location": "query.reason", "message": "contains a NUL character"}]

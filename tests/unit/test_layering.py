@@ -262,6 +262,11 @@ ALLOWED_READERS: dict[tuple[str, str], Allowance] = {
         "imports the DataDestroyed exception only; records are read by ExchangeService with an AuthorizedAccess",
         names=frozenset({"DataDestroyed"}),
     ),
+    ("gateway/api/operations.py", "gateway.outbox.repository"): Allowance(
+        "/metrics calls Outbox.counts only: how many notices are in each status, no notice, organisation "
+        "or participant (the outbox backlog gauge)",
+        names=frozenset({"Outbox"}),
+    ),
     ("gateway/evidence/web.py", "gateway.evidence.repository"): Allowance(
         "imports the DocumentSummary type only; documents are listed by EvidenceAccess for a gate-made Viewer",
         names=frozenset({"DocumentSummary"}),
