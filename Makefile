@@ -42,13 +42,16 @@ browser:
 	      || echo "could not install chromium; browser tests will skip (and fail under CI)"; \
 	  else echo "chromium missing and cannot be installed here; browser tests will skip (fail under CI)"; fi; }
 
+# The suite runs in 2 worker processes (pytest-xdist); `make test WORKERS=0` runs it in one process.
+WORKERS ?= 2
+
 test: $(STAMP) browser
 	$(BIN)/gateway config check
 	$(BIN)/gateway dpia check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_policy.py

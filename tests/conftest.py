@@ -135,6 +135,6 @@ def gateway(database_url: str, tmp_path: Path, minter: TokenMinter) -> Iterator[
     clock = FixedClock(IN_FORCE)
     container = build(make_settings(database_url, tmp_path / "keys", minter), clock)
     app = create_app(container=container)
-    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
         yield Gateway(container, clock, minter, server.url, http)
     container.close()

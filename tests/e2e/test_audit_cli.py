@@ -107,8 +107,8 @@ def test_after_a_key_rotation_old_and_new_checkpoints_verify_with_the_published_
             time.sleep(0.2)
         token = run(["demo", "token", "--org", "amsterdam"], home, env).stdout.strip()
         headers = {"Authorization": f"Bearer {token}", "Acting-User": "demo.user", "Acting-Role": "case_manager"}
-        assert httpx.get(f"{base}/v1/participants", headers=headers, timeout=10).status_code == 400  # no purpose
-        published = httpx.get(f"{base}/v1/audit/keys", timeout=10).json()
+        assert httpx.get(f"{base}/v1/participants", headers=headers, timeout=60).status_code == 400  # no purpose
+        published = httpx.get(f"{base}/v1/audit/keys", timeout=60).json()
         assert [k["status"] for k in published["keys"]] == ["retired", "current"]
     finally:
         server.terminate()

@@ -90,7 +90,7 @@ def test_the_printed_examples_show_a_permitted_a_cut_down_and_a_denied_read(
         token = run(["demo", "token", "--org", org], home, env)
         assert token.returncode == 0, token.stderr
         headers = {k: v.replace("$TOKEN", token.stdout.strip()) for k, v in headers.items()}
-        results.append(httpx.get(url, headers=headers, timeout=10))
+        results.append(httpx.get(url, headers=headers, timeout=60))
     full, cut, denied, hidden, brokered = results
     assert full.status_code == 200
     assert cut.status_code == 200

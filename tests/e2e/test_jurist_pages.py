@@ -76,7 +76,10 @@ def site(tmp_path: Path, minter: TokenMinter) -> Iterator[Site]:
     container = build(settings, clock)
     browser = Browser()
     try:
-        with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url) as http:
+        with (
+            LiveServer(create_app(container=container)) as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             gw = Gateway(container, clock, minter, server.url, http)
             gw.register("amsterdam", synthetic_records(1))
             held = gw.register("amsterdam", synthetic_records(2))

@@ -108,7 +108,7 @@ def token(demo: Demo, client: Client, base: str | None = None) -> httpx.Response
     }
     signed = jwt.encode({"alg": "ES256", "kid": client.key.kid}, claims, client.key, algorithms=["ES256"])
     form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
-    return httpx.post(f"{base or demo.base}/oauth/token", data=form, timeout=10)
+    return httpx.post(f"{base or demo.base}/oauth/token", data=form, timeout=60)
 
 
 def access(demo: Demo, client: Client) -> str:
@@ -125,7 +125,7 @@ def read(demo: Demo, access_token: str, org: str = "amsterdam", base: str | None
         "Processing-Purpose": "lso_case_discussion",
     }
     url = f"{base or demo.base}/v1/participants/{demo.example[org]}"
-    return httpx.get(url, headers=headers, timeout=10).status_code
+    return httpx.get(url, headers=headers, timeout=60).status_code
 
 
 def kid(access_token: str) -> str:
@@ -183,7 +183,7 @@ def test_rotating_the_signing_key_with_the_cli_keeps_old_tokens_until_an_emergen
     new = access(demo, client)
     assert kid(new) != kid(old)
     assert read(demo, old) == 200
-    published = {k["kid"] for k in httpx.get(f"{demo.base}/.well-known/jwks.json").json()["keys"]}
+    published = {k["kid"] for k in httpx.get(f"{demo.base}/.well-known/jwks.json", timeout=60).json()["keys"]}
     assert {kid(old), kid(new)} <= published
     listed = demo.run("signing-keys", "list").stdout
     assert kid(old) in listed
@@ -245,7 +245,7 @@ def test_an_assertion_timed_by_the_simulated_demo_clock_is_refused_naming_the_re
     }
     signed = jwt.encode({"alg": "ES256", "kid": client.key.kid}, claims, client.key, algorithms=["ES256"])
     form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": signed}
-    refused = httpx.post(f"{demo.base}/oauth/token", data=form, timeout=10)
+    refused = httpx.post(f"{demo.base}/oauth/token", data=form, timeout=60)
     assert refused.status_code == 401
     assert "checked against the gateway's real time 20" in refused.json()["error_description"]
 
@@ -276,7 +276,7 @@ def test_demo_token_works_against_a_rehearsal_server_of_the_demo_database(demo: 
             assert server.poll() is None, (demo.home / "rehearsal-serve.out").read_text()
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        assert "REHEARSAL" in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]
+        assert "REHEARSAL" in httpx.get(f"{base}/health", timeout=60).headers["gateway-rehearsal"]
         result = run_cli(["demo", "token", "--org", "amsterdam", "--url", base], demo.home, env)
         assert result.returncode == 0, result.stderr
         assert read(demo, result.stdout.strip(), base=base) == 200  # 23:59:58 on the rehearsal clock

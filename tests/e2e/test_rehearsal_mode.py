@@ -120,7 +120,7 @@ def read(
         "Acting-Role": role,
         "Processing-Purpose": purpose,
     }
-    return httpx.get(f"{base}/v1/participants/{pseudonym}", headers=headers, timeout=10)
+    return httpx.get(f"{base}/v1/participants/{pseudonym}", headers=headers, timeout=60)
 
 
 def test_the_gateway_refuses_rehearsal_mode_on_a_database_that_is_not_a_copy(source: Gateway, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_every_rehearsal_response_says_so_in_a_header_and_in_its_json(
     rehearsal: tuple[str, str, dict[str, str], list[str]], source: Gateway
 ) -> None:
     base, _, _, people = rehearsal
-    health = httpx.get(f"{base}/health", timeout=5)
+    health = httpx.get(f"{base}/health", timeout=60)
     assert health.headers["gateway-rehearsal"].startswith("REHEARSAL on a copy of sqlite:///")
     assert "simulated clock standing at 2024-12-31T22:59:30+00:00" in health.headers["gateway-rehearsal"]
     assert health.json()["rehearsal"] == health.headers["gateway-rehearsal"]
@@ -156,7 +156,7 @@ def test_stepping_the_clock_from_the_command_line_ends_the_covenants_in_the_rehe
     stepped = cli(["rehearsal", "step", "--to", new_year.isoformat()], tmp_path, env)
     assert stepped.returncode == 0, stepped.stderr
     deadline = time.monotonic() + 60  # headroom for a busy machine
-    while "2024-12-31T23:00:00+00:00" not in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]:
+    while "2024-12-31T23:00:00+00:00" not in httpx.get(f"{base}/health", timeout=60).headers["gateway-rehearsal"]:
         assert time.monotonic() < deadline, "the server did not follow the stepped clock"
         time.sleep(0.2)
     after = read(base, source.minter, new_year, "amsterdam", "case_manager", "lso_case_discussion", ams)
@@ -181,10 +181,13 @@ def test_a_jurist_steps_the_clock_over_http_and_a_retention_run_destroys_in_the_
         "Acting-Role": "jurist",
     }
     not_jurist = httpx.post(
-        f"{base}/v1/rehearsal/clock", json={"to": july.isoformat()}, headers={**headers, "Acting-Role": "case_manager"}
+        f"{base}/v1/rehearsal/clock",
+        json={"to": july.isoformat()},
+        headers={**headers, "Acting-Role": "case_manager"},
+        timeout=60,
     )
     assert not_jurist.status_code == 403
-    stepped = httpx.post(f"{base}/v1/rehearsal/clock", json={"to": july.isoformat()}, headers=headers, timeout=10)
+    stepped = httpx.post(f"{base}/v1/rehearsal/clock", json={"to": july.isoformat()}, headers=headers, timeout=60)
     assert stepped.status_code == 200, stepped.text
     assert stepped.json()["now"] == "2025-06-30T22:00:00+00:00"
 
@@ -218,7 +221,7 @@ def step(base: str, env: dict[str, str], cwd: Path, to: datetime) -> None:
     assert stepped.returncode == 0, stepped.stderr
     shown = to.astimezone(UTC).isoformat()
     deadline = time.monotonic() + 60  # headroom for a busy machine
-    while shown not in httpx.get(f"{base}/health", timeout=5).headers["gateway-rehearsal"]:
+    while shown not in httpx.get(f"{base}/health", timeout=60).headers["gateway-rehearsal"]:
         assert time.monotonic() < deadline, "the server did not follow the stepped clock"
         time.sleep(0.2)
 
@@ -230,7 +233,7 @@ def test_a_partner_client_on_real_time_rehearses_the_end_second_with_its_own_tok
     step(base, env, tmp_path, datetime(2024, 12, 31, 23, 59, 59, tzinfo=AMS))
     now = int(time.time())  # the partner's own clock: real time, not the rehearsal's
     form = token_form(assertion(source, partner, iat=now, exp=now + 60), scope="case_manager")
-    issued = httpx.post(f"{base}/oauth/token", data=form, timeout=10)
+    issued = httpx.post(f"{base}/oauth/token", data=form, timeout=60)
     assert issued.status_code == 200, issued.text
     headers = {
         "Authorization": f"Bearer {issued.json()['access_token']}",
@@ -238,14 +241,16 @@ def test_a_partner_client_on_real_time_rehearses_the_end_second_with_its_own_tok
         "Acting-Role": "case_manager",
         "Processing-Purpose": "lso_case_discussion",
     }
-    assert httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=10).status_code == 200
+    assert httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=60).status_code == 200
 
     step(base, env, tmp_path, datetime(2025, 1, 1, 0, 0, 0, tzinfo=AMS))
-    refused = httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=10)
+    refused = httpx.get(f"{base}/v1/participants/{people[0]}", headers=headers, timeout=60)
     assert refused.status_code == 403
     assert refused.json()["code"] == "no_covenant_in_force"
     now = int(time.time())
-    again = httpx.post(f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=now, exp=now + 60)))
+    again = httpx.post(
+        f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=now, exp=now + 60)), timeout=60
+    )
     assert again.json()["scope"] == "privacy_officer"  # after the end: the oversight role only
 
 
@@ -254,6 +259,8 @@ def test_an_assertion_on_the_rehearsal_clock_is_refused_naming_the_real_time(
 ) -> None:
     base = rehearsal[0]
     at = int(START.timestamp())
-    refused = httpx.post(f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=at, exp=at + 60)))
+    refused = httpx.post(
+        f"{base}/oauth/token", data=token_form(assertion(source, partner, iat=at, exp=at + 60)), timeout=60
+    )
     assert refused.status_code == 401
     assert "checked against the gateway's real time 20" in refused.json()["error_description"]

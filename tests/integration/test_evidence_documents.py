@@ -58,7 +58,7 @@ def scenario(database_url: str, tmp_path: Path, minter: TokenMinter) -> Iterator
     container = build(settings, clock)
     try:
         app = create_app(container=container)
-        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
             gw = Gateway(container, clock, minter, server.url, http)
             gw.register("amsterdam", synthetic_records(1))
             held = gw.register("amsterdam", synthetic_records(2))

@@ -40,7 +40,10 @@ def rehearsal(tmp_path: Path, minter: TokenMinter) -> Iterator[tuple[Container, 
     )  # fmt: skip
     container = build(settings)
     try:
-        with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url) as http:
+        with (
+            LiveServer(create_app(container=container)) as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             yield container, http
     finally:
         container.close()

@@ -214,14 +214,29 @@ def test_a_value_the_store_cannot_encode_is_refused_before_the_decision_is_logge
 
 
 def answer_to_declared_body(gw: Gateway, path: str, content_type: str, declared: int) -> bytes:
-    """Send headers declaring a body of `declared` bytes and none of it; return the first bytes of the answer."""
+    """Send headers declaring a body of `declared` bytes and none of it; return the whole answer (head and body)."""
     url = urlsplit(gw.url)
-    with socket.create_connection((url.hostname, url.port), timeout=10) as conn:
+    with socket.create_connection((url.hostname, url.port), timeout=60) as conn:
         conn.sendall(
             f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {declared}\r\n\r\n".encode()
         )
-        return conn.recv(4096)  # an answer while the body is still awaited: it was refused unread
+        # An answer while the body is still awaited: it was refused unread. Head and body may come in
+        # separate segments (a busy machine), so read until the body its Content-Length announces is in.
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+            chunk = conn.recv(65536)
+            assert chunk, f"the connection closed before the answer was complete: {answer!r}"
+            answer += chunk
+        return answer
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
 
 
 def test_a_declared_oversized_body_is_refused_before_any_of_it_arrives(gateway: Gateway) -> None:

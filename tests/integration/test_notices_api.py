@@ -60,7 +60,10 @@ def api(database_url: str, tmp_path: Path, minter: TokenMinter) -> Iterator[Api]
     )  # fmt: skip
     container = build(settings, clock)
     try:
-        with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url) as http:
+        with (
+            LiveServer(create_app(container=container)) as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             a = Api(container, clock, minter, http)
             a.parts.notify_covenant_end("lvv-amsterdam")
             yield a

@@ -48,7 +48,7 @@ def test_authlibs_own_oauth_client_gets_a_token_with_private_key_jwt_and_reads_a
 ) -> None:
     participant = gateway.register("amsterdam")
     partner = register(gateway, "amsterdam")
-    metadata = httpx.get(f"{gateway.url}/.well-known/oauth-authorization-server").json()
+    metadata = httpx.get(f"{gateway.url}/.well-known/oauth-authorization-server", timeout=60).json()
     token_url = f"{gateway.url}/oauth/token"  # where it listens; the assertion's aud is the advertised endpoint
     auth_method = ClockedPrivateKeyJWT(gateway, metadata["token_endpoint"], partner.key, "RS256")
     with OAuth2Client(
@@ -56,7 +56,7 @@ def test_authlibs_own_oauth_client_gets_a_token_with_private_key_jwt_and_reads_a
         partner.key,
         token_endpoint_auth_method=auth_method,
         base_url=gateway.url,
-        timeout=10,
+        timeout=60,
     ) as client:
         client.register_client_auth_method(auth_method)
         token = client.fetch_token(token_url, grant_type="client_credentials", scope="case_manager")
@@ -105,7 +105,7 @@ def test_an_issued_token_has_the_rfc_9068_shape_and_verifies_with_the_published_
     assert claims["iat"] == now
     assert claims["exp"] == now + 900
     assert len(claims["jti"]) >= 22
-    published = KeySet.import_key_set(httpx.get(f"{gateway.url}/.well-known/jwks.json").json())
+    published = KeySet.import_key_set(httpx.get(f"{gateway.url}/.well-known/jwks.json", timeout=60).json())
     verified = jwt.decode(token, published, algorithms=["ES256"])
     assert verified.claims["organisation"] == "rotterdam"
 

@@ -35,7 +35,7 @@ def tuned(database_url: str, tmp_path: Path, minter: TokenMinter) -> Iterator[Ga
         officer_status_cache_seconds=0,
     )
     container = build(settings, clock)
-    with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+    with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
         yield Gateway(container, clock, minter, server.url, http)
     container.close()
 

@@ -23,7 +23,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture
 def browser(gateway: Gateway) -> Iterator[httpx.Client]:
     """A cookie-keeping client of its own (the fixture's client is used for API calls)."""
-    with httpx.Client(base_url=gateway.url, timeout=10) as client:
+    with httpx.Client(base_url=gateway.url, timeout=60) as client:
         yield client
 
 
@@ -86,7 +86,10 @@ def test_the_cookie_is_secure_when_the_page_is_served_over_https(gateway: Gatewa
     }
     # A real browser sends the Secure cookie back over https; httpx, speaking http here, must be told to.
     response = httpx.post(
-        f"{gateway.url}/officer/login", data=data, headers={**https, "Cookie": login_cookie.split(";")[0]}
+        f"{gateway.url}/officer/login",
+        data=data,
+        headers={**https, "Cookie": login_cookie.split(";")[0]},
+        timeout=60,
     )
     assert response.status_code == 303
     cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("officer_session="))

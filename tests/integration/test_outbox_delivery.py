@@ -158,7 +158,7 @@ def start(
         container = build(settings, clock)
         app = create_app(container=container)
         try:
-            with LiveServer(app) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as http:
+            with LiveServer(app) as gateway, httpx.Client(base_url=gateway.url, timeout=60) as http:
                 # ... and they are the keys the gateway publishes over HTTP.
                 served = parse_keys(http.get("/.well-known/evidence-keys.json").content)
                 assert [k.kid for k in served] == [k.kid for k in sim.keys]

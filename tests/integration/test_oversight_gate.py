@@ -73,7 +73,10 @@ def running(
     )  # fmt: skip
     container = build(settings, FixedClock(at) if at is not None else None)
     try:
-        with LiveServer(create_app(container=container)) as server, httpx.Client(base_url=server.url) as http:
+        with (
+            LiveServer(create_app(container=container)) as server,
+            httpx.Client(base_url=server.url, timeout=60) as http,
+        ):
             yield Running(container, minter, http)
     finally:
         container.close()

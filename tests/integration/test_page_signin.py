@@ -54,7 +54,7 @@ def family(request: pytest.FixtureRequest) -> Family:
 @pytest.fixture
 def browser(gateway: Gateway) -> Iterator[httpx.Client]:
     """A cookie-keeping client of its own (the fixture's client is used for API calls)."""
-    with httpx.Client(base_url=gateway.url, timeout=10) as client:
+    with httpx.Client(base_url=gateway.url, timeout=60) as client:
         yield client
 
 
@@ -77,7 +77,7 @@ def sign_out(client: httpx.Client, family: Family) -> httpx.Response:
 def replay(gw: Gateway, family: Family, cookie: str, accept: str = "text/html") -> httpx.Response:
     """Load the family's home page with nothing but `cookie`, as someone who copied it would."""
     return httpx.get(
-        f"{gw.url}{family.home}", headers={"Cookie": f"{family.cookie}={cookie}", "Accept": accept}, timeout=10
+        f"{gw.url}{family.home}", headers={"Cookie": f"{family.cookie}={cookie}", "Accept": accept}, timeout=60
     )
 
 
@@ -174,7 +174,7 @@ def test_sign_out_needs_the_sessions_csrf_token(gateway: Gateway, family: Family
 def test_a_session_of_one_page_family_does_not_open_the_other(gateway: Gateway, browser: httpx.Client) -> None:
     sign_in(browser, OFFICER, gateway.token("amsterdam"))
     cookie = browser.cookies[OFFICER.cookie]
-    response = httpx.get(f"{gateway.url}{JURIST.home}", headers={"Cookie": f"{JURIST.cookie}={cookie}"})
+    response = httpx.get(f"{gateway.url}{JURIST.home}", headers={"Cookie": f"{JURIST.cookie}={cookie}"}, timeout=60)
     assert_sent_to_sign_in(response, JURIST)
 
 
@@ -187,9 +187,9 @@ def test_sign_out_in_one_gateway_process_ends_the_session_in_another(
             sign_in(browser, family, gateway.token("amsterdam"))
             cookie = browser.cookies[family.cookie]
             header = {"Cookie": f"{family.cookie}={cookie}", "Accept": "text/html"}
-            assert httpx.get(f"{second.url}{family.home}", headers=header, timeout=10).status_code == 200
+            assert httpx.get(f"{second.url}{family.home}", headers=header, timeout=60).status_code == 200
             sign_out(browser, family)
-            answer = httpx.get(f"{second.url}{family.home}", headers=header, timeout=10)
+            answer = httpx.get(f"{second.url}{family.home}", headers=header, timeout=60)
             assert_sent_to_sign_in(answer, family)
     finally:
         other.close()
@@ -200,6 +200,6 @@ def test_sessions_a_day_past_their_expiry_are_deleted_at_a_later_sign_in(
 ) -> None:
     sign_in(browser, OFFICER, gateway.token("amsterdam"))
     gateway.clock.advance(timedelta(days=1, minutes=11))
-    with httpx.Client(base_url=gateway.url, timeout=10) as later:
+    with httpx.Client(base_url=gateway.url, timeout=60) as later:
         assert sign_in(later, JURIST, gateway.token("amsterdam")).status_code == 303
     assert sessions(gateway) == [(JURIST.name, None)]
