@@ -271,10 +271,6 @@ ALLOWED_READERS: dict[tuple[str, str], Allowance] = {
         "imports the DocumentSummary type only; documents are listed by EvidenceAccess for a gate-made Viewer",
         names=frozenset({"DocumentSummary"}),
     ),
-    ("gateway/api/operations.py", "gateway.outbox.repository"): Allowance(
-        "/metrics calls Outbox.counts only: the number of notices per status, never a notice or its recipient",
-        names=frozenset({"Outbox"}),
-    ),
 }
 
 
