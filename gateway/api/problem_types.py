@@ -262,7 +262,7 @@ def problem_page(request: Request, code: str) -> HTMLResponse:
         f'<h2 lang="en">English</h2><p lang="en">{escape(known.en)}</p>'
         "<h2>In het antwoord / in the response</h2>"
         f"<p><code>type</code>: <code>{escape(type_uri)}</code>; <code>code</code>: <code>{escape(code)}</code>; "
-        "<code>instance</code>: het pad van het verzoek / the request's path; <code>trace_id</code>: "
+        "<code>instance</code>: urn:lvv-gateway:trace:{trace_id}; <code>trace_id</code>: "
         "koppelt aan het auditlog / links to the audit log.</p>"
         f'<p><a href="{PATH}">Alle probleemtypen / all problem types</a></p>',
     )

@@ -63,8 +63,11 @@ def problem_response(request: Request, problem: Problem) -> Response:
         "status": problem.status,
         "code": problem.code,
         "detail": problem.detail or default_detail(problem.code) or problem.title,
-        "instance": request.url.path,  # this occurrence: the path asked for (never its query)
     }
+    if trace is not None:
+        # This occurrence, by its trace id (which the audit entry and the logs carry). Never the path: it
+        # may hold a pseudonym, and a problem echoes nothing of the request.
+        body["instance"] = f"urn:lvv-gateway:trace:{trace.trace_id}"
     if trace is not None:
         body["trace_id"] = trace.trace_id
     body.update(problem.extra)

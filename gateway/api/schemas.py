@@ -106,7 +106,9 @@ class ProblemOut(BaseModel):
     status: int
     code: str = Field(description="Stable code of the problem type (README lists them; /problems explains them)")
     detail: str = Field(description="What is wrong with this request, and what to do")
-    instance: str = Field(description="This occurrence: the path of the request")
+    instance: str | None = Field(
+        default=None, description="This occurrence: urn:lvv-gateway:trace:{trace_id} (never the request's path)"
+    )
     trace_id: str | None = Field(default=None, description="W3C trace id; links to the audit entry")
     audit_seq: int | None = Field(default=None, description="Sequence number of the audit entry of this refusal")
     errors: list[ProblemError] | None = Field(default=None, description="Each invalid part of the request")

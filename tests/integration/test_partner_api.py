@@ -88,7 +88,8 @@ def test_a_problem_names_its_page_its_instance_and_always_a_detail(gateway: Gate
     problem = refused.json()
     assert refused.status_code == 401
     assert problem["type"] == f"{gateway.url}/problems/invalid_token"
-    assert problem["instance"] == "/v1/participants/unknown-one"
+    assert problem["instance"] == f"urn:lvv-gateway:trace:{problem['trace_id']}"
+    assert "unknown-one" not in refused.text  # nothing of the request is echoed
     assert problem["detail"]
     page = gateway.http.get(problem["type"])
     assert page.status_code == 200

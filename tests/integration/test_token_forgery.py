@@ -266,13 +266,22 @@ def test_a_rotterdam_token_cannot_read_an_amsterdam_participant_by_claiming_amst
         trusted_signed(gateway, "rotterdam"),
         rotterdam_pseudonym,
         headers=claims_amsterdam,
-        params={"organisation": "amsterdam"},
         json={"organisation": "amsterdam", "client_id": "client-amsterdam"},
     )
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
     for value in DISTINCTIVE.values():
         assert value not in response.text
+    # The claim in the query is no parameter of the read: refused before anything is decided.
+    claimed = read_with(
+        gateway, trusted_signed(gateway, "rotterdam"), rotterdam_pseudonym, params={"organisation": "amsterdam"}
+    )
+    assert claimed.status_code == 422
+    assert claimed.json()["errors"] == [
+        {"location": "query.organisation", "message": "not a parameter of this operation"}
+    ]
+    for value in DISTINCTIVE.values():
+        assert value not in claimed.text
 
 
 def test_a_rotterdam_token_does_not_resolve_amsterdams_pseudonym(gateway: Gateway) -> None:
