@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -35,6 +36,7 @@ router = APIRouter(
     route_class=StrictJsonRoute,
 )
 Pseudonym = Annotated[str, Path(pattern=r"^p[a-z2-7]{26}$", description="Your pseudonym for the participant")]
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,128}$")
 _BAD_PURPOSE = {"purpose_missing", "unknown_purpose"}
 _DOMAIN_ERRORS = (Denied, BadRequest, AuditUnavailable, DataDestroyed, DecryptionError, SourceFailed)
 log = structlog.get_logger("gateway.store")
@@ -167,11 +169,22 @@ async def write_record(
         str | None,
         Header(
             alias="Idempotency-Key",
-            pattern=r"^[\x21-\x7e]{8,128}$",
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY.pattern},
             description="Repeat a write safely: a source system applies one key once",
         ),
     ] = None,
 ) -> Response:
+    if idempotency_key is not None:
+        # Checked here with the document's own pattern (Python's `$` also ends before a final newline, which
+        # HTTP treats as whitespace around the value), not by pydantic's engine, whose `$` is stricter.
+        idempotency_key = idempotency_key.strip()
+        if not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise Problem(
+                422,
+                "invalid_request",
+                "The request is not valid.",
+                errors=[{"location": "header.Idempotency-Key", "message": "8 to 128 printable ASCII characters"}],
+            )
     try:
         result = await container.exchange.write(ctx, pseudonym, category, body.fields, idempotency_key)
     except _DOMAIN_ERRORS as exc:

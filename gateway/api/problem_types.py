@@ -193,6 +193,11 @@ CATALOGUE.update(
             "Te weinig om een deelnemer te vinden: geef het V-nummer, of de achternaam samen met de geboortedatum.",
             "Not enough to find a participant: give the V-number, or the family name together with the birth date.",
         ),
+        "lookup_unavailable": ProblemType(
+            503,
+            "Deelnemers zoeken is niet ingericht: de sleutel voor de zoekindex ontbreekt. Vraag de beheerder.",
+            "Finding a participant is not set up: the key of the lookup index is missing. Ask the operator.",
+        ),
         "monitor_not_configured": ProblemType(
             404,
             "Deze configuratie heeft geen monitor (monitor.yaml ontbreekt).",

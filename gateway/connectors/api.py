@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -34,6 +35,28 @@ CSV_BODY = {
     }
 }
 MAX_LISTED = 1000  # rejected rows listed in the answer; the counts cover them all
+
+
+class RejectedRowOut(BaseModel):
+    row: int = Field(description="The row number in the file (the header is row 1)")
+    participant: str | None
+    reason: str
+
+
+class ImportOut(BaseModel):
+    """The outcome of one CSV delivery: counts, the rejected rows with their reasons, the audit entry."""
+
+    status: str
+    category: str
+    content_sha256: str
+    rows_total: int
+    rows_imported: int
+    rows_rejected: int
+    rejections: dict[str, int] = Field(description="Rejected rows per reason")
+    rejected_rows: list[RejectedRowOut]
+    rejected_rows_truncated: bool = Field(description=f"True when more than {MAX_LISTED} rows were rejected")
+    audit: dict[str, int] = Field(description="`seq`: the audit entry that records the import")
+    import_id: str | None
 
 
 def _rejections(report: Path) -> tuple[list[dict[str, Any]], bool]:
@@ -69,7 +92,8 @@ def _body(result: ImportResult, category: str, report: Path) -> dict[str, Any]:
     "/imports/{category}",
     summary="Import a CSV delivery into one category (the caller's organisation is the source)",
     responses={
-        200: {"description": "The same file was imported before; nothing was written again"},
+        200: {"model": ImportOut, "description": "The same file was imported before; nothing was written again"},
+        201: {"model": ImportOut, "description": "Imported"},
         **problems(400, 403, 413, 415, 422, 503),
     },
     status_code=201,

@@ -1,4 +1,4 @@
-"""The monitor API for the steering role: `GET /v1/monitor` (JSON), `GET /v1/monitor/tables/{id}.csv`
+"""The monitor API for the steering role: `GET /v1/monitor` (JSON), `GET /v1/monitor/tables/{id}` (CSV)
 (one suppressed table as CSV) and `POST /v1/monitor/last-measurement` (issue the signed last results
 measurement). Bearer token, `Acting-User`, `Acting-Role: steering`; any other role gets 403 (logged).
 
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from gateway.api.deps import get_principal
@@ -129,7 +130,35 @@ def _view(parts: MonitorParts, grant: OversightGrant) -> Computed:
         raise audit_unavailable() from None
 
 
-@router.get("", summary="The monitor's suppressed tables for your regions")
+class MonitorOut(BaseModel, extra="allow"):
+    """The protected publication for your regions: every count is suppressed where it could single out a person
+    (`null`); `disclosure` says how, `audit.seq` is the entry that logged the computation."""
+
+    title: str
+    computed_at: str
+    policy_version: str
+    monitor_version: str
+    audit: dict[str, int]
+    scope: dict[str, Any]
+    disclosure: dict[str, Any]
+    periods: dict[str, Any]
+    series: dict[str, Any]
+    indicators: list[dict[str, Any]]
+
+
+class MeasurementOut(BaseModel):
+    """The issued last results measurement: a signed evidence document in three renditions."""
+
+    id: str
+    type: str
+    version: int
+    sha256: str
+    audit: dict[str, int] = Field(description="`seq`: the issue; `computation_seq`: the computation")
+    files: dict[str, str] = Field(description="json, html, pdf: where to download each rendition")
+    file_stem: str
+
+
+@router.get("", summary="The monitor's suppressed tables for your regions", response_model=MonitorOut)
 def monitor(
     parts: PartsDep,
     grant: ViewGrant,
@@ -146,9 +175,14 @@ def monitor(
     return Response(orjson.dumps(body), headers={"Audit-Seq": str(computed.audit_seq)}, media_type="application/json")
 
 
+class CsvResponse(Response):
+    media_type = "text/csv"
+
+
 @router.get(
-    "/tables/{table}.csv",
+    "/tables/{table}",
     summary="One suppressed table as CSV (x = suppressed)",
+    response_class=CsvResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def monitor_csv(
@@ -174,7 +208,11 @@ def monitor_csv(
 
 
 @router.post(
-    "/last-measurement", status_code=201, summary="Issue the signed last results measurement", responses=problems(409)
+    "/last-measurement",
+    status_code=201,
+    summary="Issue the signed last results measurement",
+    responses=problems(409),
+    response_model=MeasurementOut,
 )
 def last_measurement(parts: PartsDep, grant: MeasureGrant) -> Response:
     try:

@@ -139,9 +139,7 @@ def test_a_city_steering_group_sees_the_true_counts_of_its_own_region_with_small
 def test_no_answer_carries_a_pseudonym_a_name_or_a_record(seeded: tuple[Gateway, list[dict[str, Any]]]) -> None:
     gateway, _ = seeded
     text = gateway.http.get("/v1/monitor", headers=gateway.headers("rotterdam", "steering", None)).text
-    csv_text = gateway.http.get(
-        "/v1/monitor/tables/fase.csv", headers=gateway.headers("rotterdam", "steering", None)
-    ).text
+    csv_text = gateway.http.get("/v1/monitor/tables/fase", headers=gateway.headers("rotterdam", "steering", None)).text
     for blob in (text, csv_text):
         assert not re.search(r"\bp[a-z2-7]{26}\b", blob), "a pseudonym left the gateway"
         assert "Synthetisch" not in blob
@@ -153,7 +151,7 @@ def test_no_answer_carries_a_pseudonym_a_name_or_a_record(seeded: tuple[Gateway,
 def test_the_csv_download_is_the_suppressed_table(seeded: tuple[Gateway, list[dict[str, Any]]]) -> None:
     gateway, people = seeded
     headers = gateway.headers("utrecht", "steering", None)
-    response = gateway.http.get("/v1/monitor/tables/avim_screening.csv", headers=headers)
+    response = gateway.http.get("/v1/monitor/tables/avim_screening", headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text)))
@@ -179,7 +177,7 @@ def test_the_csv_download_is_the_suppressed_table(seeded: tuple[Gateway, list[di
     ],
 )
 def test_every_other_role_is_refused_with_403_and_the_refusal_is_logged(gateway: Gateway, org: str, role: str) -> None:
-    for path in ("/v1/monitor", "/v1/monitor/tables/fase.csv"):
+    for path in ("/v1/monitor", "/v1/monitor/tables/fase"):
         response = gateway.http.get(path, headers=gateway.headers(org, role, None))
         assert response.status_code == 403, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -237,6 +235,6 @@ def test_a_free_period_is_refused_and_a_calendar_period_only_selects_published_c
 
 
 def test_an_unknown_table_is_a_problem_404(gateway: Gateway) -> None:
-    response = gateway.http.get("/v1/monitor/tables/nope.csv", headers=gateway.headers("amsterdam", "steering", None))
+    response = gateway.http.get("/v1/monitor/tables/nope", headers=gateway.headers("amsterdam", "steering", None))
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -48,9 +48,16 @@ def generated(gateway: Gateway, tmp_path: Path) -> Iterator[Path]:
     )  # fmt: skip
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
-    skipped = [line for line in said.splitlines() if "will not be generated" in line]
-    assert not skipped, said
+    # The generator cannot build a request body of a media type it does not support (text/csv uploads); such
+    # an operation is called directly in the test instead. Any other reason to leave one out fails here.
+    lines = said.splitlines()
+    skipped = [i for i, line in enumerate(lines) if "will not be generated" in line]
+    for i in skipped:
+        assert any("Unsupported content type" in line for line in lines[i + 1 : i + 4]), said
     (tmp_path / "warnings.txt").write_text(said)
+    (tmp_path / "not_generated.txt").write_text(
+        "".join(f"{lines[i].split()[2]} {lines[i].split()[3]}\n" for i in skipped)
+    )
     sys.path.insert(0, str(tmp_path))
     try:
         yield tmp_path / PACKAGE
@@ -100,7 +107,8 @@ def test_a_generated_client_calls_every_operation(gateway: Gateway, generated: P
     spec = gateway.http.get("/openapi.json").json()
     operations = sum(len(ops) for ops in spec["paths"].values())
     endpoints = _endpoints(generated)
-    assert len(endpoints) == operations, endpoints
+    not_generated = (generated.parent / "not_generated.txt").read_text().split("\n")[:-1]
+    assert len(endpoints) + len(not_generated) == operations, (endpoints, not_generated)
 
     # State for every operation to find something: a participant, notices, a signed checkpoint, a partner.
     pseudonym = gateway.register()
@@ -141,6 +149,8 @@ def test_a_generated_client_calls_every_operation(gateway: Gateway, generated: P
             "client_assertion": assertion(gateway, partner),  # addressed to the issuer's token endpoint
         },
         ("acknowledge_v1_notices_notice_id_ack_post", "body"): {"outcome": "deleted"},
+        ("subject_lookup_v1_officer_subject_lookup_post", "body"): {"v_number": "V-SYN-0000001"},
+        ("monitor_csv_v1_monitor_tables_table_get", "table"): "fase",
     }
     # Responses the generator left out (media types it does not support, e.g. application/x-ndjson): the
     # call is made all the same, and its status checked against the document instead of the client.
@@ -163,7 +173,9 @@ def test_a_generated_client_calls_every_operation(gateway: Gateway, generated: P
         module = importlib.import_module(dotted)
         name = dotted.rsplit(".", 1)[1]
         tag = dotted.split(".")[2]
-        if tag in oversight:
+        if tag == "steering_monitor":
+            caller.values["acting_role"] = "steering"
+        elif tag in oversight:
             caller.values["acting_role"] = "jurist" if "evidence" == tag and "issue" in name else "privacy_officer"
         else:
             caller.values["acting_role"] = "case_manager"
@@ -185,7 +197,19 @@ def test_a_generated_client_calls_every_operation(gateway: Gateway, generated: P
         if not strict:
             assert str(status) in operation["responses"], (name, status)
         answered[name] = status
-    assert len(answered) == operations
+    # Called directly: an empty CSV delivery, answered with a status the document declares.
+    for line in not_generated:
+        method, path = line.split(" ", 1)
+        url = path.replace("{category}", "case_plan")
+        response = gateway.http.request(
+            method,
+            url,
+            content=b"",
+            headers={**gateway.headers("amsterdam", "case_manager", "intake"), "Content-Type": "text/csv"},
+        )
+        assert str(response.status_code) in spec["paths"][path][method.lower()]["responses"], (line, response.text)
+        assert response.headers["content-type"].startswith(("application/json", "application/problem+json"))
+    assert len(answered) + len(not_generated) == operations
     succeeded = {name for name, status in answered.items() if 200 <= status < 300}
     for expected in (
         "register_participant_v1_participants_post",
@@ -207,4 +231,4 @@ def test_a_generated_client_calls_every_operation(gateway: Gateway, generated: P
     ):
         assert expected in succeeded, (expected, answered)
     # The rest are documented refusals: an unknown document or run id, a report before the covenant ended.
-    assert len(succeeded) >= operations - 3, answered
+    assert len(succeeded) >= len(answered) - 3, {n: s for n, s in answered.items() if n not in succeeded}
