@@ -15,6 +15,7 @@ def shape(response: Any) -> tuple[int, str, dict[str, Any]]:
     body = dict(response.json())
     assert body.pop("audit_seq") >= 1
     assert body.pop("trace_id")
+    assert body.pop("instance") == response.request.url.path  # the path asked for, nothing it stands for
     return response.status_code, response.headers["content-type"], body
 
 
