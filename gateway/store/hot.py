@@ -33,6 +33,8 @@ class CompiledRead:
     """
 
     def __init__(self, statement: Select[Any], dialect: Any) -> None:
+        if not dialect.positional:
+            raise ValueError("CompiledRead is for a driver with positional parameters (sqlite3)")
         compiled = statement.compile(dialect=dialect)
         self._sql = compiled.string
         self._names: tuple[str, ...] = tuple(compiled.positiontup or ())
