@@ -554,7 +554,10 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=1, help="rounds over all servers; medians and spread (default 1)")
     parser.add_argument(
-        "--http", choices=("uvicorn", "granian"), default="uvicorn", help="HTTP server of every server (default uvicorn)"
+        "--http",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="HTTP server of every server (default uvicorn)",
     )
     parser.add_argument("--per-city", type=int, default=20, help="synthetic participants per city (default 20)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state directory")

@@ -36,7 +36,8 @@ def test_the_hot_reads_give_what_sqlalchemy_gives(gateway: Gateway) -> None:
     hot, plain = gateway.container.store, sqlalchemy_store(gateway)
     assert hot._hot is not None
     ref = hot.resolve("amsterdam", p)
-    assert ref is not None and ref == plain.resolve("amsterdam", p)
+    assert ref is not None
+    assert ref == plain.resolve("amsterdam", p)
     assert hot.resolve("amsterdam", "p" + "a" * 26) is None
     assert hot.resolve("rotterdam", p) is None  # a pseudonym is its organisation's own
     params = {"pid": ref.id, "categories": ["case_plan", "contact", "identity"]}

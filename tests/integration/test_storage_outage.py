@@ -5,6 +5,7 @@ again, without a restart. PostgreSQL is cut off by a loopback proxy; SQLite's fi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -102,7 +103,10 @@ def assert_every_request_refused(http: httpx.Client, headers: Headers, p: str, r
     secrets = [str(v) for v in records["identity"].values()] + [records["contact"]["phone"], p]
     for response in answers:
         assert_unavailable(response)
-        assert not [s for s in secrets if s in response.text], response.text  # nothing about the participant
+        body = dict(response.json())
+        assert body.pop("instance") == response.request.url.path  # the path asked for, echoed, nothing more
+        told = json.dumps(body, ensure_ascii=False)
+        assert not [s for s in secrets if s in told], response.text  # nothing about the participant
 
 
 def assert_recovered(http: httpx.Client, headers: Headers, p: str, within: float = 60.0) -> None:
