@@ -43,7 +43,7 @@ class CompiledRead:
         converters: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in statement.selected_columns
         ]
-        self._convert = converters if any(converters) else None
+        self._convert = [(i, f) for i, f in enumerate(converters) if f is not None]
 
     def sql(self, params: dict[str, Any]) -> tuple[str, list[Any]]:
         """Return the SQL text and the positional values for `params`."""
@@ -68,10 +68,15 @@ class CompiledRead:
 
     def convert(self, rows: list[Any]) -> list[tuple[Any, ...]]:
         """Return the rows with each column converted as SQLAlchemy would (aware UTC datetimes, ...)."""
-        convert = self._convert
-        if convert is None:
+        if not self._convert:
             return rows
-        return [tuple(v if f is None else f(v) for f, v in zip(convert, row, strict=True)) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, f in self._convert:
+                values[i] = f(values[i])
+            out.append(tuple(values))
+        return out
 
 
 class HotReads:
