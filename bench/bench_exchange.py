@@ -1,10 +1,12 @@
 """End-to-end throughput and latency of audited reads, against a bare FastAPI floor, in one run.
 
-Starts, one at a time (so they never compete for the CPUs), single-worker uvicorn servers on free
-loopback ports, each in its own process (bench/_servers.py):
+Starts, one at a time (so they never compete for the CPUs), single-worker uvicorn (or granian) servers
+on free loopback ports, each in its own process (bench/_servers.py):
 
   bare             minimal FastAPI app, one async GET: decrypt one AES-GCM ciphertext, return the same
                    ~1.3 KB JSON document the gateway returns for an LSO read
+  crud             the unaudited CRUD service a team would otherwise write: FastAPI + SQLAlchemy, ES256
+                   token checked, the same records read and decrypted; no policy, no purpose, no audit
   gateway-noaudit  the real gateway with its audit writer replaced, in that bench process only, by a
                    stand-in that writes nothing (the baseline for the audit-cost target)
   gateway          the real gateway: ES256 bearer tokens, purpose/role/user headers, policy decision,
@@ -13,12 +15,15 @@ loopback ports, each in its own process (bench/_servers.py):
 and loads each with a separate load-generator process (bench/_loadgen.py: hand-written asyncio
 HTTP/1.1 keep-alive client) at 1 and 32 concurrent connections, for a fixed time after a warm-up.
 
-    .venv/bin/python bench/bench_exchange.py              # 2 s warm-up + 8 s per run, ~75 s in all
-    .venv/bin/python bench/bench_exchange.py --quick      # ~20 s smoke run
-    .venv/bin/python bench/bench_exchange.py --servers bare,bare-sync,gateway-noaudit,gateway
+    .venv/bin/python bench/bench_exchange.py              # 2 s warm-up + 8 s per run, ~2 min in all
+    .venv/bin/python bench/bench_exchange.py --runs 3     # three rounds; medians and spread at the end
+    .venv/bin/python bench/bench_exchange.py --quick      # ~30 s smoke run
+    .venv/bin/python bench/bench_exchange.py --http granian
+    .venv/bin/python bench/bench_exchange.py --servers bare,bare-sync,crud,gateway-noaudit,gateway
 
-Targets: gateway/bare throughput at 32 clients >= 0.6; gateway p99 <= 1.5x no-audit p99 at 32 clients;
-single-client gateway p99 <= 1 ms.
+Targets (issue 11): at 32 clients the gateway's throughput >= 1.0x the CRUD service's and >= 0.6x the bare
+endpoint's; gateway p99 <= 1.5x no-audit p99 at 32 clients; single-client gateway p99 <= 2 ms (SQLite).
+On a shared machine the server CPU per request is the steadier figure: the ratios are given both ways.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import platform
 import selectors
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,9 +58,11 @@ AUDIENCE = "lvv-exchange-gateway"
 IN_FORCE = datetime.fromisoformat("2024-11-15T10:00:00+01:00")
 PURPOSE, ROLE, ORG = "lso_case_discussion", "case_manager", "amsterdam"
 
-TARGET_THROUGHPUT_RATIO = 0.6
+TARGET_THROUGHPUT_RATIO = 0.6  # gateway / bare
+TARGET_CRUD_RATIO = 1.0  # gateway / crud
 TARGET_AUDIT_P99_RATIO = 1.5
-TARGET_SINGLE_P99_MS = 1.0
+TARGET_SINGLE_P99_MS = 2.0
+SERVERS = ("bare", "bare-sync", "crud", "gateway-noaudit", "gateway")
 
 
 # -- state: keys, a seeded database, tokens, the sample document -----------------------------------
@@ -124,7 +132,7 @@ def prepare(state: Path, per_city: int, n_tokens: int) -> tuple[list[str], list[
         },
     }
     (state / "sample_read.json").write_text(json.dumps(document))
-    for name in ("gateway.db", "noaudit.db"):
+    for name in ("gateway.db", "noaudit.db", "crud.db"):
         shutil.copyfile(template, state / name)
     (state / "state.json").write_text(
         json.dumps({"config_dir": str(ROOT / "config" / "lvv"), "issuer": ISSUER, "audience": AUDIENCE})
@@ -177,12 +185,12 @@ def build_requests(port: int, connections: int, pseudonyms: list[str], tokens: l
 class Server:
     """One server subprocess; always stopped by `stop()` (called from a finally)."""
 
-    def __init__(self, kind: str, state: Path) -> None:
+    def __init__(self, kind: str, state: Path, http: str = "uvicorn") -> None:
         self.kind = kind
         self.log_path = state / f"{kind}.log"
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, str(BENCH / "_servers.py"), kind, str(state)],
+            [sys.executable, str(BENCH / "_servers.py"), kind, str(state), http],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -233,6 +241,11 @@ class Server:
             return json.loads(body) if response.status == 200 else None
         finally:
             conn.close()
+
+    def worker_pid(self) -> int:
+        """Return the pid of the process that runs the app (granian's worker is a child of the server)."""
+        stats = self.stats()
+        return int(stats["pid"]) if stats and "pid" in stats else self.proc.pid
 
     def log_tail(self, lines: int = 20) -> str:
         self._log.flush()
@@ -307,11 +320,54 @@ def valid(*rs: dict[str, Any] | None) -> bool:
     return all(r is not None and r["non200_all"] == 0 and r["errors"] == 0 and r["count"] > 0 for r in rs)
 
 
+def cpu_per_request_ms(r: dict[str, Any] | None) -> float:
+    """Return the server's CPU milliseconds per completed request in the measured window (nan if unknown)."""
+    if not r or not r.get("server") or not r["count"]:
+        return float("nan")
+    return float(r["server"]["cpu_s"]) / float(r["count"]) * 1e3
+
+
+def ratios(results: dict[tuple[str, int], dict[str, Any]], hi: int) -> dict[str, float]:
+    """Return the figures the targets are about, for one run (absent servers give nan)."""
+    nan = float("nan")
+
+    def get(kind: str, conns: int, key: str) -> float:
+        r = results.get((kind, conns))
+        return float(r[key]) if r else nan
+
+    def cpu(kind: str) -> float:
+        return cpu_per_request_ms(results.get((kind, hi)))
+
+    return {
+        "gateway/crud rps": get("gateway", hi, "rps") / get("crud", hi, "rps"),
+        "gateway/bare rps": get("gateway", hi, "rps") / get("bare", hi, "rps"),
+        "crud/gateway CPU": cpu("crud") / cpu("gateway"),
+        "bare/gateway CPU": cpu("bare") / cpu("gateway"),
+        "gateway/no-audit p99": get("gateway", hi, "p99_ms") / get("gateway-noaudit", hi, "p99_ms"),
+        "single-client p99 ms": get("gateway", 1, "p99_ms"),
+    }
+
+
+TARGETS = {  # name -> (target, whether higher is better)
+    "gateway/crud rps": (TARGET_CRUD_RATIO, True),
+    "gateway/bare rps": (TARGET_THROUGHPUT_RATIO, True),
+    "crud/gateway CPU": (TARGET_CRUD_RATIO, True),
+    "bare/gateway CPU": (TARGET_THROUGHPUT_RATIO, True),
+    "gateway/no-audit p99": (TARGET_AUDIT_P99_RATIO, False),
+    "single-client p99 ms": (TARGET_SINGLE_P99_MS, False),
+}
+
+
+def met(name: str, value: float) -> bool:
+    target, higher = TARGETS[name]
+    return value >= target if higher else value <= target
+
+
 def report(results: dict[tuple[str, int], dict[str, Any]], args: argparse.Namespace) -> None:
     print()
     print(
-        f"bench_exchange: {os.cpu_count()} CPUs, Python {platform.python_version()}, {args.warmup:g} s warm-up + "
-        f"{args.seconds:g} s measured per run; GET /v1/participants/{{p}} as {ROLE}@{ORG} for {PURPOSE}"
+        f"bench_exchange: {os.cpu_count()} CPUs, Python {platform.python_version()}, {args.http}, {args.warmup:g} s "
+        f"warm-up + {args.seconds:g} s measured per run; GET /v1/participants/{{p}} as {ROLE}@{ORG} for {PURPOSE}"
     )
     print(HEADER)
     print(UNITS)
@@ -337,41 +393,28 @@ def report(results: dict[tuple[str, int], dict[str, Any]], args: argparse.Namesp
             )
 
     hi = max(args.clients)
-    gw, bare, na = results.get(("gateway", hi)), results.get(("bare", hi)), results.get(("gateway-noaudit", hi))
-    one, na1, bare1 = results.get(("gateway", 1)), results.get(("gateway-noaudit", 1)), results.get(("bare", 1))
     print()
-    print("ratios (same run):")
-    if gw and bare:
-        ratio = gw["rps"] / bare["rps"]
-        print(
-            f"  gateway / bare throughput at {hi} clients: {gw['rps']:,.0f} / {bare['rps']:,.0f} = {ratio:.2f}"
-            f"   target >= {TARGET_THROUGHPUT_RATIO}: {verdict(ratio >= TARGET_THROUGHPUT_RATIO, valid(gw, bare))}"
-        )
-    if gw and na:
-        ratio = gw["p99_ms"] / na["p99_ms"]
-        print(
-            f"  gateway p99 / no-audit p99 at {hi} clients: {gw['p99_ms']:.2f} / {na['p99_ms']:.2f} ms = {ratio:.2f}"
-            f"   target <= {TARGET_AUDIT_P99_RATIO}: {verdict(ratio <= TARGET_AUDIT_P99_RATIO, valid(gw, na))}"
-        )
-    if one:
-        ok = one["p99_ms"] <= TARGET_SINGLE_P99_MS
-        print(
-            f"  single-client gateway p99: {one['p99_ms']:.2f} ms"
-            f"   target <= {TARGET_SINGLE_P99_MS:g} ms: {verdict(ok, valid(one))}"
-        )
-    print("  context:")
-    if gw and na:
-        print(f"    gateway / no-audit throughput at {hi} clients: {gw['rps'] / na['rps']:.2f}")
-    if na and bare:
-        print(f"    no-audit / bare throughput at {hi} clients: {na['rps'] / bare['rps']:.2f}")
-    if one and na1:
-        extra = f", bare {bare1['p50_ms']:.2f} ms" if bare1 else ""
-        print(f"    single-client p50: gateway {one['p50_ms']:.2f} ms, no-audit {na1['p50_ms']:.2f} ms{extra}")
-    for kind in ("bare", "bare-sync", "gateway-noaudit", "gateway"):
+    print(f"server CPU per request at {hi} clients (ms):")
+    for kind in SERVERS:
         run = results.get((kind, hi))
         if run and run.get("server"):
-            cpu_ms = run["server"]["cpu_s"] / run["count"] * 1e3
-            print(f"    {kind} server CPU per request at {hi} clients: {cpu_ms:.2f} ms")
+            print(f"  {kind:<16}{cpu_per_request_ms(run):8.3f}")
+    print()
+    print(f"ratios (same run, {hi} clients):")
+    figures = ratios(results, hi)
+    for name, value in figures.items():
+        if value != value:  # nan: a server of the ratio was not run
+            continue
+        runs = [results.get(("gateway", hi)), results.get(("gateway", 1))]
+        target, higher = TARGETS[name]
+        print(
+            f"  {name:<22}{value:8.2f}   target {'>=' if higher else '<='} {target:g}: "
+            f"{verdict(met(name, value), valid(*[r for r in runs if r is not None]))}"
+        )
+    one, na1, bare1 = results.get(("gateway", 1)), results.get(("gateway-noaudit", 1)), results.get(("bare", 1))
+    if one and na1:
+        extra = f", bare {bare1['p50_ms']:.2f} ms" if bare1 else ""
+        print(f"  single-client p50: gateway {one['p50_ms']:.2f} ms, no-audit {na1['p50_ms']:.2f} ms{extra}")
     for (kind, conns), r in results.items():
         if r["non200_all"] or r["errors"]:
             print(
@@ -385,6 +428,39 @@ def report(results: dict[tuple[str, int], dict[str, Any]], args: argparse.Namesp
             f"  note: other processes kept up to {worst:.2f} of {os.cpu_count()} cores busy (hypervisor steal up "
             f"to {steal:.2f}) during some runs; absolute figures, and ratios across those runs, are disturbed"
         )
+
+
+def summary(rounds: list[dict[tuple[str, int], dict[str, Any]]], args: argparse.Namespace) -> None:
+    """Print, over the rounds, the median and the range (min-max) of each server's figures and each ratio."""
+    hi = max(args.clients)
+
+    def line(name: str, values: list[float], fmt: str) -> str:
+        values = sorted(v for v in values if v == v)
+        if not values:
+            return ""
+        med = statistics.median(values)
+        return f"  {name:<28}{format(med, fmt):>10}   ({format(values[0], fmt)} - {format(values[-1], fmt)})"
+
+    print()
+    print(f"summary over {len(rounds)} rounds: median (min - max)")
+    keys = [k for k in rounds[0] if all(k in r for r in rounds)]
+    for kind, conns in keys:
+        rs = [r[(kind, conns)] for r in rounds]
+        label = f"{kind} @{conns}"
+        print(line(f"{label} req/s", [x["rps"] for x in rs], ",.0f"))
+        print(line(f"{label} p50 ms", [x["p50_ms"] for x in rs], ".2f"))
+        print(line(f"{label} p99 ms", [x["p99_ms"] for x in rs], ".2f"))
+        if conns == hi:
+            print(line(f"{label} CPU ms/req", [cpu_per_request_ms(x) for x in rs], ".3f"))
+    print("  ratios:")
+    per_round = [ratios(r, hi) for r in rounds]
+    for name in TARGETS:
+        values = [f[name] for f in per_round]
+        text = line(name, values, ".2f")
+        if text:
+            med = statistics.median(v for v in values if v == v)
+            target, higher = TARGETS[name]
+            print(f"{text}   target {'>=' if higher else '<='} {target:g}: {'MET' if met(name, med) else 'NOT MET'}")
 
 
 # -- optional profile of the servers with py-spy ----------------------------------------------------
@@ -473,8 +549,15 @@ def main() -> int:
     parser.add_argument("--clients", default="1,32", help="concurrent connections, comma-separated (default 1,32)")
     parser.add_argument(
         "--servers",
-        default="bare,gateway-noaudit,gateway",
-        help="servers in run order (bare, bare-sync, gateway-noaudit, gateway); default: bare,gateway-noaudit,gateway",
+        default="bare,crud,gateway-noaudit,gateway",
+        help=f"servers in run order ({', '.join(SERVERS)}); default: bare,crud,gateway-noaudit,gateway",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="rounds over all servers; medians and spread (default 1)")
+    parser.add_argument(
+        "--http",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="HTTP server of every server (default uvicorn)",
     )
     parser.add_argument("--per-city", type=int, default=20, help="synthetic participants per city (default 20)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary state directory")
@@ -490,7 +573,7 @@ def main() -> int:
         args.warmup, args.seconds = 0.5, 2.0
     args.clients = [int(c) for c in args.clients.split(",")]
     servers = [s for s in args.servers.split(",") if s]
-    known = {"bare", "bare-sync", "gateway-noaudit", "gateway"}
+    known = set(SERVERS)
     if not set(servers) <= known:
         parser.error(f"unknown servers {sorted(set(servers) - known)}")
 
@@ -501,7 +584,7 @@ def main() -> int:
         args.py_spy.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     state = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    results: dict[tuple[str, int], dict[str, Any]] = {}
+    rounds: list[dict[tuple[str, int], dict[str, Any]]] = []
     server: Server | None = None
     profiler: Profiler | None = None
     started = time.monotonic()
@@ -513,24 +596,29 @@ def main() -> int:
             f"({time.monotonic() - t0:.1f} s)",
             flush=True,
         )
-        for kind in servers:
-            server = Server(kind, state)  # assigned before it starts, so the finally below always stops it
-            server.start()
-            for conns in args.clients:
-                requests = build_requests(server.port, conns, pseudonyms, tokens)
-                if spy:
-                    out = args.py_spy / f"{kind}-{conns}.txt"
-                    profiler = Profiler(spy, server.proc.pid, out, args.warmup + 0.3, args.seconds)
-                r = run_load(server.port, requests, args.warmup, args.seconds)
-                if profiler:
-                    profiler.join(args.seconds + 30)
-                    profiler = None
-                results[(kind, conns)] = r
-                print(f"  {fmt_row(kind, r)}", flush=True)
-            server.stop()
-            server = None
-            if kind == "gateway":
-                check_audit_log(state)
+        for n in range(args.runs):
+            if args.runs > 1:
+                print(f"round {n + 1} of {args.runs}", flush=True)
+            results: dict[tuple[str, int], dict[str, Any]] = {}
+            rounds.append(results)
+            for kind in servers:
+                server = Server(kind, state, args.http)  # assigned before it starts: the finally always stops it
+                server.start()
+                for conns in args.clients:
+                    requests = build_requests(server.port, conns, pseudonyms, tokens)
+                    if spy:
+                        out = args.py_spy / f"{kind}-{conns}.txt"
+                        profiler = Profiler(spy, server.worker_pid(), out, args.warmup + 0.3, args.seconds)
+                    r = run_load(server.port, requests, args.warmup, args.seconds)
+                    if profiler:
+                        profiler.join(args.seconds + 30)
+                        profiler = None
+                    results[(kind, conns)] = r
+                    print(f"  {fmt_row(kind, r)}", flush=True)
+                server.stop()
+                server = None
+                if kind == "gateway":
+                    check_audit_log(state)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -543,7 +631,10 @@ def main() -> int:
             print(f"state kept in {state}")
         else:
             shutil.rmtree(state, ignore_errors=True)
-    report(results, args)
+    for results in rounds:
+        report(results, args)
+    if len(rounds) > 1:
+        summary(rounds, args)
     if args.py_spy:
         print()
         print(
@@ -553,11 +644,17 @@ def main() -> int:
             if kind in servers:
                 summarise_profile(args.py_spy / f"{kind}-{max(args.clients)}.txt")
     if args.json:
-        args.json.write_text(
-            json.dumps([{"server": k, "clients": c, **r} for (k, c), r in results.items()], indent=2, default=str)
-        )
+        # The load generator's result has the server's own statistics under "server"; the row's "server"
+        # is the server's name, and those statistics are "server_stats".
+        rows = [
+            {**{k: v for k, v in r.items() if k != "server"}, "server": kind, "clients": conns, "round": n + 1,
+             "http": args.http, "server_stats": r.get("server"), "server_cpu_ms_per_request": cpu_per_request_ms(r)}
+            for n, results in enumerate(rounds)
+            for (kind, conns), r in results.items()
+        ]  # fmt: skip
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
     print(f"\n(total {time.monotonic() - started:.0f} s)")
-    bad = any(r["non200_all"] or r["errors"] for r in results.values())
+    bad = any(r["non200_all"] or r["errors"] for results in rounds for r in results.values())
     return 1 if bad else 0
 
 

@@ -67,7 +67,7 @@ def create_app(
     )
     app.add_middleware(TraceMiddleware)  # outermost: the 413 carries the trace too
     lifecycle.install(app, built)  # rehearsal mode: banner on every response, clock endpoints
-    app.include_router(exchange.router)
+    exchange.install(app)  # the plain read route first, then the documented exchange routes
     app.include_router(connector_api.router)  # file uploads (/v1/imports)
     app.include_router(oauth_endpoints.router)  # token, introspection, JWKS, metadata
     app.include_router(audit_log.router)

@@ -49,6 +49,7 @@ class EpochKeyStore:
         self.directory = directory
         self._kek = AESGCM(kek)
         self._cache: dict[str, bytes] = {}
+        self._paths: dict[str, str] = {}  # epoch id -> its key file, for the one stat per use
         self._lock = threading.Lock()
 
     def _path(self, epoch_id: str) -> Path:
@@ -67,9 +68,14 @@ class EpochKeyStore:
 
     def key(self, epoch_id: str, create: bool = False) -> bytes:
         """Return the epoch key (creating it when `create`); raise EpochDestroyed when it is gone."""
+        cached = self._cache.get(epoch_id)
+        if cached is not None and os.path.exists(self._paths[epoch_id]):
+            # The file is checked on every use (one stat, no lock): a process's cached key must not
+            # outlive its destruction. A key returned here had its file at the moment of the check, so
+            # this use is ordered before any destruction, as it would be under the lock.
+            return cached
         path = self._path(epoch_id)
         with self._lock:
-            # The file is checked on every use: a process's cached key must not outlive its destruction.
             if path.exists() and epoch_id in self._cache:
                 return self._cache[epoch_id]
             if not path.exists():
@@ -82,6 +88,7 @@ class EpochKeyStore:
                 key = self._kek.decrypt(sealed[:12], sealed[12:], self._aad(epoch_id))
             except Exception as exc:  # InvalidTag: wrong KEK or a file of another epoch
                 raise DecryptionError(f"epoch key {epoch_id} does not open with this KEK") from exc
+            self._paths[epoch_id] = str(path)
             self._cache[epoch_id] = key
             return key
 

@@ -112,16 +112,17 @@ class ExchangeService:
 
     async def _purpose(self, ctx: RequestContext, event: str, participant_id: str | None = None) -> str:
         """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""
-        valid = f"Valid purposes: {', '.join(sorted(self.policy.purposes))}."
+        purposes = self.policy.purposes
+        if ctx.purpose and ctx.purpose in purposes:
+            return ctx.purpose
+        valid = f"Valid purposes: {', '.join(sorted(purposes))}."
         if not ctx.purpose:
             raise await self.authorizer.refuse_async(
                 ctx, event, "purpose_missing", f"A purpose is required on every request. {valid}", participant_id
             )
-        if ctx.purpose not in self.policy.purposes:
-            raise await self.authorizer.refuse_async(
-                ctx, event, Reason.UNKNOWN_PURPOSE.value, f"The stated purpose is not known. {valid}", participant_id
-            )
-        return ctx.purpose
+        raise await self.authorizer.refuse_async(
+            ctx, event, Reason.UNKNOWN_PURPOSE.value, f"The stated purpose is not known. {valid}", participant_id
+        )
 
     async def require_purpose(self, ctx: RequestContext, event: str) -> str:
         """Return the declared purpose, or log the refusal and raise when it is missing or unknown."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
@@ -22,6 +22,7 @@ from gateway.crypto.pseudonyms import Pseudonymiser
 from gateway.exchange.authorize import AuthorizedAccess, ListingAccess
 from gateway.policies.model import Operation
 from gateway.store.db import Database
+from gateway.store.hot import CompiledRead, HotReads
 from gateway.store.subject_index import LOOKUP_FIELDS, SubjectIndex
 from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
 
@@ -78,6 +79,19 @@ def _read_statement() -> Any:
 EpochOf = Callable[[str, str, datetime], str]
 
 
+class _RecordRow(NamedTuple):
+    """A row of the read statement (`_read_statement`), in its column order."""
+
+    id: str
+    category: str
+    version: int
+    ciphertext: bytes
+    source_organisation: str
+    written_at: datetime
+    wrapped_key: bytes | None
+    epoch_id: str | None
+
+
 class RecordStore:
     def __init__(
         self,
@@ -95,6 +109,17 @@ class RecordStore:
         # Built once: constructing statements per call costs more than the queries themselves.
         self._resolve_stmt = _resolve_statement()
         self._read_stmt = _read_statement()
+        # On SQLite the two reads of every exchange read run on the raw driver (gateway.store.hot).
+        self._hot = HotReads.for_database(db)
+        if self._hot is not None:
+            dialect = db.read.dialect
+            self._hot_resolve = CompiledRead(self._resolve_stmt, dialect)
+            self._hot_read = CompiledRead(self._read_stmt, dialect)
+
+    def close(self) -> None:
+        """Close the raw read connections (the engines are the Database's to dispose of)."""
+        if self._hot is not None:
+            self._hot.close()
 
     @property
     def keys(self) -> DataKeyWrapper:
@@ -105,8 +130,12 @@ class RecordStore:
 
     def resolve(self, organisation: str, pseudonym: str) -> ParticipantRef | None:
         """Return the participant `organisation` knows as `pseudonym`, if any."""
+        params = {"org": organisation, "pseudonym": pseudonym}
+        if self._hot is not None:
+            found = self._hot.rows(self._hot_resolve, params)
+            return ParticipantRef(found[0][0], found[0][1]) if found else None
         with self._db.read.connect() as conn:
-            row = conn.execute(self._resolve_stmt, {"org": organisation, "pseudonym": pseudonym}).first()
+            row = conn.execute(self._resolve_stmt, params).first()
         return ParticipantRef(row.id, row.region) if row else None
 
     def pseudonym(self, organisation: str, participant_id: str) -> str:
@@ -171,15 +200,13 @@ class RecordStore:
         permitted = access.decision.fields_by_category
         pid = access.participant_id
         params = {"pid": pid, "categories": sorted(permitted)}
-        with self._db.read.connect() as conn:
-            rows = conn.execute(self._read_stmt, params).all()
+        rows = self._record_rows(params)
         try:
             deks = self._unwrap_all(pid, rows)
         except EpochDestroyed:
             # The retention run moved a key out of its epoch and destroyed that epoch between our read
             # and the unwrap: read again, the row now names the key's new epoch.
-            with self._db.read.connect() as conn:
-                rows = conn.execute(self._read_stmt, params).all()
+            rows = self._record_rows(params)
             deks = self._unwrap_all(pid, rows)
         out: dict[str, CategoryRecord] = {}
         for row, dek in zip(rows, deks, strict=True):
@@ -195,6 +222,13 @@ class RecordStore:
                 row.written_at,
             )
         return out
+
+    def _record_rows(self, params: dict[str, Any]) -> Sequence[Any]:
+        """Return the latest record and data key of each asked category (the read statement's rows)."""
+        if self._hot is not None:
+            return [_RecordRow(*row) for row in self._hot.rows(self._hot_read, params)]
+        with self._db.read.connect() as conn:
+            return conn.execute(self._read_stmt, params).all()
 
     def _unwrap_all(self, pid: str, rows: Sequence[Any]) -> list[bytes | None]:
         """Return each row's data key (None where it is destroyed)."""
