@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import orjson
 import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic.json_schema import SkipJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
@@ -178,7 +179,7 @@ async def write_record(
     ctx: ContextDep,
     container: ContainerDep,
     idempotency_key: Annotated[
-        str | None,
+        str | SkipJsonSchema[None],
         Header(
             alias="Idempotency-Key",
             json_schema_extra={"pattern": IDEMPOTENCY_KEY.pattern},

@@ -24,7 +24,7 @@ check is). It runs on narrowed copies of the document instead (`_narrowed`), wit
   within a checkpoint signed before the run.
 Not narrowed, so positive data is not run on it: `POST /v1/imports/{category}`, whose text/csv body's
 header names fields of the `category` path parameter and whose rows name participants the caller knows
-(otherwise 422 `rows_rejected`, ...); tests/integration/test_csv_import*.py cover its valid inputs.
+(otherwise 422 `rows_rejected`, ...); tests/integration/test_connectors_csv.py covers its valid inputs.
 Both positive and negative data accept 413 as a refusal: the byte limit on a body is not expressible.
 The run covers SQLite live and rehearsing, and PostgreSQL live.
 """
@@ -68,6 +68,7 @@ from tests.support.tokens import TokenMinter
 MAX_EXAMPLES = 15
 STATEFUL = {"use_after_free", "ensure_resource_availability", "object_level_authorization"}
 ALL_CHECKS: list[CheckFunction] = [c for c in CHECKS.get_all() if c.__name__ not in STATEFUL]
+NOT_NARROWED = {"POST /v1/imports/{category}"}
 KNOWN_GAPS: dict[str, set[CheckFunction]] = {
     "PUT /v1/participants/{pseudonym}/records/{category}": {openapi_checks.positive_data_acceptance},
     "GET /v1/audit/proofs/inclusion": {openapi_checks.positive_data_acceptance},
@@ -265,7 +266,8 @@ def test_every_operation_keeps_to_the_openapi_document_as_the_role_that_uses_it(
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 failures += _fuzz(operation, mode, statuses)
     assert not failures, "\n\n".join(failures)
-    assert narrowed == set(KNOWN_GAPS), narrowed  # every known gap got its positive data after all
+    # Every known gap got its positive data after all, but the CSV upload (its valid bodies: test_connectors_csv.py).
+    assert narrowed == set(KNOWN_GAPS) - NOT_NARROWED, narrowed
     assert len(fuzzed) > 20, sorted(fuzzed)
     if gateway.container.settings.rehearsal:
         assert {"GET /v1/rehearsal/clock", "POST /v1/rehearsal/clock"} <= fuzzed

@@ -32,6 +32,8 @@ def without_occurrence(response: httpx.Response) -> tuple[int, str, dict[str, An
     """Return status, content type and body, less what names this occurrence (audit seq, trace id)."""
     body = dict(response.json())
     body.pop("trace_id", None)
+    instance = body.pop("instance", None)  # the trace of each request: two requests, two traces
+    assert instance is None or instance.startswith("urn:lvv-gateway:trace:")
     seq = body.pop("audit_seq", None) if "audit" not in body else body["audit"].pop("seq")
     assert seq is None or seq >= 1
     return response.status_code, response.headers["content-type"], body
