@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from datetime import UTC
 
 import orjson
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 
 from gateway.crypto.envelope import Envelope
 from gateway.crypto.epochs import DataKeyWrapper, EpochDestroyed
 from gateway.monitor.compute import ParticipantFacts
 from gateway.store.db import Database
-from gateway.store.tables import data_keys, participants, records
+from gateway.store.records import latest_sealed_records
+from gateway.store.tables import participants
 
 
 class MonitorAccess:
@@ -45,35 +46,7 @@ def participant_facts(
     """Return the facts of every participant, with the counted fields of the categories in `fields`."""
     if not isinstance(access, MonitorAccess):
         raise PermissionError("the monitor reads only under a logged computation")
-    categories = sorted(fields)
-    latest = (
-        select(records.c.participant_id, records.c.category, func.max(records.c.version).label("version"))
-        .where(records.c.category.in_(categories))
-        .group_by(records.c.participant_id, records.c.category)
-        .subquery()
-    )
-    query = (
-        select(
-            records.c.id,
-            records.c.participant_id,
-            records.c.category,
-            records.c.ciphertext,
-            data_keys.c.wrapped_key,
-            data_keys.c.epoch_id,
-        )
-        .join(
-            latest,
-            and_(
-                records.c.participant_id == latest.c.participant_id,
-                records.c.category == latest.c.category,
-                records.c.version == latest.c.version,
-            ),
-        )
-        .join(
-            data_keys,
-            and_(data_keys.c.participant_id == records.c.participant_id, data_keys.c.category == records.c.category),
-        )
-    )
+    query = latest_sealed_records(fields)
     with db.read.connect() as conn:
         people = conn.execute(select(participants.c.id, participants.c.region, participants.c.registered_at)).all()
         rows = conn.execute(query).all()

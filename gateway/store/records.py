@@ -7,13 +7,13 @@ and return or accept only the fields that access permits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, func, insert, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, select
 
 from gateway.connectors.port import CategoryRecord, Listed, require, require_listing
 from gateway.crypto.envelope import Envelope
@@ -25,6 +25,37 @@ from gateway.store.db import Database
 from gateway.store.hot import CompiledRead, HotReads
 from gateway.store.subject_index import LOOKUP_FIELDS, SubjectIndex
 from gateway.store.tables import data_keys, participants, pseudonyms, records, source_imports
+
+
+def latest_sealed_records(categories: Collection[str] | None = None) -> Select[Any]:
+    """Return the query for the latest version of each participant's record per category (of `categories`, when
+    given), with its ciphertext and its wrapped data key: what opening the latest records needs."""
+    latest = select(records.c.participant_id, records.c.category, func.max(records.c.version).label("version"))
+    if categories is not None:
+        latest = latest.where(records.c.category.in_(sorted(categories)))
+    newest = latest.group_by(records.c.participant_id, records.c.category).subquery()
+    return (
+        select(
+            records.c.id,
+            records.c.participant_id,
+            records.c.category,
+            records.c.ciphertext,
+            data_keys.c.wrapped_key,
+            data_keys.c.epoch_id,
+        )
+        .join(
+            newest,
+            and_(
+                records.c.participant_id == newest.c.participant_id,
+                records.c.category == newest.c.category,
+                records.c.version == newest.c.version,
+            ),
+        )
+        .join(
+            data_keys,
+            and_(data_keys.c.participant_id == records.c.participant_id, data_keys.c.category == records.c.category),
+        )
+    )
 
 
 class DataDestroyed(Exception):
@@ -242,36 +273,7 @@ class RecordStore:
         many records gave one. Nothing leaves the gateway: records are opened here only to compute digests."""
         if self.subject_index is None:
             return 0
-        latest = (
-            select(records.c.participant_id, records.c.category, func.max(records.c.version).label("version"))
-            .group_by(records.c.participant_id, records.c.category)
-            .subquery()
-        )
-        query = (
-            select(
-                records.c.id,
-                records.c.participant_id,
-                records.c.category,
-                records.c.ciphertext,
-                data_keys.c.wrapped_key,
-                data_keys.c.epoch_id,
-            )
-            .join(
-                latest,
-                and_(
-                    records.c.participant_id == latest.c.participant_id,
-                    records.c.category == latest.c.category,
-                    records.c.version == latest.c.version,
-                ),
-            )
-            .join(
-                data_keys,
-                and_(
-                    data_keys.c.participant_id == records.c.participant_id, data_keys.c.category == records.c.category
-                ),
-            )
-            .where(data_keys.c.wrapped_key.is_not(None))
-        )
+        query = latest_sealed_records().where(data_keys.c.wrapped_key.is_not(None))
         indexed = 0
         with self._db.read.connect() as conn:
             rows = conn.execute(query).all()
