@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import getpass
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +47,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from gateway import __version__
+from gateway.exchange.context import OPERATOR
 
 if TYPE_CHECKING:  # imported where used: `gateway --help` must not load the query layer
     from gateway.audit.query import AuditQuery, EntryFilter, Scope
@@ -59,7 +59,6 @@ OWN_ACTIVITIES = {
     "subject_access_request": "urn:nl:lvv-gateway:activity:subject_access_request",
 }
 SERVICE_NAME = "lvv-exchange-gateway"
-OPERATOR_RECIPIENT = "gateway-operator"  # the recipient of the CLI's whole-log export
 
 
 class SubjectIdCipher:
@@ -138,7 +137,7 @@ def ldv_lines(
     query: AuditQuery, scope: Scope | None, flt: EntryFilter, cipher: SubjectIdCipher, policy: CompiledPolicy
 ) -> Iterator[bytes]:
     """Yield the export as JSON lines (oldest entry first); `scope=None` exports the whole log (operator)."""
-    recipient = scope.organisation if scope is not None else OPERATOR_RECIPIENT
+    recipient = scope.organisation if scope is not None else OPERATOR
     for _seq, recorded_at, entry in query.iterate_raw(scope, flt):
         for record in records_for(entry, recorded_at, cipher, policy, recipient):
             yield orjson.dumps(record) + b"\n"
@@ -159,21 +158,14 @@ def cmd_ldv_export(args: argparse.Namespace) -> int:
     from gateway.cli import load_settings
     from gateway.container import build
     from gateway.crypto.keys import LDV_SUBJECT_FILE, load_secret_file
-    from gateway.exchange.context import Principal, RequestContext, TraceContext
+    from gateway.exchange.context import operator_context
 
     settings = load_settings()
     container = build(settings)
     try:
         cipher = SubjectIdCipher(load_secret_file(settings.key_dir, LDV_SUBJECT_FILE, 64))
         flt = EntryFilter(since=args.since, until=args.until)
-        user = getpass.getuser()
-        ctx = RequestContext(
-            Principal(OPERATOR_RECIPIENT, f"cli:{user}", "cli", 0),
-            user,
-            "operator",
-            "audit_review",
-            TraceContext.from_header(None),
-        )
+        ctx = operator_context("audit_review")
         # No log, no data: the export itself is an audit entry, durable before a line is written.
         seq = container.exchange.authorizer.record_operator_access(
             ctx, "audit.ldv_export", "operator_export", query=flt.describe(), format="ldv-jsonl"

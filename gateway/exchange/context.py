@@ -51,3 +51,16 @@ class RequestContext:
     role: str
     purpose: str | None
     trace: TraceContext
+
+
+OPERATOR = "gateway-operator"  # the organisation an operator's command-line access is recorded under
+
+
+def operator_context(purpose: str) -> RequestContext:
+    """Return the context of an operator's command on this machine: the OS user, acting as `operator`."""
+    import getpass
+
+    user = getpass.getuser()
+    return RequestContext(
+        Principal(OPERATOR, f"cli:{user}", "cli", 0), user, "operator", purpose, TraceContext.from_header(None)
+    )

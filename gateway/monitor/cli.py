@@ -9,20 +9,6 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gateway.exchange.context import RequestContext
-
-OPERATOR = "gateway-operator"
-
-
-def _operator_context(purpose: str) -> RequestContext:
-    from gateway.exchange.context import Principal, RequestContext, TraceContext
-
-    user = getpass.getuser()
-    principal = Principal(OPERATOR, f"cli:{user}", "cli", 0)
-    return RequestContext(principal, user, "operator", purpose, TraceContext.from_header(None))
 
 
 def cmd_monitor_show(args: argparse.Namespace) -> int:
@@ -39,7 +25,9 @@ def cmd_monitor_show(args: argparse.Namespace) -> int:
         if parts is None:
             print("this configuration has no monitor.yaml", file=sys.stderr)
             return 2
-        computed = parts.service.measure_as_operator(_operator_context("steering_monitor"))
+        from gateway.exchange.context import operator_context
+
+        computed = parts.service.measure_as_operator(operator_context("steering_monitor"))
         pub = computed.publication
         if args.json:
             from gateway.monitor.compute import table_json
@@ -79,7 +67,9 @@ def cmd_monitor_measure(args: argparse.Namespace) -> int:
         if parts is None:
             print("this configuration has no monitor.yaml", file=sys.stderr)
             return 2
-        computed = parts.service.measure_as_operator(_operator_context("steering_monitor"))
+        from gateway.exchange.context import operator_context
+
+        computed = parts.service.measure_as_operator(operator_context("steering_monitor"))
         try:
             doc = issue_last_measurement(parts.evidence.service, parts.config, computed, args.requested_by)
         except EvidenceUnavailable as exc:

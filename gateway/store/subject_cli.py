@@ -15,8 +15,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         if container.store.subject_index is None:
             print("subject-lookup.key is missing from the key dir; run `gateway keys init` first", file=sys.stderr)
             return 2
+        from gateway.exchange.context import operator_context
+
+        # No log, no access: the records are opened (only to compute digests) after this entry is durable.
+        seq = container.exchange.authorizer.record_operator_access(
+            operator_context("subject_access_request"), "audit.subject_reindex", "operator_reindex"
+        )
         count = container.store.reindex_subjects()
-        print(f"indexed {count} records for finding participants of access requests")
+        print(f"indexed {count} records for finding participants of access requests (audit entry {seq})")
         return 0
     finally:
         container.close()

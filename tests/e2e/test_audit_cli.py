@@ -127,3 +127,21 @@ def test_after_a_key_rotation_old_and_new_checkpoints_verify_with_the_published_
     only_new.write_text(keys.read_text().splitlines()[1] + "\n")
     refused = run(["audit", "verify", str(tmp_path / "export"), "--keys", str(only_new)], tmp_path, env)
     assert refused.returncode == 1
+
+
+def test_a_subject_reindex_is_logged_as_an_operator_access_before_it_opens_records(
+    demo: tuple[Path, dict[str, str]],
+) -> None:
+    import re
+    import sqlite3
+
+    home, env = demo
+    done = run(["subjects", "reindex"], home, env)
+    assert done.returncode == 0, done.stderr
+    seq = int(re.search(r"audit entry (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+    with sqlite3.connect(home / "var" / "gateway.db") as conn:
+        (text,) = conn.execute("SELECT entry FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
+    entry = json.loads(text)
+    assert entry["event"] == "audit.subject_reindex"
+    assert entry["organisation"] == "gateway-operator"
+    assert entry["decision"] == "permit"
