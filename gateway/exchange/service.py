@@ -209,8 +209,11 @@ class ExchangeService:
         )
         now = self.clock.now()
         hosted = {c: initial[c] for c in split.get(None, [])}
-        self.store.register(access, region, tuple(self.policy.organisations), now, hosted)
-        versions = dict.fromkeys(hosted, 1)
+        # The source systems first, the gateway's own store last: when a source refuses or fails, the
+        # participant is not registered at all (502/504, nothing stored here), never registered without
+        # the categories its sources hold. (A source's reference is the keyed pseudonym, computable
+        # before the participant exists here.)
+        versions: dict[str, int] = {}
         for source_id, cats in split.items():
             if source_id is not None:
                 values = {c: initial[c] for c in cats}
@@ -219,6 +222,8 @@ class ExchangeService:
                     ctx, event, access, source_id, lambda src, v=values, k=key: src.write(access, v, now, k)
                 )
                 versions.update(written.versions)
+        self.store.register(access, region, tuple(self.policy.organisations), now, hosted)
+        versions.update(dict.fromkeys(hosted, 1))
         pseudonym = self.store.pseudonym(ctx.principal.organisation, participant_id)
         return WriteResult(pseudonym, access, versions)
 

@@ -21,7 +21,7 @@ from gateway.connectors.client_auth import connector_key, public_jwks
 from gateway.connectors.simulators import Received, SourceSystemSim, city_cvs, free_port
 from gateway.container import build
 from gateway.store.tables import audit_entries
-from tests.conftest import IN_FORCE, LVV_CONFIG, Gateway, make_settings
+from tests.conftest import IN_FORCE, LVV_CONFIG, Gateway, make_settings, synthetic_records
 from tests.support.server import LiveServer
 from tests.support.tokens import TokenMinter
 
@@ -108,6 +108,38 @@ def test_a_registration_writes_the_brokered_category_at_the_source_and_nothing_o
         stored = {r.category for r in conn.execute(select(records.c.category)).all()}
     assert "case_plan" not in stored
     assert {"identity", "contact"} <= stored
+
+
+def test_a_registration_whose_source_fails_registers_no_one_and_stores_nothing(brokered: Brokered) -> None:
+    from gateway.store.tables import participants, pseudonyms, records
+
+    def counts() -> tuple[int, int, int]:
+        with brokered.gw.container.db.read.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                len(conn.execute(select(t)).all()) for t in (participants, pseudonyms, records)
+            )
+
+    before = counts()
+    brokered.cvs.state.mode = "error"
+    body = {"region": "amsterdam", "records": synthetic_records()}
+    headers = brokered.gw.headers("amsterdam", "intake_officer", "intake")
+    response = brokered.gw.http.post("/v1/participants", json=body, headers=headers)
+    assert response.status_code == 502, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "source_error"
+    assert "participant" not in response.json()
+    assert counts() == before  # no participant, no pseudonym, no hosted record: no half registration
+    permit, failed = last_entries(brokered.gw, 2)
+    assert (permit["event"], permit["decision"]) == ("exchange.register", "permit")
+    assert failed["event"] == "exchange.register.source_failed"
+    assert failed["released"] is False
+    # The source is back: the same registration is done whole, with its brokered category at the source.
+    brokered.cvs.state.mode = "ok"
+    again = brokered.gw.http.post("/v1/participants", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert counts()[0] == before[0] + 1
+    assert again.json()["participant"] in brokered.cvs.state.records
+    assert verify_chain(brokered.gw.container.db).ok
 
 
 def test_a_brokered_read_returns_only_the_permitted_fields_though_the_source_returns_more(brokered: Brokered) -> None:
