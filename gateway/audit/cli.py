@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.cli_output import add_json_flag
+
 
 def _settings() -> Any:
     from gateway.cli import load_settings
@@ -191,6 +193,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     cp = status.checkpoint
+    if getattr(args, "json", False):
+        from gateway.cli_output import print_json
+
+        print_json(status)
+        return 0 if status.verified else 1
     latest = f"size {cp.size}, root {cp.root_hex}, signed {cp.time.isoformat()}" if cp else "none"
     print(f"entries: {status.entries}\nlatest checkpoint: {latest}")
     print(f"verified: {'yes' if status.verified else 'NO'}{f' ({status.problem})' if status.problem else ''}")
@@ -231,6 +238,6 @@ def add_commands(audit: Any) -> None:
     reindex.set_defaults(func=cmd_reindex)
     audit.add_parser("rotate-key", help="replace the checkpoint signing key").set_defaults(func=cmd_rotate_key)
     audit.add_parser("keys", help="print the checkpoint verifier keys").set_defaults(func=cmd_keys)
-    audit.add_parser("status", help="entries, latest checkpoint, and whether it all verifies").set_defaults(
-        func=cmd_status
-    )
+    status = audit.add_parser("status", help="entries, latest checkpoint, and whether it all verifies")
+    add_json_flag(status)
+    status.set_defaults(func=cmd_status)

@@ -195,6 +195,18 @@ def print_plan(plan: RetentionPlan, dry_run: bool) -> None:
             print(f"  {k.category:22} {k.reason.value:22} {k.keys:>7} keys, {k.participants} participants{rule}{nxt}")
 
 
+def plan_json(plan: RetentionPlan) -> dict[str, object]:
+    """Return a retention plan as JSON data: counts per group, never a participant."""
+    return {
+        "as_of": plan.as_of,
+        "dry_run": True,
+        "keys_due": len(plan.due),
+        "participants_due": plan.participants_due,
+        "due_groups": list(plan.due_groups),
+        "kept_groups": list(plan.kept_groups),
+    }
+
+
 def cmd_retention_run(args: argparse.Namespace) -> int:
     from gateway.lifecycle.events import Actor
     from gateway.retention.progress import TextProgress
@@ -208,8 +220,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
         assert c.lifecycle is not None
         runner = c.lifecycle.retention
         if args.dry_run:
-            print_plan(runner.plan(args.at), dry_run=True)
+            if args.json:
+                print_json(plan_json(runner.plan(args.at)))
+            else:
+                print_plan(runner.plan(args.at), dry_run=True)
             return 0
+        if args.json:
+            print("refused: --json goes with --dry-run (a run reports as it goes)", file=sys.stderr)
+            return 2
         authority = (
             args.authority
             or c.settings.retention_authority
@@ -246,7 +264,11 @@ def cmd_retention_runs(args: argparse.Namespace) -> int:
     from gateway.lifecycle.facts import retention_runs_list
 
     with _container() as c:
-        for r in retention_runs_list(c.db):
+        runs = retention_runs_list(c.db)
+        if args.json:
+            print_json(runs)
+            return 0
+        for r in runs:
             print(
                 f"  {r.run_id}  {r.status:11} as of {_local(r.as_of)}  {r.keys_destroyed} keys, "
                 f"{r.records_deleted} records  by {r.acting_user}"
@@ -370,8 +392,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--by", default="operator", help="your user name, as logged")
     p.add_argument("--org", help="your organisation, as logged")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_flag(p)
     p.set_defaults(func=cmd_retention_run)
-    ret.add_parser("runs", help="past retention runs").set_defaults(func=cmd_retention_runs)
+    p = ret.add_parser("runs", help="past retention runs")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_retention_runs)
 
     reh = sub.add_parser("rehearsal", help="rehearse on a copy with a simulated clock").add_subparsers(
         dest="sub", required=True

@@ -82,6 +82,13 @@ def test_the_status_command_reports_a_verified_log(demo: tuple[Path, dict[str, s
     status = run(["audit", "status"], home, env)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "verified: yes" in status.stdout
+    as_json = run(["audit", "status", "--json"], home, env)
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["verified"] is True
+    assert document["problem"] is None
+    assert document["entries"] == int(status.stdout.split("entries: ")[1].split()[0]) > 0
+    assert document["checkpoint"]["size"] <= document["entries"]
 
 
 def test_after_a_key_rotation_old_and_new_checkpoints_verify_with_the_published_keys(

@@ -6,6 +6,7 @@ so PostgreSQL works the same)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -50,6 +51,10 @@ def env_for(gw: Gateway, url: str, **extra: str) -> dict[str, str]:
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return run_cli(args, cwd, env)  # in this process; `gateway serve` is a real process
+
+
+def process_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GATEWAY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
@@ -195,9 +200,22 @@ def test_a_jurist_steps_the_clock_over_http_and_a_retention_run_destroys_in_the_
     assert dry.returncode == 0, dry.stderr
     assert "dry run: nothing is destroyed" in dry.stdout
     assert "identity-after-covenant" in dry.stdout
+    # --json as a script reads it: its own process, stdout holding nothing but the document.
+    dry_json = process_cli(["retention", "run", "--dry-run", "--json"], tmp_path, env)
+    assert dry_json.returncode == 0, dry_json.stderr
+    plan = json.loads(dry_json.stdout)
+    assert plan["keys_due"] == 3
+    assert plan["participants_due"] == 1
+    assert "identity-after-covenant" in {g["rule_id"] for g in plan["due_groups"]}
+    assert sum(g["keys"] for g in plan["due_groups"]) == plan["keys_due"]
+    assert "participant_id" not in dry_json.stdout  # counts only, never a participant
     run = cli(["retention", "run", "--quiet", "--by", "rehearser.1"], tmp_path, env)
     assert run.returncode == 0, run.stderr
     assert "3 data keys destroyed" in run.stdout  # the Amsterdam participant; Utrecht continues locally
+    runs = process_cli(["retention", "runs", "--json"], tmp_path, env)
+    assert runs.returncode == 0, runs.stderr
+    [listed] = json.loads(runs.stdout)
+    assert (listed["status"], listed["keys_destroyed"], listed["acting_user"]) == ("completed", 3, "rehearser.1")
 
     def live(url: str) -> int:
         db = connect(url)
