@@ -21,7 +21,7 @@ from gateway.dpia.facts import (
     trigger_label,
     type_label,
 )
-from gateway.dpia.lang import N_, _, tr
+from gateway.dpia.lang import N_, _, tr, written
 from gateway.dpia.oversight import oversight_section
 from gateway.policies.model import RECORD_KINDS, PolicyConfig, RetentionRule, SharingRule
 
@@ -72,7 +72,7 @@ def proposal(config: PolicyConfig) -> Section:
                     "the gateway enforces."
                 )
             ),
-            para(Em(config.meta.disclaimer)),
+            para(Em(written(config.meta.disclaimer, config.meta.disclaimer_en))),
             table((_("Covenant"), _("Title"), _("Parties"), _("Regions"), _("In force"), _("Mandate")), rows),
             Human(
                 "proposal-context",
@@ -95,7 +95,7 @@ def personal_data(config: PolicyConfig) -> Section:
                 (
                     text(c.name, " (", Code(c.id), ")"),
                     text(Code(f.name)),
-                    f.description,
+                    written(f.description, f.description_en),
                     _("participants"),
                     type_label(c.field_sensitivity(f.name)),
                     ", ".join(c.sources) + _systems(config, c.id),
@@ -233,7 +233,7 @@ def purposes(config: PolicyConfig) -> Section:
         rows.append(
             (
                 text(p.name, " (", Code(p.id), ")"),
-                p.description,
+                written(p.description, p.description_en),
                 text(Code(p.dpv_purpose)),
                 text(Code(p.processing_activity_id)),
                 _("aggregate figures only") if p.aggregate_only else ", ".join(ops) or _("no rule"),

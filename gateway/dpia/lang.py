@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from gateway.i18n import DEFAULT_LOCALE, LOCALES, N_, gettext
 
-__all__ = ["LOCALES", "N_", "_", "current", "speaking", "tr"]
+__all__ = ["LOCALES", "N_", "_", "current", "speaking", "tr", "written"]
 
 _LOCALE: ContextVar[str] = ContextVar("dpia_locale", default=DEFAULT_LOCALE)
 
@@ -45,3 +45,8 @@ def _(message: str, /, **values: object) -> str:
 def tr(message: str) -> str:
     """Return a message kept in a variable (marked with `N_` where it is defined) in the current language."""
     return gettext(_LOCALE.get(), message) if message else message
+
+
+def written(dutch: str, english: str | None) -> str:
+    """Return a text of the configuration in the current language: its English twin when one is given."""
+    return english if current() == "en" and english else dutch

@@ -16,7 +16,7 @@ import orjson
 
 from gateway.dpia.document import Code, Section, Text, para, table, text
 from gateway.dpia.durations import in_words
-from gateway.dpia.lang import _, tr
+from gateway.dpia.lang import _, tr, written
 from gateway.dpia.measures import MEASURES
 from gateway.dpia.vocab import DATA_SUBJECT, DATA_SUBJECT_NAME, LEGAL_BASIS_CLASS
 from gateway.policies.compiled import compile_policy
@@ -106,7 +106,7 @@ def oversight_entry(
         "versionId": version,
         "versionUri": f"{activity.processing_activity_id}#{version}",
         "name": activity.name,
-        "description": activity.description,
+        "description": written(activity.description, activity.description_en),
         "validFrom": valid_from,
         "validUntil": valid_until,
         "aftercare": {**activity.aftercare.model_dump(mode="json"), "inWords": _aftercare_words(activity)},
@@ -118,7 +118,10 @@ def oversight_entry(
             "controllers": [],
             "dpoContact": config.meta.controller_contact,
         },
-        "purpose": {"summary": f"{activity.name}: {activity.description}", "dpv": activity.dpv_purpose},
+        "purpose": {
+            "summary": f"{activity.name}: {written(activity.description, activity.description_en)}",
+            "dpv": activity.dpv_purpose,
+        },
         "legalBasis": [
             {
                 "term": activity.legal_basis.dpv,

@@ -27,7 +27,7 @@ from gateway.dpia.facts import (
     strongest_type,
     type_label,
 )
-from gateway.dpia.lang import N_, _, current, tr
+from gateway.dpia.lang import N_, _, current, tr, written
 from gateway.dpia.measures import MEASURES
 from gateway.dpia.oversight import oversight_entry
 from gateway.dpia.versions import activity_version, versioned_uri
@@ -267,13 +267,13 @@ def activity_entry(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
         "versionId": version,
         "versionUri": versioned_uri(purpose, version),
         "name": purpose.name,
-        "description": purpose.description,
+        "description": written(purpose.description, purpose.description_en),
         "validFrom": valid_from,
         "validUntil": valid_until,
         "aggregateOnly": purpose.aggregate_only,
         "controllers": _controllers(config, purpose),
         "purpose": {
-            "summary": f"{purpose.name}: {purpose.description}",
+            "summary": f"{purpose.name}: {written(purpose.description, purpose.description_en)}",
             "dpv": purpose.dpv_purpose,
         },
         "legalBasis": _legal_bases(config, purpose),
@@ -315,7 +315,7 @@ def build_register(config: PolicyConfig) -> dict[str, Any]:
             "config": config.meta.name,
             "title": config.meta.title,
             "status": config.meta.status,
-            "disclaimer": config.meta.disclaimer,
+            "disclaimer": written(config.meta.disclaimer, config.meta.disclaimer_en),
             "policyVersion": policy_version(config),
             "generatedBy": "gateway dpia generate",
             "lang": current(),

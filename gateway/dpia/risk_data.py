@@ -47,10 +47,10 @@ def _sensitive_grants(config: PolicyConfig, kind: Sensitivity, ngo: bool) -> lis
     ]
 
 
-def _is_free_text(description: str) -> bool:
-    """Return whether a field's description calls it free text (in English or in Dutch)."""
-    words = description.lower()
-    return "free text" in words or "vrije tekst" in words
+def _is_free_text(*descriptions: str | None) -> bool:
+    """Return whether a field's descriptions call it free text (in Dutch or in English)."""
+    words = " ".join(d for d in descriptions if d).lower()
+    return "vrije tekst" in words or "free text" in words
 
 
 def special_to_ngo(config: PolicyConfig) -> Finding | None:
@@ -147,7 +147,7 @@ def free_text_fields(config: PolicyConfig) -> Finding | None:
         f"categories.yaml: {c.id}.{f.name} ({type_label(c.field_sensitivity(f.name))})"
         for c in config.categories
         for f in c.fields
-        if _is_free_text(f.description) and c.field_sensitivity(f.name) is Sensitivity.ORDINARY
+        if _is_free_text(f.description, f.description_en) and c.field_sensitivity(f.name) is Sensitivity.ORDINARY
     ]
     return finding(
         occurrences,

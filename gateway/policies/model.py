@@ -19,6 +19,9 @@ FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 _DPV_LEGAL_BASIS = re.compile(r"^eu-gdpr:A(6-1-[a-f]|9-2-[a-j]|10)$|^nl-(wpg|uavg|vw2000|awb):[A-Za-z0-9.-]+$")
 
 
+_IN_ENGLISH = "The same text in English, for the English rendition of the documents (gateway dpia generate --lang en)"
+
+
 class Strict(BaseModel):
     """Base for config entries: unknown keys are errors, values are immutable."""
 
@@ -164,7 +167,8 @@ class Purpose(Strict):
 
     id: Identifier
     name: str
-    description: str
+    description: str = Field(description="What the processing is, in Dutch (the documents of record)")
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
     dpv_purpose: str
     legal_basis: LegalBasis
@@ -181,6 +185,7 @@ class Purpose(Strict):
 class CategoryField(Strict):
     name: FieldName
     description: str = ""
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     sensitivity: Sensitivity | None = Field(default=None, description="Overrides the category's type")
 
 
@@ -188,6 +193,7 @@ class DataCategory(Strict):
     id: Identifier
     name: str
     description: str = ""
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     dpv_category: str
     sensitivity: Sensitivity
     fields: tuple[CategoryField, ...] = Field(min_length=1)
@@ -399,7 +405,8 @@ class OversightActivity(Strict):
 
     id: Identifier
     name: str
-    description: str
+    description: str = Field(description="What the activity is, in Dutch (the documents of record)")
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
     dpv_purpose: str
     legal_basis: LegalBasis
@@ -434,6 +441,7 @@ class ConfigMeta(Strict):
     title: str
     status: str
     disclaimer: str
+    disclaimer_en: str | None = Field(default=None, description=_IN_ENGLISH)
     controller_contact: str
 
 
