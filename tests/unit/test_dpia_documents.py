@@ -189,6 +189,10 @@ def test_an_english_rendition_is_written_beside_the_dutch_documents_on_request(
     assert "**To be assessed.** Who adopted this DPIA" in english
     assert extract(english)["interests"] == WRITTEN, "the rendition carries what people wrote in the Dutch DPIA"
     assert "### 1. Voorstel" in (tmp_path / "lvv" / DPIA_MD).read_text(encoding="utf-8")
+    assert "Registering a person who reports to the local LVV" in english, "the configuration's English texts"
+    assert "Registreren van een persoon die zich bij de lokale LVV meldt" in (tmp_path / "lvv" / DPIA_MD).read_text(
+        encoding="utf-8"
+    )
     assert VERSIONS not in written
     assert stale(shipped, tmp_path) == []
     (tmp_path / "lvv" / "dpia.en.md").write_text(english.replace("The proposal", "A proposal"), encoding="utf-8")

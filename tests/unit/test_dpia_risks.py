@@ -164,3 +164,7 @@ def test_an_english_rendition_names_the_same_risk_in_english(shipped: PolicyConf
         risk = found(shipped)["C-wpg-basis"]
     assert risk.occurrences == ("rules.yaml: rule 'screening-avim-write' names nl-wpg:art-20",)
     assert risk.title == "Some processing rests on the Wet politiegegevens, outside the GDPR"
+
+
+def test_a_free_text_field_is_found_by_its_dutch_description(shipped: PolicyConfig) -> None:
+    assert found(shipped)["C-free-text"].occurrences == ("categories.yaml: counselling_notes.notes (gewoon)",)
