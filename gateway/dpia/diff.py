@@ -12,6 +12,7 @@ from gateway.dpia.facts import (
     TRIGGER_WORDS,
     TYPE_LABEL,
     after_end_under_hold,
+    basis_text,
     covenant_period,
     join_words,
     mandate_period,
@@ -38,7 +39,7 @@ def _pairs(
 
 
 def _basis(basis: LegalBasis | None) -> str:
-    return "none" if basis is None else f"{basis.dpv} ({basis.text.strip()})"
+    return "none" if basis is None else f"{basis.dpv} ({basis_text(basis).strip()})"
 
 
 def _organisations(old: PolicyConfig, new: PolicyConfig) -> list[str]:

@@ -6,6 +6,7 @@ from gateway.dpia.document import Code, Em, Human, Section, Strong, Text, bullet
 from gateway.dpia.durations import in_words
 from gateway.dpia.facts import (
     after_end_under_hold,
+    basis_text,
     by_id,
     covenant_period,
     granted_fields,
@@ -383,9 +384,9 @@ def framework(config: PolicyConfig) -> Section:
     for p in config.purposes:
         for label, basis in (("", p.legal_basis), (" (art. 9)", p.art9_condition), (" (art. 10)", p.art10_condition)):
             if basis is not None:
-                bases.setdefault((basis.dpv, basis.text), []).append(p.id + label)
+                bases.setdefault((basis.dpv, basis_text(basis)), []).append(p.id + label)
     for r in config.rules:
-        bases.setdefault((r.legal_basis.dpv, r.legal_basis.text), []).append(r.id)
+        bases.setdefault((r.legal_basis.dpv, basis_text(r.legal_basis)), []).append(r.id)
     rows: list[tuple[Text | str, ...]] = [
         (text(Code(term)), body, _codes(users)) for (term, body), users in bases.items()
     ]

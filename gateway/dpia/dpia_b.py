@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.dpia.document import Code, Human, Section, Text, para, table, text, to_assess
 from gateway.dpia.facts import (
+    basis_text,
     by_id,
     granted_fields,
     join_words,
@@ -27,7 +28,7 @@ def legal_basis(config: PolicyConfig) -> Section:
             (
                 text(p.name, " (", Code(p.id), ")"),
                 text(Code(p.legal_basis.dpv)),
-                p.legal_basis.text,
+                basis_text(p.legal_basis),
                 tuple(own) or (_("no rule"),),
             )
         )
@@ -64,10 +65,12 @@ def sensitive(config: PolicyConfig) -> Section:
                     Sensitivity.NATIONAL_ID: None,
                 }[kind]
                 named = (
-                    text(Code(condition.dpv), ": ", condition.text)
+                    text(Code(condition.dpv), ": ", basis_text(condition))
                     if condition
                     else text(
-                        _("named by the rule (UAVG art. 46 requires a statutory ground):"), " ", rule.legal_basis.text
+                        _("named by the rule (UAVG art. 46 requires a statutory ground):"),
+                        " ",
+                        basis_text(rule.legal_basis),
                     )
                 )
                 rows.append(

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from gateway.dpia.durations import approx_days, in_words
-from gateway.dpia.lang import N_, _, tr
+from gateway.dpia.lang import N_, _, tr, written
 from gateway.policies.model import (
     Covenant,
     DataCategory,
     GdprRole,
     Grant,
+    LegalBasis,
     Operation,
     Organisation,
     PolicyConfig,
@@ -47,6 +48,11 @@ OPERATION_VERB: dict[Operation, str] = {
     Operation.LIST: N_("list"),
     Operation.REGISTER: N_("register"),
 }
+
+
+def basis_text(basis: LegalBasis) -> str:
+    """Return what a legal basis says, in the documents' language (Dutch, or its English twin)."""
+    return written(basis.text, basis.text_en)
 
 
 def type_label(kind: Sensitivity) -> str:

@@ -16,6 +16,7 @@ import orjson
 
 from gateway.dpia.document import Code, Section, Text, para, table, text
 from gateway.dpia.durations import in_words
+from gateway.dpia.facts import basis_text
 from gateway.dpia.lang import _, tr, written
 from gateway.dpia.measures import MEASURES
 from gateway.dpia.vocab import DATA_SUBJECT, DATA_SUBJECT_NAME, LEGAL_BASIS_CLASS
@@ -126,7 +127,7 @@ def oversight_entry(
             {
                 "term": activity.legal_basis.dpv,
                 "dpvClass": list(LEGAL_BASIS_CLASS.get(activity.legal_basis.dpv, ())),
-                "text": activity.legal_basis.text,
+                "text": basis_text(activity.legal_basis),
                 "scope": _("oversight activity (art. 6)"),
             }
         ],
@@ -170,7 +171,7 @@ def oversight_section(config: PolicyConfig) -> Section:
             text(a.name, " (", Code(a.id), ")"),
             ", ".join(a.recipient.roles),
             text(*(x for action in a.actions for x in (Code(action.value), " "))),
-            text(Code(a.legal_basis.dpv), " ", a.legal_basis.text),
+            text(Code(a.legal_basis.dpv), " ", basis_text(a.legal_basis)),
             _aftercare_words(a),
         )
         for a in config.oversight

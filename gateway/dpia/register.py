@@ -12,6 +12,7 @@ from typing import Any
 from gateway.dpia.durations import in_words
 from gateway.dpia.facts import (
     ROLE_PLURAL,
+    basis_text,
     by_id,
     categories_of,
     covenant_period,
@@ -78,7 +79,7 @@ def _basis(basis: LegalBasis, scope: str) -> dict[str, Any]:
     return {
         "term": basis.dpv,
         "dpvClass": list(LEGAL_BASIS_CLASS.get(basis.dpv, ())),
-        "text": basis.text,
+        "text": basis_text(basis),
         "scope": scope,
     }
 

@@ -74,7 +74,8 @@ class Organisation(Strict):
 
 class LegalBasis(Strict):
     dpv: str = Field(description="DPV / eu-gdpr term, e.g. eu-gdpr:A6-1-e")
-    text: str = Field(min_length=10, description="The article and the law that give the basis")
+    text: str = Field(min_length=10, description="The article and the law that give the basis, in Dutch")
+    text_en: str | None = Field(default=None, description=_IN_ENGLISH)
 
     @field_validator("dpv")
     @classmethod
