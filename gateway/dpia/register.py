@@ -172,7 +172,7 @@ def source_systems(config: PolicyConfig, category: str) -> list[dict[str, Any]]:
         for s in config.sources
         if category in s.categories
     ]
-    hosted = {"id": "hosted", "name": "Versleutelde opslag van de gateway", "organisation": None, "kind": "hosted"}
+    hosted = {"id": "hosted", "name": _("The gateway's encrypted store"), "organisation": None, "kind": "hosted"}
     return systems or [hosted]
 
 

@@ -16,11 +16,14 @@ def _basis_cell(bases: list[dict[str, Any]]) -> Text:
     return tuple(spans)
 
 
+def _system(system: dict[str, Any]) -> str:
+    """Return a source system as 'cvs-amsterdam (rest)', or the hosted store by its name."""
+    return str(system["name"]) if system["kind"] == "hosted" else f"{system['id']} ({system['kind']})"
+
+
 def _sources_cell(categories: list[dict[str, Any]]) -> str:
     """Return where each category's records live: its source systems (kind), or the hosted store."""
-    parts = [
-        f"{c['id']}: " + ", ".join(f"{s['id']} ({s['kind']})" for s in c.get("sourceSystems", ())) for c in categories
-    ]
+    parts = [f"{c['id']}: " + ", ".join(_system(s) for s in c.get("sourceSystems", ())) for c in categories]
     return "; ".join(parts) or _("none")
 
 
