@@ -223,7 +223,7 @@ def retention_row(rule: RetentionRule | None, applies_to: str) -> dict[str, Any]
         "legalSource": rule.legal_source,
         "suggestion": rule.suggestion,
         "rule": rule.id,
-        **({"note": rule.note} if rule.note else {}),
+        **({"note": written(rule.note, rule.note_en)} if rule.note else {}),
     }
 
 

@@ -292,7 +292,8 @@ class RetentionRule(Strict):
     action: Literal["destroy", "archive"]
     legal_source: str = Field(min_length=5)
     suggestion: bool = Field(default=False, description="A design choice, not law (labelled so in output)")
-    note: str | None = None
+    note: str | None = Field(default=None, description="Why this period, in Dutch")
+    note_en: str | None = Field(default=None, description=_IN_ENGLISH)
 
     @model_validator(mode="after")
     def _duration_fits_action(self) -> RetentionRule:
