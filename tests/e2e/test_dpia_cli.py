@@ -96,8 +96,8 @@ def test_dpia_diff_explains_the_change_between_two_git_revisions(workspace: Path
     git("commit", "-q", "-m", "shipped configuration")
     edit(
         workspace / "config/lvv/retention.yaml",
-        "duration: P3M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5(1)(e)\n",
-        "duration: P1M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5(1)(e)\n",
+        "duration: P3M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5 lid 1 sub e\n",
+        "duration: P1M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5 lid 1 sub e\n",
     )
     git("commit", "-q", "-am", "shorter retention of counselling notes")
 
