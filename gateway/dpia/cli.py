@@ -46,7 +46,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     try:
-        written = generate(config, Path(args.out))
+        written = generate(config, Path(args.out), args.lang)
     except DocumentsError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
@@ -137,6 +137,13 @@ def add_commands(subparsers: Any) -> None:
     generate = dpia.add_parser("generate", help="write the register and the DPIA, keeping human sections")
     generate.add_argument("--config", help=config_help)
     generate.add_argument("--out", default=str(DEFAULT_OUT), help=out_help)
+    generate.add_argument(
+        "--lang",
+        choices=("nl", "en"),
+        default="nl",
+        help="language of the documents (default nl, the documents of record; en writes dpia.en.md etc. beside them, "
+        "with the human sections of the Dutch DPIA)",
+    )
     generate.set_defaults(func=cmd_generate)
 
     check = dpia.add_parser("check", help="fail when the documents are stale for the configuration")

@@ -12,6 +12,7 @@ from gateway.dpia.facts import (
     TRIGGER_WORDS,
     TYPE_LABEL,
     after_end_under_hold,
+    basis_text,
     covenant_period,
     join_words,
     mandate_period,
@@ -20,6 +21,7 @@ from gateway.dpia.facts import (
     retention_phrase,
     sentence,
 )
+from gateway.dpia.lang import speaking
 from gateway.policies.model import Covenant, DataCategory, LegalBasis, PolicyConfig, Purpose, RetentionRule
 
 T = TypeVar("T")
@@ -37,7 +39,7 @@ def _pairs(
 
 
 def _basis(basis: LegalBasis | None) -> str:
-    return "none" if basis is None else f"{basis.dpv} ({basis.text.strip()})"
+    return "none" if basis is None else f"{basis.dpv} ({basis_text(basis).strip()})"
 
 
 def _organisations(old: PolicyConfig, new: PolicyConfig) -> list[str]:
@@ -285,15 +287,19 @@ def _meta(old: PolicyConfig, new: PolicyConfig) -> list[str]:
 
 
 def explain(old: PolicyConfig, new: PolicyConfig) -> list[str]:
-    """Return one sentence per change from `old` to `new` (empty: nothing a privacy officer needs to know)."""
-    return [
-        *_meta(old, new),
-        *_organisations(old, new),
-        *_covenants(old, new),
-        *_purposes(old, new),
-        *_categories(old, new),
-        *access_changes(old, new),
-        *_rules(old, new),
-        *_mandates(old, new),
-        *_retention(old, new),
-    ]
+    """Return one sentence per change from `old` to `new` (empty: nothing a privacy officer needs to know).
+
+    The sentences are English for now: the words they borrow from the documents are asked for in English.
+    """
+    with speaking("en"):
+        return [
+            *_meta(old, new),
+            *_organisations(old, new),
+            *_covenants(old, new),
+            *_purposes(old, new),
+            *_categories(old, new),
+            *access_changes(old, new),
+            *_rules(old, new),
+            *_mandates(old, new),
+            *_retention(old, new),
+        ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.dpia.lang import _, current
+
 
 @dataclass(frozen=True)
 class Code:
@@ -74,6 +76,7 @@ class Document:
     subtitle: str
     facts: tuple[tuple[str, Text], ...]
     sections: tuple[Section, ...]
+    lang: str = "nl"
 
 
 def para(*spans: Span) -> Para:
@@ -92,8 +95,13 @@ def bullets(items: list[Text | str]) -> Bullets:
 
 
 def to_assess(what: str) -> str:
-    """Return the placeholder of a human section: clearly marked as still to be assessed."""
-    return f"**To be assessed.** {what}"
+    """Return the placeholder of a human section: clearly marked as still to be assessed ("Te beoordelen")."""
+    return "**" + _("To be assessed.") + "** " + what
+
+
+def document(title: str, subtitle: str, facts: tuple[tuple[str, Text], ...], sections: tuple[Section, ...]) -> Document:
+    """Return a document in the language it is being written in."""
+    return Document(title, subtitle, facts, sections, current())
 
 
 def human_ids(sections: tuple[Section, ...]) -> list[str]:

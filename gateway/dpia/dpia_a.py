@@ -5,31 +5,35 @@ from __future__ import annotations
 from gateway.dpia.document import Code, Em, Human, Section, Strong, Text, bullets, para, table, text, to_assess
 from gateway.dpia.durations import in_words
 from gateway.dpia.facts import (
-    OPERATION_VERB,
-    ROLE_LABEL,
-    TYPE_LABEL,
     after_end_under_hold,
+    basis_text,
     by_id,
     covenant_period,
     granted_fields,
     join_words,
     mandate_period,
     mandates_of,
+    operation_verb,
     party_role,
     retention_for,
+    role_label,
     rules_for,
     served_recipients,
+    trigger_label,
+    type_label,
 )
+from gateway.dpia.lang import N_, _, tr, written
 from gateway.dpia.oversight import oversight_section
 from gateway.policies.model import RECORD_KINDS, PolicyConfig, RetentionRule, SharingRule
 
 _RECORD_NAMES = {
-    "audit_log": "audit log (disclosure log)",
-    "destruction_records": "destruction records (vernietigingsverklaringen)",
-    "revocation_reports": "revocation reports",
-    "covenant_documents": "covenant documents",
-    "mandates": "mandate decisions",
+    "audit_log": N_("audit log (disclosure log)"),
+    "destruction_records": N_("destruction records (vernietigingsverklaringen)"),
+    "revocation_reports": N_("revocation reports"),
+    "covenant_documents": N_("covenant documents"),
+    "mandates": N_("mandate decisions"),
 }
+_ACTIONS = {"destroy": N_("destroy"), "archive": N_("keep permanently")}
 
 
 def _codes(ids: list[str] | tuple[str, ...]) -> Text:
@@ -50,33 +54,38 @@ def proposal(config: PolicyConfig) -> Section:
             join_words([names.get(p.organisation, p.organisation) for p in c.parties]),
             ", ".join(c.regions),
             covenant_period(c),
-            c.mandate or "none recorded",
+            c.mandate or _("none recorded"),
         )
         for c in config.covenants
     ]
     return Section(
         "s1",
-        "1. The proposal",
+        _("1. The proposal"),
         (
             para(Strong(config.meta.title)),
             para(
-                "The parties exchange records about participants through a purpose-bound exchange gateway. Every "
-                "request states a purpose (a processing activity of the register) and an acting role; a sharing "
-                "rule in force under a covenant in force must permit exactly that organisation, role, purpose and "
-                "data category, or the gateway refuses. Every decision is logged before any data leaves. This "
-                "document and the processing register are generated from the same configuration the gateway "
-                "enforces."
+                _(
+                    "The parties exchange records about participants through a purpose-bound exchange gateway. "
+                    "Every request states a purpose (a processing activity of the register) and an acting role; a "
+                    "sharing rule in force under a covenant in force must permit exactly that organisation, role, "
+                    "purpose and data category, or the gateway refuses. Every decision is logged before any data "
+                    "leaves. This document and the processing register are generated from the same configuration "
+                    "the gateway enforces."
+                )
             ),
-            para(Em(config.meta.disclaimer)),
-            table(("Covenant", "Title", "Parties", "Regions", "In force", "Mandate"), rows),
-            Human("proposal-context", to_assess("The background of the proposal and the decision this DPIA supports.")),
+            para(Em(written(config.meta.disclaimer, config.meta.disclaimer_en))),
+            table((_("Covenant"), _("Title"), _("Parties"), _("Regions"), _("In force"), _("Mandate")), rows),
+            Human(
+                "proposal-context",
+                to_assess(_("The background of the proposal and the decision this DPIA supports.")),
+            ),
         ),
     )
 
 
 def _systems(config: PolicyConfig, category: str) -> str:
     systems = [f"{s.id} ({s.kind.value})" for s in config.sources if category in s.categories]
-    return f"; system: {', '.join(systems)}" if systems else ""
+    return "; " + _("system: {systems}", systems=", ".join(systems)) if systems else ""
 
 
 def personal_data(config: PolicyConfig) -> Section:
@@ -87,30 +96,37 @@ def personal_data(config: PolicyConfig) -> Section:
                 (
                     text(c.name, " (", Code(c.id), ")"),
                     text(Code(f.name)),
-                    f.description,
-                    "participants",
-                    TYPE_LABEL[c.field_sensitivity(f.name)],
+                    written(f.description, f.description_en),
+                    _("participants"),
+                    type_label(c.field_sensitivity(f.name)),
                     ", ".join(c.sources) + _systems(config, c.id),
                     c.dpv_category,
                 )
             )
     return Section(
         "s2",
-        "2. Personal data",
+        _("2. Personal data"),
         (
-            para("Every data item the gateway can hold, with its type and its source (bronhouder):"),
-            table(("Category", "Item", "Description", "Data subjects", "Type", "Source", "DPV"), rows),
+            para(_("Every data item the gateway can hold, with its type and its source (bronhouder):")),
+            table(
+                (_("Category"), _("Item"), _("Description"), _("Data subjects"), _("Type"), _("Source"), "DPV"),
+                rows,
+            ),
             para(
-                "The audit log holds, per decision, the organisation, client, acting user and role, the purpose, "
-                "the participant's pseudonym, the categories and fields released or withheld, the rules and legal "
-                "bases, the policy version and the time; never record contents. The acting users of the partner "
-                "systems are therefore data subjects of the audit log."
+                _(
+                    "The audit log holds, per decision, the organisation, client, acting user and role, the "
+                    "purpose, the participant's pseudonym, the categories and fields released or withheld, the "
+                    "rules and legal bases, the policy version and the time; never record contents. The acting "
+                    "users of the partner systems are therefore data subjects of the audit log."
+                )
             ),
             Human(
                 "data-subjects",
                 to_assess(
-                    "Refine the categories of data subjects (the configuration names none beyond "
-                    "'participants'), e.g. whether they are in a vulnerable position."
+                    _(
+                        "Refine the categories of data subjects (the configuration names none beyond "
+                        "'participants'), e.g. whether they are in a vulnerable position."
+                    )
                 ),
             ),
         ),
@@ -118,12 +134,12 @@ def personal_data(config: PolicyConfig) -> Section:
 
 
 def _grants(config: PolicyConfig, rule: SharingRule) -> Text:
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     spans: list[str | Code] = []
     for i, grant in enumerate(rule.grants):
         fields = granted_fields(categories[grant.category], grant)
         spans += ["; " if i else "", Code(grant.category), ": ", ", ".join(fields)]
-    return tuple(spans) or ("participants' pseudonyms and regions (listing)",)
+    return tuple(spans) or (_("participants' pseudonyms and regions (listing)"),)
 
 
 def operations(config: PolicyConfig) -> Section:
@@ -134,16 +150,20 @@ def operations(config: PolicyConfig) -> Section:
             (
                 text(Code(rule.purpose)),
                 text(Code(rule.id)),
-                ", ".join(OPERATION_VERB[o] for o in rule.operations),
-                join_words([o.name for o in recipients]) + f" as {', '.join(rule.recipient.roles)}",
+                ", ".join(operation_verb(o) for o in rule.operations),
+                _(
+                    "{recipients} as {roles}",
+                    recipients=join_words([o.name for o in recipients]),
+                    roles=", ".join(rule.recipient.roles),
+                ),
                 _grants(config, rule),
                 (
-                    "participant in the covenant's region"
+                    _("participant in the covenant's region")
                     if rule.condition == "covenant_region"
-                    else "participant in the covenant's and the recipient's region"
+                    else _("participant in the covenant's and the recipient's region")
                 )
                 + (
-                    "; also after the covenant's end for a participant under a legal hold"
+                    "; " + _("also after the covenant's end for a participant under a legal hold")
                     if after_end_under_hold(rule)
                     else ""
                 ),
@@ -152,15 +172,28 @@ def operations(config: PolicyConfig) -> Section:
         )
     return Section(
         "s3",
-        "3. Processing operations",
+        _("3. Processing operations"),
         (
             para(
-                "Read: a recipient receives the granted fields of a participant's record, with its own pseudonym "
-                "for the participant. Write: the source of a category records or updates it. List: a recipient "
-                "lists the pseudonyms and regions of the participants it may see. The gateway itself stores the "
-                "records encrypted, logs every decision and destroys data as the retention rules say."
+                _(
+                    "Read: a recipient receives the granted fields of a participant's record, with its own "
+                    "pseudonym for the participant. Write: the source of a category records or updates it. List: a "
+                    "recipient lists the pseudonyms and regions of the participants it may see. The gateway itself "
+                    "stores the records encrypted, logs every decision and destroys data as the retention rules say."
+                )
             ),
-            table(("Purpose", "Rule", "Operations", "Recipients", "Data", "Condition", "Covenants"), rows),
+            table(
+                (
+                    _("Purpose"),
+                    _("Rule"),
+                    _("Operations"),
+                    _("Recipients"),
+                    _("Data"),
+                    _("Condition"),
+                    _("Covenants"),
+                ),
+                rows,
+            ),
         ),
     )
 
@@ -168,20 +201,27 @@ def operations(config: PolicyConfig) -> Section:
 def techniques() -> Section:
     return Section(
         "s4",
-        "4. Techniques and methods",
+        _("4. Techniques and methods"),
         (
             bullets(
                 [
-                    "Automated decisions: the gateway decides automatically on access requests of partner systems "
-                    "(deny by default). It takes no decision about a participant with legal or similarly "
-                    "significant effect (art. 22).",
-                    "Profiling: none. The gateway holds no scoring or profiling logic.",
-                    "Cryptography: AES-GCM envelope encryption at rest with per-participant data keys; "
-                    "per-recipient pseudonyms (HMAC); a hash-chained audit log (RFC 9162 hashing).",
-                    "Aggregates: purposes marked aggregate-only serve counts, never a person's record.",
+                    _(
+                        "Automated decisions: the gateway decides automatically on access requests of partner "
+                        "systems (deny by default). It takes no decision about a participant with legal or "
+                        "similarly significant effect (art. 22)."
+                    ),
+                    _("Profiling: none. The gateway holds no scoring or profiling logic."),
+                    _(
+                        "Cryptography: AES-GCM envelope encryption at rest with per-participant data keys; "
+                        "per-recipient pseudonyms (HMAC); a hash-chained audit log (RFC 9162 hashing)."
+                    ),
+                    _("Aggregates: purposes marked aggregate-only serve counts, never a person's record."),
                 ]
             ),
-            Human("techniques-hosting", to_assess("Where and by whom the gateway is hosted (cloud or on premises).")),
+            Human(
+                "techniques-hosting",
+                to_assess(_("Where and by whom the gateway is hosted (cloud or on premises).")),
+            ),
         ),
     )
 
@@ -190,23 +230,35 @@ def purposes(config: PolicyConfig) -> Section:
     rows: list[tuple[Text | str, ...]] = []
     for p in config.purposes:
         rules = rules_for(config, p.id)
-        ops = sorted({OPERATION_VERB[o] for r in rules for o in r.operations})
+        ops = sorted({operation_verb(o) for r in rules for o in r.operations})
         rows.append(
             (
                 text(p.name, " (", Code(p.id), ")"),
-                p.description,
+                written(p.description, p.description_en),
                 text(Code(p.dpv_purpose)),
                 text(Code(p.processing_activity_id)),
-                "aggregate figures only" if p.aggregate_only else ", ".join(ops) or "no rule",
-                _codes([r.id for r in rules]) or ("none",),
+                _("aggregate figures only") if p.aggregate_only else ", ".join(ops) or _("no rule"),
+                _codes([r.id for r in rules]) or (_("none"),),
             )
         )
     return Section(
         "s5",
-        "5. Purposes",
+        _("5. Purposes"),
         (
-            para("Each purpose is one processing activity of the register; the rules say which operation serves it."),
-            table(("Purpose", "Description", "DPV purpose", "Processing activity", "Operations", "Rules"), rows),
+            para(
+                _("Each purpose is one processing activity of the register; the rules say which operation serves it.")
+            ),
+            table(
+                (
+                    _("Purpose"),
+                    _("Description"),
+                    _("DPV purpose"),
+                    _("Processing activity"),
+                    _("Operations"),
+                    _("Rules"),
+                ),
+                rows,
+            ),
         ),
     )
 
@@ -221,7 +273,7 @@ def parties(config: PolicyConfig) -> Section:
         cells: list[Text | str] = [o.name]
         for c in config.covenants:
             role = party_role(c, o.id)
-            cells.append(ROLE_LABEL[role] if role else "")
+            cells.append(role_label(role) if role else "")
         role_rows.append(tuple(cells))
     names = {o.id: o.name for o in config.organisations}
     mandate_rows: list[tuple[Text | str, ...]] = [
@@ -239,11 +291,21 @@ def parties(config: PolicyConfig) -> Section:
     mandates = (
         (
             para(
-                "Mandate decisions: the mandataries act in the mandator's name, and the rules a mandate carries "
-                "apply only while it is in force:"
+                _(
+                    "Mandate decisions: the mandataries act in the mandator's name, and the rules a mandate carries "
+                    "apply only while it is in force:"
+                )
             ),
             table(
-                ("Mandate", "Reference", "Mandator", "Mandataries", "Covenants", "Rules carried", "In force"),
+                (
+                    _("Mandate"),
+                    _("Reference"),
+                    _("Mandator"),
+                    _("Mandataries"),
+                    _("Covenants"),
+                    _("Rules carried"),
+                    _("In force"),
+                ),
                 mandate_rows,
             ),
         )
@@ -252,15 +314,17 @@ def parties(config: PolicyConfig) -> Section:
     )
     return Section(
         "s6",
-        "6. Parties and their roles",
+        _("6. Parties and their roles"),
         (
-            table(("Organisation", "Kind", "OIN", "Regions", "Acting roles"), org_rows),
-            para("GDPR role of each party per covenant (art. 26 joint controllers; art. 4(7) controllers):"),
-            table(("Organisation", *(c.id for c in config.covenants)), role_rows),
+            table((_("Organisation"), _("Kind"), "OIN", _("Regions"), _("Acting roles")), org_rows),
+            para(_("GDPR role of each party per covenant (art. 26 joint controllers; art. 4(7) controllers):")),
+            table((_("Organisation"), *(c.id for c in config.covenants)), role_rows),
             *mandates,
             para(
-                "A covenant records the arrangement between the parties; it is not itself a legal basis. Every "
-                "rule names its own (section 11)."
+                _(
+                    "A covenant records the arrangement between the parties; it is not itself a legal basis. Every "
+                    "rule names its own (section 11)."
+                )
             ),
         ),
     )
@@ -269,13 +333,15 @@ def parties(config: PolicyConfig) -> Section:
 def interests() -> Section:
     return Section(
         "s7",
-        "7. Interests",
+        _("7. Interests"),
         (
             Human(
                 "interests",
                 to_assess(
-                    "The interests of the parties in the processing and the interests of the participants "
-                    "(confidentiality, a fair procedure, a lasting solution) that weigh against them."
+                    _(
+                        "The interests of the parties in the processing and the interests of the participants "
+                        "(confidentiality, a fair procedure, a lasting solution) that weigh against them."
+                    )
                 ),
             ),
         ),
@@ -286,25 +352,30 @@ def locations(config: PolicyConfig) -> Section:
     regions = sorted({r for o in config.organisations for r in o.regions})
     return Section(
         "s8",
-        "8. Processing locations",
+        _("8. Processing locations"),
         (
             para(
-                "The gateway keeps its encrypted copies and its audit log in one database (SQLite or "
-                "PostgreSQL); each party keeps its own records in its own systems. The regions of the "
-                f"configuration ({', '.join(regions)}) are where participants are served, not where data is "
-                "stored."
+                _(
+                    "The gateway keeps its encrypted copies and its audit log in one database (SQLite or "
+                    "PostgreSQL); each party keeps its own records in its own systems. The regions of the "
+                    "configuration ({regions}) are where participants are served, not where data is stored.",
+                    regions=", ".join(regions),
+                )
             ),
-            Human("locations", to_assess("The hosting location of the gateway and its backups, and of each party.")),
+            Human(
+                "locations",
+                to_assess(_("The hosting location of the gateway and its backups, and of each party.")),
+            ),
         ),
     )
 
 
 FRAMEWORK = (
-    "GDPR (AVG): art. 5, 6, 9, 10, 13-22, 26, 30, 32, 35",
-    "UAVG: art. 22 and 30 (health data), art. 33 (criminal data), art. 46 (national id numbers)",
-    "Archiefwet 1995 art. 3 and Archiefbesluit 1995 art. 8 (destruction and the destruction statement)",
+    N_("GDPR (AVG): art. 5, 6, 9, 10, 13-22, 26, 30, 32, 35"),
+    N_("UAVG: art. 22 and 30 (health data), art. 33 (criminal data), art. 46 (national id numbers)"),
+    N_("Archiefwet 1995 art. 3 and Archiefbesluit 1995 art. 8 (destruction and the destruction statement)"),
     "Selectielijst gemeenten en intergemeentelijke organen 2020",
-    "Algemene wet bestuursrecht art. 6:7 (term for objection)",
+    N_("Algemene wet bestuursrecht art. 6:7 (term for objection)"),
 )
 
 
@@ -313,9 +384,9 @@ def framework(config: PolicyConfig) -> Section:
     for p in config.purposes:
         for label, basis in (("", p.legal_basis), (" (art. 9)", p.art9_condition), (" (art. 10)", p.art10_condition)):
             if basis is not None:
-                bases.setdefault((basis.dpv, basis.text), []).append(p.id + label)
+                bases.setdefault((basis.dpv, basis_text(basis)), []).append(p.id + label)
     for r in config.rules:
-        bases.setdefault((r.legal_basis.dpv, r.legal_basis.text), []).append(r.id)
+        bases.setdefault((r.legal_basis.dpv, basis_text(r.legal_basis)), []).append(r.id)
     rows: list[tuple[Text | str, ...]] = [
         (text(Code(term)), body, _codes(users)) for (term, body), users in bases.items()
     ]
@@ -323,21 +394,27 @@ def framework(config: PolicyConfig) -> Section:
     agreements = [f"{c.title}" + (f"; {c.mandate}" if c.mandate else "") for c in config.covenants]
     return Section(
         "s9",
-        "9. Legal and policy framework",
+        _("9. Legal and policy framework"),
         (
-            bullets([*FRAMEWORK, *extra, *agreements]),
-            para("Legal bases as the configuration names them, and where each is used:"),
-            table(("Term", "Text", "Used by"), rows),
+            bullets([*(tr(f) for f in FRAMEWORK), *extra, *agreements]),
+            para(_("Legal bases as the configuration names them, and where each is used:")),
+            table((_("Term"), _("Text"), _("Used by")), rows),
         ),
     )
 
 
 def _retention_cells(rule: RetentionRule | None) -> tuple[Text | str, ...]:
     if rule is None:
-        return (text(Strong("no retention rule")), "", "", "", text(Strong("missing")))
-    status = text(Em("suggestion")) if rule.suggestion else text("law / selection list")
-    period = text(Code(rule.duration), f" ({in_words(rule.duration)})") if rule.duration else text("permanently")
-    return (period, rule.trigger.value.replace("_", " "), rule.action, rule.legal_source, status)
+        return (text(Strong(_("no retention rule"))), "", "", "", text(Strong(_("missing"))))
+    status = text(Em(_("suggestion"))) if rule.suggestion else text(_("law / selection list"))
+    period = text(Code(rule.duration), f" ({in_words(rule.duration)})") if rule.duration else text(_("permanently"))
+    return (
+        period,
+        trigger_label(rule.trigger.value),
+        tr(_ACTIONS.get(rule.action, rule.action)),
+        rule.legal_source,
+        status,
+    )
 
 
 def retention(config: PolicyConfig) -> Section:
@@ -350,27 +427,42 @@ def retention(config: PolicyConfig) -> Section:
     rows: list[tuple[Text | str, ...]] = [
         (
             text(c.name, " (", Code(c.id), ")"),
-            _codes(used.get(c.id, [])) or ("none",),
+            _codes(used.get(c.id, [])) or (_("none"),),
             *_retention_cells(retention_for(config, c.id)),
         )
         for c in config.categories
     ]
     own: list[tuple[Text | str, ...]] = [
-        (_RECORD_NAMES.get(kind, kind), *_retention_cells(retention_for(config, kind))) for kind in RECORD_KINDS
+        (tr(_RECORD_NAMES.get(kind, kind)), *_retention_cells(retention_for(config, kind))) for kind in RECORD_KINDS
     ]
     return Section(
         "s10",
-        "10. Retention",
+        _("10. Retention"),
         (
             para(
-                "Retention per category of the copies the gateway holds, for every purpose that shares the "
-                "category (the clock starts at the trigger). Rules marked ",
-                Em("suggestion"),
-                " are design choices, not law.",
+                _(
+                    "Retention per category of the copies the gateway holds, for every purpose that shares the "
+                    "category (the clock starts at the trigger). Rules marked"
+                ),
+                " ",
+                Em(_("suggestion")),
+                " ",
+                _("are design choices, not law."),
             ),
-            table(("Category", "Purposes", "Retention", "Trigger", "Action", "Legal source", "Status"), rows),
-            para("The gateway's own records:"),
-            table(("Record", "Retention", "Trigger", "Action", "Legal source", "Status"), own),
+            table(
+                (
+                    _("Category"),
+                    _("Purposes"),
+                    _("Retention"),
+                    _("Trigger"),
+                    _("Action"),
+                    _("Legal source"),
+                    _("Status"),
+                ),
+                rows,
+            ),
+            para(_("The gateway's own records:")),
+            table((_("Record"), _("Retention"), _("Trigger"), _("Action"), _("Legal source"), _("Status")), own),
         ),
     )
 
@@ -379,7 +471,7 @@ def part_a(config: PolicyConfig) -> Section:
     """Return part A of the DPIA (sections 1-10)."""
     return Section(
         "part-a",
-        "A. Description of the processing",
+        _("A. Description of the processing"),
         children=(
             proposal(config),
             personal_data(config),

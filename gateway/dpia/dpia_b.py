@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from gateway.dpia.document import Code, Human, Section, Text, para, table, text, to_assess
-from gateway.dpia.facts import TYPE_LABEL, by_id, granted_fields, join_words, rules_for, served_recipients
+from gateway.dpia.facts import (
+    basis_text,
+    by_id,
+    granted_fields,
+    join_words,
+    operation_verb,
+    rules_for,
+    served_recipients,
+    type_label,
+)
+from gateway.dpia.lang import N_, _, tr
 from gateway.policies.model import Operation, PolicyConfig, Sensitivity
 
 
@@ -18,25 +28,27 @@ def legal_basis(config: PolicyConfig) -> Section:
             (
                 text(p.name, " (", Code(p.id), ")"),
                 text(Code(p.legal_basis.dpv)),
-                p.legal_basis.text,
-                tuple(own) or ("no rule",),
+                basis_text(p.legal_basis),
+                tuple(own) or (_("no rule"),),
             )
         )
     return Section(
         "s11",
-        "11. Legal basis (art. 6)",
+        _("11. Legal basis (art. 6)"),
         (
             para(
-                "Each purpose names its art. 6 basis; each rule names the basis of its own disclosure. A covenant "
-                "is not itself a legal basis."
+                _(
+                    "Each purpose names its art. 6 basis; each rule names the basis of its own disclosure. A "
+                    "covenant is not itself a legal basis."
+                )
             ),
-            table(("Purpose", "Basis", "Text", "Rules and their bases"), rows),
+            table((_("Purpose"), _("Basis"), _("Text"), _("Rules and their bases")), rows),
         ),
     )
 
 
 def sensitive(config: PolicyConfig) -> Section:
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     purposes = {p.id: p for p in config.purposes}
     rows: list[tuple[Text | str, ...]] = []
     for rule in config.rules:
@@ -53,29 +65,35 @@ def sensitive(config: PolicyConfig) -> Section:
                     Sensitivity.NATIONAL_ID: None,
                 }[kind]
                 named = (
-                    text(Code(condition.dpv), ": ", condition.text)
+                    text(Code(condition.dpv), ": ", basis_text(condition))
                     if condition
-                    else text("named by the rule (UAVG art. 46 requires a statutory ground): ", rule.legal_basis.text)
+                    else text(
+                        _("named by the rule (UAVG art. 46 requires a statutory ground):"),
+                        " ",
+                        basis_text(rule.legal_basis),
+                    )
                 )
                 rows.append(
                     (
-                        text(Code(rule.id), " (", ", ".join(o.value for o in rule.operations), ")"),
+                        text(Code(rule.id), " (", ", ".join(operation_verb(o) for o in rule.operations), ")"),
                         text(Code(grant.category), ": ", ", ".join(fields)),
-                        TYPE_LABEL[kind],
+                        type_label(kind),
                         join_words([o.name for o in served_recipients(config, rule)]),
                         named,
                     )
                 )
     return Section(
         "s12",
-        "12. Special categories, criminal data and national identification numbers",
+        _("12. Special categories, criminal data and national identification numbers"),
         (
             para(
-                "The configuration refuses a rule that grants special (art. 9) or criminal (art. 10) data for a "
-                "purpose without an exception; national-id fields are released only where a rule names them. "
-                "Every such grant:"
+                _(
+                    "The configuration refuses a rule that grants special (art. 9) or criminal (art. 10) data for a "
+                    "purpose without an exception; national-id fields are released only where a rule names them. "
+                    "Every such grant:"
+                )
             ),
-            table(("Rule", "Data", "Type", "Recipients", "Exception or basis"), rows),
+            table((_("Rule"), _("Data"), _("Type"), _("Recipients"), _("Exception or basis")), rows),
         ),
     )
 
@@ -90,7 +108,7 @@ def compatibility(config: PolicyConfig) -> Section:
                     found.append(rule.purpose)
 
     def purposes(category: str, op: Operation) -> Text:
-        return _codes(uses.get((category, op), [])) or ("none",)
+        return _codes(uses.get((category, op), [])) or (_("none"),)
 
     rows: list[tuple[Text | str, ...]] = [
         (text(c.name, " (", Code(c.id), ")"), purposes(c.id, Operation.READ), purposes(c.id, Operation.WRITE))
@@ -98,17 +116,19 @@ def compatibility(config: PolicyConfig) -> Section:
     ]
     return Section(
         "s13",
-        "13. Purpose limitation and compatibility",
+        _("13. Purpose limitation and compatibility"),
         (
             para(
-                "For which purposes each category is read and written. Every request states one purpose and gets "
-                "only what that purpose's rules grant (measures M02, M03)."
+                _(
+                    "For which purposes each category is read and written. Every request states one purpose and "
+                    "gets only what that purpose's rules grant (measures M02, M03)."
+                )
             ),
-            table(("Category", "Read for", "Written for"), rows),
+            table((_("Category"), _("Read for"), _("Written for")), rows),
             Human(
                 "purpose-compatibility",
                 to_assess(
-                    "Whether each further use is compatible with the purpose the data was collected for (art. 6(4))."
+                    _("Whether each further use is compatible with the purpose the data was collected for (art. 6(4)).")
                 ),
             ),
         ),
@@ -123,7 +143,7 @@ def _codes(ids: list[str]) -> Text:
 
 
 def necessity(config: PolicyConfig) -> Section:
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     rows: list[tuple[Text | str, ...]] = []
     for rule in config.rules:
         if Operation.READ not in rule.operations:
@@ -136,24 +156,28 @@ def necessity(config: PolicyConfig) -> Section:
                 (
                     text(Code(rule.id)),
                     text(Code(grant.category)),
-                    f"{len(given)} of {len(category.fields)}",
-                    ", ".join(withheld) or "none",
+                    _("{given} of {total}", given=len(given), total=len(category.fields)),
+                    ", ".join(withheld) or _("none"),
                 )
             )
     return Section(
         "s14",
-        "14. Necessity: subsidiarity and proportionality",
+        _("14. Necessity: subsidiarity and proportionality"),
         (
             para(
-                "Field-level minimisation per read rule: how many of a category's fields each rule releases, and "
-                "which it withholds."
+                _(
+                    "Field-level minimisation per read rule: how many of a category's fields each rule releases, "
+                    "and which it withholds."
+                )
             ),
-            table(("Rule", "Category", "Fields released", "Withheld"), rows),
+            table((_("Rule"), _("Category"), _("Fields released"), _("Withheld")), rows),
             Human(
                 "necessity",
                 to_assess(
-                    "Why each disclosure is necessary, and why no less intrusive means "
-                    "(subsidiarity) or fewer data (proportionality) would do."
+                    _(
+                        "Why each disclosure is necessary, and why no less intrusive means "
+                        "(subsidiarity) or fewer data (proportionality) would do."
+                    )
                 ),
             ),
         ),
@@ -161,45 +185,53 @@ def necessity(config: PolicyConfig) -> Section:
 
 
 RIGHTS = (
-    ("Information (art. 13, 14)", "Not done by the gateway: the parties inform participants."),
+    (N_("Information (art. 13, 14)"), N_("Not done by the gateway: the parties inform participants.")),
     (
-        "Access (art. 15)",
-        "Every disclosure is in the audit log with recipient, purpose, categories, legal basis "
-        "and time: the facts for an access report, including the recipients (art. 15(1)(c)).",
+        N_("Access (art. 15)"),
+        N_(
+            "Every disclosure is in the audit log with recipient, purpose, categories, legal basis "
+            "and time: the facts for an access report, including the recipients (art. 15(1)(c))."
+        ),
     ),
     (
-        "Rectification (art. 16)",
-        "Only the source of a category may write it (M07): rectification happens at the "
-        "source and reaches every recipient through the gateway.",
+        N_("Rectification (art. 16)"),
+        N_(
+            "Only the source of a category may write it (M07): rectification happens at the "
+            "source and reaches every recipient through the gateway."
+        ),
     ),
     (
-        "Erasure (art. 17)",
-        "Retention rules per category (section 10); destruction by crypto-shredding (M12). "
-        "Records under a legal claim may be kept (art. 17(3)(e)).",
+        N_("Erasure (art. 17)"),
+        N_(
+            "Retention rules per category (section 10); destruction by crypto-shredding (M12). "
+            "Records under a legal claim may be kept (art. 17(3)(e))."
+        ),
     ),
     (
-        "Restriction (art. 18)",
-        "A restriction is a change of the rules or a hold on destruction; see the human assessment below.",
+        N_("Restriction (art. 18)"),
+        N_("A restriction is a change of the rules or a hold on destruction; see the human assessment below."),
     ),
     (
-        "Objection (art. 21)",
-        "Processing rests on art. 6(1)(e); an objection is handled by the controller that holds regie.",
+        N_("Objection (art. 21)"),
+        N_("Processing rests on art. 6(1)(e); an objection is handled by the controller that holds regie."),
     ),
-    ("Automated decisions (art. 22)", "None about participants (section 4)."),
+    (N_("Automated decisions (art. 22)"), N_("None about participants (section 4).")),
 )
 
 
 def rights() -> Section:
     return Section(
         "s15",
-        "15. Data-subject rights",
+        _("15. Data-subject rights"),
         (
-            table(("Right", "How it is served"), list(RIGHTS)),
+            table((_("Right"), _("How it is served")), [(tr(right), tr(how)) for right, how in RIGHTS]),
             Human(
                 "rights",
                 to_assess(
-                    "Which party answers which request, within which term, and how joint "
-                    "controllers refer requests to each other (art. 26(1))."
+                    _(
+                        "Which party answers which request, within which term, and how joint "
+                        "controllers refer requests to each other (art. 26(1))."
+                    )
                 ),
             ),
         ),
@@ -210,6 +242,6 @@ def part_b(config: PolicyConfig) -> Section:
     """Return part B of the DPIA (sections 11-15)."""
     return Section(
         "part-b",
-        "B. Lawfulness of the processing",
+        _("B. Lawfulness of the processing"),
         children=(legal_basis(config), sensitive(config), compatibility(config), necessity(config), rights()),
     )

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from gateway.dpia.durations import approx_days, in_words
+from gateway.dpia.lang import N_, _, tr, written
 from gateway.policies.model import (
     Covenant,
     DataCategory,
     GdprRole,
     Grant,
+    LegalBasis,
     Operation,
     Organisation,
     PolicyConfig,
@@ -21,24 +23,53 @@ from gateway.policies.model import (
     SharingRule,
 )
 
+# Message ids (English); the documents show them in their language through the functions below.
 TYPE_LABEL: dict[Sensitivity, str] = {
-    Sensitivity.ORDINARY: "ordinary",
-    Sensitivity.SPECIAL: "special (art. 9)",
-    Sensitivity.CRIMINAL: "criminal (art. 10)",
-    Sensitivity.NATIONAL_ID: "national id (UAVG art. 46)",
+    Sensitivity.ORDINARY: N_("ordinary"),
+    Sensitivity.SPECIAL: N_("special (art. 9)"),
+    Sensitivity.CRIMINAL: N_("criminal (art. 10)"),
+    Sensitivity.NATIONAL_ID: N_("national id (UAVG art. 46)"),
 }
 ROLE_LABEL: dict[GdprRole, str] = {
-    GdprRole.JOINT_CONTROLLER: "joint controller",
-    GdprRole.CONTROLLER: "controller",
-    GdprRole.PROCESSOR: "processor",
-    GdprRole.RECIPIENT: "recipient",
+    GdprRole.JOINT_CONTROLLER: N_("joint controller"),
+    GdprRole.CONTROLLER: N_("controller"),
+    GdprRole.PROCESSOR: N_("processor"),
+    GdprRole.RECIPIENT: N_("recipient"),
+}
+ROLE_PLURAL: dict[GdprRole, str] = {
+    GdprRole.JOINT_CONTROLLER: N_("Joint controllers"),
+    GdprRole.CONTROLLER: N_("Controllers"),
+    GdprRole.PROCESSOR: N_("Processors"),
+    GdprRole.RECIPIENT: N_("Recipients"),
 }
 OPERATION_VERB: dict[Operation, str] = {
-    Operation.READ: "read",
-    Operation.WRITE: "write",
-    Operation.LIST: "list",
-    Operation.REGISTER: "register",
+    Operation.READ: N_("read"),
+    Operation.WRITE: N_("write"),
+    Operation.LIST: N_("list"),
+    Operation.REGISTER: N_("register"),
 }
+
+
+def basis_text(basis: LegalBasis) -> str:
+    """Return what a legal basis says, in the documents' language (Dutch, or its English twin)."""
+    return written(basis.text, basis.text_en)
+
+
+def type_label(kind: Sensitivity) -> str:
+    """Return the type of a data item as the documents name it (ordinary, special (art. 9), ...)."""
+    return tr(TYPE_LABEL[kind])
+
+
+def role_label(role: GdprRole) -> str:
+    """Return a party's GDPR role as the documents name it (joint controller, controller, ...)."""
+    return tr(ROLE_LABEL[role])
+
+
+def operation_verb(operation: Operation) -> str:
+    """Return an operation as the documents name it (read, write, list, register)."""
+    return tr(OPERATION_VERB[operation])
+
+
 _RANK = (Sensitivity.ORDINARY, Sensitivity.NATIONAL_ID, Sensitivity.CRIMINAL, Sensitivity.SPECIAL)
 
 
@@ -97,7 +128,7 @@ def party_role(covenant: Covenant, organisation: str) -> GdprRole | None:
 
 def served_recipients(config: PolicyConfig, rule: SharingRule) -> list[Organisation]:
     """Return the organisations a rule can serve: named, and party to one of its covenants."""
-    _, _, covenants = by_id(config)
+    covenants = by_id(config)[2]
     return [
         o
         for o in named_recipients(config, rule)
@@ -112,7 +143,7 @@ def rules_for(config: PolicyConfig, purpose_id: str) -> list[SharingRule]:
 
 def effective_access(config: PolicyConfig) -> list[Access]:
     """Return every permission the configuration can ever give, per organisation, rule and category."""
-    _, categories, covenants = by_id(config)
+    _orgs, categories, covenants = by_id(config)
     out: list[Access] = []
     for rule in config.rules:
         for org in served_recipients(config, rule):
@@ -130,7 +161,7 @@ def effective_access(config: PolicyConfig) -> list[Access]:
 
 def categories_of(config: PolicyConfig, purpose_id: str) -> dict[str, tuple[str, ...]]:
     """Return the categories the rules of a purpose grant, with the union of their fields (config order)."""
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     union: dict[str, set[str]] = {}
     for rule in rules_for(config, purpose_id):
         for grant in rule.grants:
@@ -160,16 +191,16 @@ def covenant_period(covenant: Covenant) -> str:
     """Return 'from … until … (inclusive)' in the covenant's own time zone."""
     start = moment(covenant.valid_from, covenant.timezone)
     end = moment(covenant.valid_until, covenant.timezone)
-    return f"from {start} until {end} (inclusive)"
+    return _("from {start} until {end} (inclusive)", start=start, end=end)
 
 
 def join_words(words: list[str]) -> str:
     """Return 'A', 'A and B' or 'A, B and C' ('nobody' for none)."""
     if not words:
-        return "nobody"
+        return _("nobody")
     if len(words) == 1:
         return words[0]
-    return ", ".join(words[:-1]) + " and " + words[-1]
+    return _("{some} and {last}", some=", ".join(words[:-1]), last=words[-1])
 
 
 def org_names(organisations: list[Organisation] | tuple[Organisation, ...]) -> str:
@@ -178,22 +209,36 @@ def org_names(organisations: list[Organisation] | tuple[Organisation, ...]) -> s
 
 
 TRIGGER_WORDS = {
-    "covenant_end": "the covenant's end",
-    "case_closed": "the case is closed",
-    "decision_final": "the decision is final",
-    "provision_end": "the provision ends",
-    "recorded": "recording",
+    "covenant_end": N_("the covenant's end"),
+    "case_closed": N_("the case is closed"),
+    "decision_final": N_("the decision is final"),
+    "provision_end": N_("the provision ends"),
+    "recorded": N_("recording"),
 }
+
+
+TRIGGER_LABEL = {
+    "covenant_end": N_("covenant end"),
+    "case_closed": N_("case closed"),
+    "decision_final": N_("decision final"),
+    "provision_end": N_("provision end"),
+    "recorded": N_("recorded"),
+}
+
+
+def trigger_label(trigger: str) -> str:
+    """Return a retention trigger as a short label (the column "Trigger")."""
+    return tr(TRIGGER_LABEL.get(trigger, trigger))
 
 
 def retention_phrase(rule: RetentionRule) -> str:
     """Return e.g. 'destroyed 6 months after the covenant's end' or 'kept permanently (archived)'."""
     if rule.action == "archive":
-        return "kept permanently (archived)"
-    trigger = TRIGGER_WORDS.get(rule.trigger.value, rule.trigger.value)
+        return _("kept permanently (archived)")
+    trigger = tr(TRIGGER_WORDS.get(rule.trigger.value, rule.trigger.value))
     if rule.duration is not None and approx_days(rule.duration) == 0:
-        return f"destroyed at {trigger}"
-    return f"destroyed {in_words(rule.duration)} after {trigger}"
+        return _("destroyed at {trigger}", trigger=trigger)
+    return _("destroyed {period} after {trigger}", period=in_words(rule.duration), trigger=trigger)
 
 
 def sentence(words: str) -> str:
@@ -222,5 +267,5 @@ def mandate_period(mandate: Any) -> str:
     """Return 'from … until …' or 'from … until withdrawn'."""
     start = moment(mandate.valid_from, mandate.timezone)
     if mandate.valid_until is None:
-        return f"from {start} until withdrawn"
-    return f"from {start} until {moment(mandate.valid_until, mandate.timezone)} (inclusive)"
+        return _("from {start} until withdrawn", start=start)
+    return _("from {start} until {end} (inclusive)", start=start, end=moment(mandate.valid_until, mandate.timezone))

@@ -11,11 +11,13 @@ from gateway.dpia.document import human_ids
 from gateway.dpia.dpia_doc import build_document
 from gateway.dpia.human import extract, mask
 from gateway.dpia.jsontext import dumps
+from gateway.dpia.lang import speaking
 from gateway.dpia.register import build_register
 from gateway.dpia.register_md import build_register_document
 from gateway.dpia.render_html import render_html
 from gateway.dpia.render_md import render_markdown
 from gateway.dpia.versions import merged_index
+from gateway.i18n import DEFAULT_LOCALE, LOCALES
 from gateway.policies.loader import policy_version
 from gateway.policies.model import PolicyConfig
 
@@ -26,7 +28,8 @@ DPIA_HTML = "dpia.html"
 VERSIONS = "versions.json"
 
 
-_UNTOUCHED = re.compile(r"\*\*To be assessed\.\*\*[^\n]*")
+# A human section that still holds a placeholder, in any language (people wrote nothing there yet).
+_UNTOUCHED = re.compile(r"\*\*(To be assessed|Te beoordelen)\.\*\*[^\n]*")
 
 
 class DocumentsError(Exception):
@@ -57,30 +60,51 @@ def read_back(directory: Path) -> tuple[dict[str, str], dict[str, Any] | None]:
     return human, index
 
 
-def render_all(config: PolicyConfig, human: dict[str, str], index: dict[str, Any] | None) -> dict[str, str]:
-    """Return {file name: content} of every document, with people's text kept in place."""
-    register = build_register(config)
-    document = build_document(config)
-    known = set(human_ids(document.sections))
-    # Text of a section that no longer exists is kept, unless nobody ever wrote there.
-    human = {i: t for i, t in human.items() if i in known or not _UNTOUCHED.fullmatch(t.strip())}
-    orphans = tuple(i for i in human if i not in known)
-    if orphans:
-        document = build_document(config, orphans)
-    return {
-        REGISTER_JSON: dumps(register),
-        REGISTER_MD: render_markdown(build_register_document(register), {}),
-        DPIA_MD: render_markdown(document, human),
-        DPIA_HTML: render_html(document, human),
-        VERSIONS: dumps(merged_index(index, config)),
-    }
+def file_name(name: str, locale: str) -> str:
+    """Return the file a document is written to in `locale`: Dutch as named, others as dpia.en.md etc."""
+    if locale == DEFAULT_LOCALE:
+        return name
+    stem, _dot, suffix = name.rpartition(".")
+    return f"{stem}.{locale}.{suffix}"
 
 
-def generate(config: PolicyConfig, out: Path) -> list[Path]:
-    """Write the documents of `config` under `out`; return the files written."""
+def render_all(
+    config: PolicyConfig, human: dict[str, str], index: dict[str, Any] | None, locale: str = DEFAULT_LOCALE
+) -> dict[str, str]:
+    """Return {file name: content} of every document in `locale`, with people's text kept in place.
+
+    The Dutch documents are the ones of record, and carry the version index. Another language gives a
+    rendition of the same documents under its own file names (dpia.en.md, ...), with the same human text.
+    """
+    # A section still holding its placeholder gets the current one (its words may have changed, or its
+    # language); text people wrote is kept, also when its section no longer exists.
+    human = {i: t for i, t in human.items() if not _UNTOUCHED.fullmatch(t.strip())}
+    with speaking(locale):
+        register = build_register(config)
+        document = build_document(config)
+        known = set(human_ids(document.sections))
+        orphans = tuple(i for i in human if i not in known)
+        if orphans:
+            document = build_document(config, orphans)
+        files = {
+            REGISTER_JSON: dumps(register),
+            REGISTER_MD: render_markdown(build_register_document(register, file_name(REGISTER_JSON, locale)), {}),
+            DPIA_MD: render_markdown(document, human),
+            DPIA_HTML: render_html(document, human),
+        }
+    if locale == DEFAULT_LOCALE:
+        files[VERSIONS] = dumps(merged_index(index, config))
+    return {file_name(name, locale): content for name, content in files.items()}
+
+
+def generate(config: PolicyConfig, out: Path, locale: str = DEFAULT_LOCALE) -> list[Path]:
+    """Write the documents of `config` under `out` in `locale` (Dutch: the documents of record); return the files.
+
+    People write in the Dutch DPIA; a rendition in another language carries the same human text.
+    """
     directory = output_dir(out, config)
     human, index = read_back(directory)
-    files = render_all(config, human, index)
+    files = render_all(config, human, index, locale)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in files.items():
@@ -129,6 +153,10 @@ def stale(config: PolicyConfig, out: Path) -> list[str]:
             for activity, (name, _) in before.items()
             if activity not in after
         ]
+    for locale in LOCALES:
+        # A rendition in another language is checked when one was written.
+        if locale != DEFAULT_LOCALE and (directory / file_name(DPIA_MD, locale)).exists():
+            expected.update(render_all(config, human, index, locale))
     for name, content in expected.items():
         path = directory / name
         if not path.exists():

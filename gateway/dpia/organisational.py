@@ -10,89 +10,106 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from gateway.dpia.lang import _
 from gateway.policies.model import OversightAction, PolicyConfig
 
 
 def _names(values: Iterable[str], limit: int = 3) -> str:
     items = list(values)
     shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+    return shown + (" " + _("and {more} more", more=len(items) - limit) if len(items) > limit else "")
 
 
 def _oversight(config: PolicyConfig, action: OversightAction) -> str:
     names = [a.name for a in config.oversight if action in a.actions]
-    return _names(names) if names else "none configured"
+    return _names(names) if names else _("none configured")
 
 
 def _after_the_end(config: PolicyConfig) -> str:
     ends = sorted({c.valid_until.strftime("%d-%m-%Y %H:%M:%S") for c in config.covenants})
-    return (
-        f"{len(config.covenants)} covenants with a fixed end (last second in force: {_names(ends)}); "
-        f"oversight after the end: {_oversight(config, OversightAction.EVIDENCE_ISSUE)} "
-        "(signed revocation report for the parties' jurists); recipients acknowledge deletion notices "
-        f"({_oversight(config, OversightAction.NOTICE_ACKNOWLEDGE)})."
+    return _(
+        "{covenants} covenants with a fixed end (last second in force: {ends}); oversight after the end: "
+        "{evidence} (signed revocation report for the parties' jurists); recipients acknowledge deletion notices "
+        "({notices}).",
+        covenants=len(config.covenants),
+        ends=_names(ends),
+        evidence=_oversight(config, OversightAction.EVIDENCE_ISSUE),
+        notices=_oversight(config, OversightAction.NOTICE_ACKNOWLEDGE),
     )
 
 
 def _unauthorised(config: PolicyConfig) -> str:
     roles = sorted({role for rule in config.rules for role in rule.recipient.roles})
-    return (
-        f"Access only for the roles the sharing rules name ({len(roles)} roles, {len(config.rules)} rules); "
-        f"periodic log review by each party's privacy officer: {_oversight(config, OversightAction.AUDIT_REVIEW)}."
+    return _(
+        "Access only for the roles the sharing rules name ({roles} roles, {rules} rules); periodic log review by "
+        "each party's privacy officer: {review}.",
+        roles=len(roles),
+        rules=len(config.rules),
+        review=_oversight(config, OversightAction.AUDIT_REVIEW),
     )
 
 
 def _purpose_creep(config: PolicyConfig) -> str:
-    return (
-        f"{len(config.purposes)} purposes, each a processing activity of the register with its legal basis; "
-        "the covenant binds every party to these purposes (doelbinding); misuse shows in the log review."
+    return _(
+        "{purposes} purposes, each a processing activity of the register with its legal basis; the covenant binds "
+        "every party to these purposes (doelbinding); misuse shows in the log review.",
+        purposes=len(config.purposes),
     )
 
 
 def _excess(config: PolicyConfig) -> str:
     fields = sum(len(c.fields) for c in config.categories)
-    return (
-        f"The covenant's parties agreed {len(config.categories)} categories ({fields} fields); each sharing rule "
-        "names the categories its purpose needs, and a change to them is a configuration change with a new "
-        "DPIA version."
+    return _(
+        "The covenant's parties agreed {categories} categories ({fields} fields); each sharing rule names the "
+        "categories its purpose needs, and a change to them is a configuration change with a new DPIA version.",
+        categories=len(config.categories),
+        fields=fields,
     )
 
 
 def _after_covenant(config: PolicyConfig) -> str:
-    return (
-        f"{len(config.mandates)} mandate decisions (mandaatbesluiten) carry the rules of mandataries; a jurist "
-        f"records a revocation or withdrawal ({_oversight(config, OversightAction.COVENANT_REVOKE)})."
+    return _(
+        "{mandates} mandate decisions (mandaatbesluiten) carry the rules of mandataries; a jurist records a "
+        "revocation or withdrawal ({revoke}).",
+        mandates=len(config.mandates),
+        revoke=_oversight(config, OversightAction.COVENANT_REVOKE),
     )
 
 
 def _accountability(config: PolicyConfig) -> str:
-    return (
-        f"Access requests (art. 15) answered by: {_oversight(config, OversightAction.SUBJECT_ACCESS)}; "
-        f"contact for data subjects: {config.meta.controller_contact}."
+    return _(
+        "Access requests (art. 15) answered by: {access}; contact for data subjects: {contact}.",
+        access=_oversight(config, OversightAction.SUBJECT_ACCESS),
+        contact=config.meta.controller_contact,
     )
 
 
 def _storage(config: PolicyConfig) -> str:
     sources = sorted({r.legal_source.split(";")[0] for r in config.retention})
-    return (
-        f"{len(config.retention)} retention rules with their legal source ({_names(sources, 2)}); destruction "
-        "records (vernietigingsverklaring) issued for each run; legal holds set by "
-        f"{_oversight(config, OversightAction.LEGAL_HOLD)}."
+    return _(
+        "{rules} retention rules with their legal source ({sources}); destruction records "
+        "(vernietigingsverklaring) issued for each run; legal holds set by {holds}.",
+        rules=len(config.retention),
+        sources=_names(sources, 2),
+        holds=_oversight(config, OversightAction.LEGAL_HOLD),
     )
 
 
 def _wrong_source(config: PolicyConfig) -> str:
     sourced = [c for c in config.categories if c.sources]
-    return (
-        f"{len(sourced)} of {len(config.categories)} categories name their source (bronhouder) in the covenant; "
-        "corrections go to the source, which answers for the data."
+    return _(
+        "{sourced} of {categories} categories name their source (bronhouder) in the covenant; corrections go to "
+        "the source, which answers for the data.",
+        sourced=len(sourced),
+        categories=len(config.categories),
     )
 
 
 def _drift(config: PolicyConfig) -> str:
-    return (
-        f"DPIA and register generated from the configuration '{config.meta.name}' and checked in CI "
-        "(gateway dpia check); a change needs a new DPIA version adopted by the parties."
+    return _(
+        "DPIA and register generated from the configuration '{name}' and checked in CI (gateway dpia check); a "
+        "change needs a new DPIA version adopted by the parties.",
+        name=config.meta.name,
     )
 
 

@@ -16,8 +16,10 @@ import orjson
 
 from gateway.dpia.document import Code, Section, Text, para, table, text
 from gateway.dpia.durations import in_words
+from gateway.dpia.facts import basis_text
+from gateway.dpia.lang import _, tr, written
 from gateway.dpia.measures import MEASURES
-from gateway.dpia.vocab import DATA_SUBJECT, LEGAL_BASIS_CLASS
+from gateway.dpia.vocab import DATA_SUBJECT, DATA_SUBJECT_NAME, LEGAL_BASIS_CLASS
 from gateway.policies.compiled import compile_policy
 from gateway.policies.model import OversightAction, OversightActivity, PolicyConfig
 
@@ -26,10 +28,13 @@ def _aftercare_words(activity: OversightActivity) -> str:
     care = activity.aftercare
     period = "" if care.period == "P0D" else f"{in_words(care.period)}"
     if care.after_retention:
-        return "until the last retention period of the data shared under the covenant has run out" + (
-            f", then {period} more" if period else ""
-        )
-    return f"{period} after the covenant's end" if period else "ends with the covenant"
+        if period:
+            return _(
+                "until the last retention period of the data shared under the covenant has run out, then {period} more",
+                period=period,
+            )
+        return _("until the last retention period of the data shared under the covenant has run out")
+    return _("{period} after the covenant's end", period=period) if period else _("ends with the covenant")
 
 
 def _window(config: PolicyConfig, activity: OversightActivity) -> tuple[str | None, str | None]:
@@ -75,12 +80,13 @@ _COUNTING = {OversightAction.MONITOR_VIEW, OversightAction.MONITOR_MEASURE}
 def _personal_data_words(activity: OversightActivity) -> str:
     if _COUNTING & set(activity.actions):
         # The monitor reads the fields its indicators count from, inside the gateway; only counts leave.
-        return (
+        return _(
             "Inside the gateway only: the fields the monitor's indicators count from (monitor.yaml) and each "
             "participant's region and registration date; what leaves are counts per region and period with small "
-            "cells suppressed (docs/monitor.md), never a record or a pseudonym. Audit log entries of each computation."
+            "cells suppressed (docs/monitor.md), never a record or a pseudonym. Audit log entries of each "
+            "computation."
         )
-    return (
+    return _(
         "Audit log entries and the gateway's own records (who, what categories, why, when); "
         "never the contents of a participant's record."
     )
@@ -101,46 +107,54 @@ def oversight_entry(
         "versionId": version,
         "versionUri": f"{activity.processing_activity_id}#{version}",
         "name": activity.name,
-        "description": activity.description,
+        "description": written(activity.description, activity.description_en),
         "validFrom": valid_from,
         "validUntil": valid_until,
         "aftercare": {**activity.aftercare.model_dump(mode="json"), "inWords": _aftercare_words(activity)},
         "aggregateOnly": False,
         "controllers": {
-            "summary": "Each organisation for its own oversight; the gateway's operator for the log. "
-            f"Contact (DPO / privacy): {config.meta.controller_contact}.",
+            "summary": _("Each organisation for its own oversight; the gateway's operator for the log.")
+            + " "
+            + _("Contact (DPO / privacy): {contact}.", contact=config.meta.controller_contact),
             "controllers": [],
             "dpoContact": config.meta.controller_contact,
         },
-        "purpose": {"summary": f"{activity.name}: {activity.description}", "dpv": activity.dpv_purpose},
+        "purpose": {
+            "summary": f"{activity.name}: {written(activity.description, activity.description_en)}",
+            "dpv": activity.dpv_purpose,
+        },
         "legalBasis": [
             {
                 "term": activity.legal_basis.dpv,
                 "dpvClass": list(LEGAL_BASIS_CLASS.get(activity.legal_basis.dpv, ())),
-                "text": activity.legal_basis.text,
-                "scope": "oversight activity (art. 6)",
+                "text": basis_text(activity.legal_basis),
+                "scope": _("oversight activity (art. 6)"),
             }
         ],
         "dataSubjects": {
-            "summary": "Participants (as named in the audit log, by reference only) and the partners' acting staff.",
-            "categories": [DATA_SUBJECT],
+            "summary": _("Participants (as named in the audit log, by reference only) and the partners' acting staff."),
+            "categories": [{**DATA_SUBJECT, "name": tr(DATA_SUBJECT_NAME)}],
         },
         "personalData": {"summary": _personal_data_words(activity), "categories": []},
         "recipients": {
-            "summary": "; ".join(f"{r['name']} ({', '.join(r['roles'])})" for r in served) or "None.",
+            "summary": "; ".join(f"{r['name']} ({', '.join(r['roles'])})" for r in served) or _("None."),
             "recipients": served,
         },
         "thirdCountryTransfers": {
-            "summary": "None: the configuration defines no transfer to a third country or international organisation.",
+            "summary": _(
+                "None: the configuration defines no transfer to a third country or international organisation."
+            ),
             "transfers": [],
         },
         "retention": {
-            "summary": f"Audit log: {record_retention.get('phrase', 'no retention rule')}.",
+            "summary": _("Audit log: {retention}.", retention=record_retention.get("phrase") or _("no retention rule")),
             "rules": [record_retention],
         },
         "measures": {
-            "summary": "Decided by the same gate as the exchange and logged before anything is shown "
-            "(measures " + ", ".join(m.id for m in MEASURES) + ").",
+            "summary": _(
+                "Decided by the same gate as the exchange and logged before anything is shown (measures {measures}).",
+                measures=", ".join(m.id for m in MEASURES),
+            ),
             "measures": [m.id for m in MEASURES],
         },
         "operations": actions,
@@ -157,21 +171,24 @@ def oversight_section(config: PolicyConfig) -> Section:
             text(a.name, " (", Code(a.id), ")"),
             ", ".join(a.recipient.roles),
             text(*(x for action in a.actions for x in (Code(action.value), " "))),
-            text(Code(a.legal_basis.dpv), " ", a.legal_basis.text),
+            text(Code(a.legal_basis.dpv), " ", basis_text(a.legal_basis)),
             _aftercare_words(a),
         )
         for a in config.oversight
     ]
     return Section(
         "s5a",
-        "5a. Oversight and aftercare",
+        _("5a. Oversight and aftercare"),
         (
             para(
-                "Checking that the exchange stopped does not stop with it. These processing activities are decided "
-                "by the same gate and logged the same way as the exchange; none releases a participant's record "
-                "(the steering monitor counts inside the gateway and releases suppressed counts only). "
-                "After a covenant ends, a party's access tokens carry only these roles, until the aftercare ends."
+                _(
+                    "Checking that the exchange stopped does not stop with it. These processing activities are "
+                    "decided by the same gate and logged the same way as the exchange; none releases a "
+                    "participant's record (the steering monitor counts inside the gateway and releases suppressed "
+                    "counts only). After a covenant ends, a party's access tokens carry only these roles, until the "
+                    "aftercare ends."
+                )
             ),
-            table(("Activity", "Roles", "Actions", "Legal basis", "After the end"), rows),
+            table((_("Activity"), _("Roles"), _("Actions"), _("Legal basis"), _("After the end")), rows),
         ),
     )

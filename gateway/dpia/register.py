@@ -11,54 +11,86 @@ from typing import Any
 
 from gateway.dpia.durations import in_words
 from gateway.dpia.facts import (
-    ROLE_LABEL,
-    TYPE_LABEL,
+    ROLE_PLURAL,
+    basis_text,
     by_id,
     categories_of,
     covenant_period,
     covenants_of,
     join_words,
+    operation_verb,
     party_role,
     retention_for,
     retention_phrase,
+    role_label,
     rules_for,
     served_recipients,
     strongest_type,
+    type_label,
 )
+from gateway.dpia.lang import N_, _, current, tr, written
 from gateway.dpia.measures import MEASURES
 from gateway.dpia.oversight import oversight_entry
 from gateway.dpia.versions import activity_version, versioned_uri
-from gateway.dpia.vocab import DATA_SUBJECT, DATA_TYPE, LEGAL_BASIS_CLASS, LEGAL_ROLE, PREFIXES, PROCESSING, REMOVE
+from gateway.dpia.vocab import (
+    DATA_SUBJECT,
+    DATA_SUBJECT_NAME,
+    DATA_TYPE,
+    LEGAL_BASIS_CLASS,
+    LEGAL_ROLE,
+    PREFIXES,
+    PROCESSING,
+    REMOVE,
+)
 from gateway.policies.loader import policy_version
-from gateway.policies.model import RECORD_KINDS, GdprRole, LegalBasis, PolicyConfig, Purpose, RetentionRule
+from gateway.policies.model import (
+    RECORD_KINDS,
+    GdprRole,
+    LegalBasis,
+    Operation,
+    PolicyConfig,
+    Purpose,
+    RetentionRule,
+)
 
 ART30 = {
-    "a": ("name and contact details of the controller, joint controllers and DPO", ["controllers"]),
-    "b": ("the purposes of the processing", ["purpose", "legalBasis"]),
-    "c": ("categories of data subjects and of personal data", ["dataSubjects", "personalData"]),
-    "d": ("categories of recipients", ["recipients"]),
-    "e": ("transfers to third countries and their safeguards", ["thirdCountryTransfers"]),
-    "f": ("time limits for erasure per category", ["retention"]),
-    "g": ("description of the technical and organisational security measures", ["measures"]),
+    "a": (N_("name and contact details of the controller, joint controllers and DPO"), ["controllers"]),
+    "b": (N_("the purposes of the processing"), ["purpose", "legalBasis"]),
+    "c": (N_("categories of data subjects and of personal data"), ["dataSubjects", "personalData"]),
+    "d": (N_("categories of recipients"), ["recipients"]),
+    "e": (N_("transfers to third countries and their safeguards"), ["thirdCountryTransfers"]),
+    "f": (N_("time limits for erasure per category"), ["retention"]),
+    "g": (N_("description of the technical and organisational security measures"), ["measures"]),
 }
+
+
+def _lower_first(words: str) -> str:
+    """Return `words` with a small first letter, unless it starts an abbreviation (DPIA, AES)."""
+    head = words.split(" ", 1)[0]
+    return words if head.isupper() else words[:1].lower() + words[1:]
+
+
+def operation_words(operations: list[str]) -> list[str]:
+    """Return operation values (read, write, ...) in the documents' language."""
+    return [operation_verb(Operation(o)) for o in operations]
 
 
 def _basis(basis: LegalBasis, scope: str) -> dict[str, Any]:
     return {
         "term": basis.dpv,
         "dpvClass": list(LEGAL_BASIS_CLASS.get(basis.dpv, ())),
-        "text": basis.text,
+        "text": basis_text(basis),
         "scope": scope,
     }
 
 
 def _legal_bases(config: PolicyConfig, purpose: Purpose) -> list[dict[str, Any]]:
-    out = [_basis(purpose.legal_basis, "purpose (art. 6)")]
+    out = [_basis(purpose.legal_basis, _("purpose (art. 6)"))]
     if purpose.art9_condition:
-        out.append(_basis(purpose.art9_condition, "art. 9(2) exception"))
+        out.append(_basis(purpose.art9_condition, _("art. 9(2) exception")))
     if purpose.art10_condition:
-        out.append(_basis(purpose.art10_condition, "art. 10 basis"))
-    out += [_basis(r.legal_basis, f"rule {r.id}") for r in rules_for(config, purpose.id)]
+        out.append(_basis(purpose.art10_condition, _("art. 10 basis")))
+    out += [_basis(r.legal_basis, _("rule {rule}", rule=r.id)) for r in rules_for(config, purpose.id)]
     return out
 
 
@@ -78,25 +110,29 @@ def _controllers(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
                     {
                         "entity": party.organisation,
                         "name": names.get(party.organisation, party.organisation),
-                        "role": ROLE_LABEL[party.gdpr_role],
+                        "role": role_label(party.gdpr_role),
                         "legalRole": LEGAL_ROLE[party.gdpr_role],
                         "covenants": [],
                     },
                 )
                 row["covenants"].append(covenant.id)
-    grouped: dict[str, list[str]] = {}
-    for row in rows.values():
-        grouped.setdefault(row["role"], []).append(f"{row['name']} ({', '.join(row['covenants'])})")
-    parts = [f"{role}s: " + "; ".join(orgs) for role, orgs in grouped.items()]
-    summary = ". ".join(p[0].upper() + p[1:] for p in parts) or "None named."
+    grouped: dict[GdprRole, list[str]] = {}
+    for (_org, role), row in rows.items():
+        grouped.setdefault(role, []).append(f"{row['name']} ({', '.join(row['covenants'])})")
+    parts = [f"{tr(ROLE_PLURAL[role])}: " + "; ".join(orgs) for role, orgs in grouped.items()]
+    summary = ". ".join(parts) or _("None named")
     if assumed:
-        summary = "No rule names a covenant; the controllers of every covenant are listed (to be confirmed). " + summary
-    summary += f". Contact (DPO / privacy): {config.meta.controller_contact}."
+        summary = (
+            _("No rule names a covenant; the controllers of every covenant are listed (to be confirmed).")
+            + " "
+            + summary
+        )
+    summary += ". " + _("Contact (DPO / privacy): {contact}.", contact=config.meta.controller_contact)
     return {"summary": summary, "controllers": list(rows.values()), "dpoContact": config.meta.controller_contact}
 
 
 def _personal_data(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     rules = rules_for(config, purpose.id)
     items: list[dict[str, Any]] = []
     labels: list[str] = []
@@ -104,7 +140,7 @@ def _personal_data(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
         category = categories[cid]
         ops = sorted({op.value for r in rules for g in r.grants if g.category == cid for op in r.operations})
         kind = strongest_type(category, fields)
-        labels.append(f"{category.name} ({TYPE_LABEL[kind]})")
+        labels.append(f"{category.name} ({type_label(kind)})")
         items.append(
             {
                 "id": cid,
@@ -121,8 +157,10 @@ def _personal_data(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
     if labels:
         summary = "; ".join(labels)
     else:
-        summary = "None leaves the gateway for this purpose" + (
-            ": aggregate figures only." if purpose.aggregate_only else "."
+        summary = (
+            _("None leaves the gateway for this purpose: aggregate figures only.")
+            if purpose.aggregate_only
+            else _("None leaves the gateway for this purpose.")
         )
     return {"summary": summary, "categories": items}
 
@@ -134,12 +172,12 @@ def source_systems(config: PolicyConfig, category: str) -> list[dict[str, Any]]:
         for s in config.sources
         if category in s.categories
     ]
-    hosted = {"id": "hosted", "name": "Versleutelde opslag van de gateway", "organisation": None, "kind": "hosted"}
+    hosted = {"id": "hosted", "name": _("The gateway's encrypted store"), "organisation": None, "kind": "hosted"}
     return systems or [hosted]
 
 
 def _recipients(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
-    _, _, covenants = by_id(config)
+    covenants = by_id(config)[2]
     found: dict[str, dict[str, Any]] = {}
     for rule in rules_for(config, purpose.id):
         for org in served_recipients(config, rule):
@@ -157,7 +195,7 @@ def _recipients(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
             for cid in rule.covenants:
                 role = party_role(covenants[cid], org.id) if cid in covenants else None
                 if role is not None:
-                    entry = {"covenant": cid, "role": ROLE_LABEL[role], "legalRole": LEGAL_ROLE[role]}
+                    entry = {"covenant": cid, "role": role_label(role), "legalRole": LEGAL_ROLE[role]}
                     if entry not in row["roles"]:
                         row["roles"].append(entry)
             for op in rule.operations:
@@ -167,14 +205,14 @@ def _recipients(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
                 if grant.category not in row["categories"]:
                     row["categories"].append(grant.category)
     items = list(found.values())
-    summary = "; ".join(f"{r['name']} ({', '.join(r['operations'])})" for r in items) or "None."
+    summary = "; ".join(f"{r['name']} ({', '.join(operation_words(r['operations']))})" for r in items) or _("None.")
     return {"summary": summary, "recipients": items}
 
 
 def retention_row(rule: RetentionRule | None, applies_to: str) -> dict[str, Any]:
     """Return one retention fact (a missing rule is stated, not hidden)."""
     if rule is None:
-        return {"appliesTo": applies_to, "missing": True, "inWords": "no retention rule"}
+        return {"appliesTo": applies_to, "missing": True, "inWords": _("no retention rule")}
     return {
         "appliesTo": applies_to,
         "retentionPeriod": rule.duration,
@@ -185,7 +223,7 @@ def retention_row(rule: RetentionRule | None, applies_to: str) -> dict[str, Any]
         "legalSource": rule.legal_source,
         "suggestion": rule.suggestion,
         "rule": rule.id,
-        **({"note": rule.note} if rule.note else {}),
+        **({"note": written(rule.note, rule.note_en)} if rule.note else {}),
     }
 
 
@@ -194,11 +232,11 @@ def _retention(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
     parts = []
     for row in rows:
         if row.get("missing"):
-            parts.append(f"{row['appliesTo']}: NO RETENTION RULE")
+            parts.append(row["appliesTo"] + ": " + _("NO RETENTION RULE"))
             continue
-        label = " (suggestion)" if row["suggestion"] else ""
+        label = " (" + _("suggestion") + ")" if row["suggestion"] else ""
         parts.append(f"{row['appliesTo']}: {row['phrase']}{label}")
-    summary = "; ".join(parts) or "Nothing is kept for this purpose beyond the gateway's own records."
+    summary = "; ".join(parts) or _("Nothing is kept for this purpose beyond the gateway's own records.")
     return {"summary": summary, "rules": rows}
 
 
@@ -230,31 +268,35 @@ def activity_entry(config: PolicyConfig, purpose: Purpose) -> dict[str, Any]:
         "versionId": version,
         "versionUri": versioned_uri(purpose, version),
         "name": purpose.name,
-        "description": purpose.description,
+        "description": written(purpose.description, purpose.description_en),
         "validFrom": valid_from,
         "validUntil": valid_until,
         "aggregateOnly": purpose.aggregate_only,
         "controllers": _controllers(config, purpose),
         "purpose": {
-            "summary": f"{purpose.name}: {purpose.description}",
+            "summary": f"{purpose.name}: {written(purpose.description, purpose.description_en)}",
             "dpv": purpose.dpv_purpose,
         },
         "legalBasis": _legal_bases(config, purpose),
         "dataSubjects": {
-            "summary": "Participants: the persons whose records the parties exchange.",
-            "categories": [DATA_SUBJECT],
+            "summary": _("Participants: the persons whose records the parties exchange."),
+            "categories": [{**DATA_SUBJECT, "name": tr(DATA_SUBJECT_NAME)}],
         },
         "personalData": _personal_data(config, purpose),
         "recipients": _recipients(config, purpose),
         "thirdCountryTransfers": {
-            "summary": "None: the configuration defines no transfer to a third country or international organisation.",
+            "summary": _(
+                "None: the configuration defines no transfer to a third country or international organisation."
+            ),
             "transfers": [],
         },
         "retention": _retention(config, purpose),
         "measures": {
-            "summary": "Technical measures the gateway enforces, each proved by a test: "
-            + join_words([f"{m.id} {m.title.lower()}" for m in MEASURES])
-            + ". Organisational measures: see the DPIA, part D.",
+            "summary": _(
+                "Technical measures the gateway enforces, each proved by a test: {measures}. Organisational "
+                "measures: see the DPIA, part D.",
+                measures=join_words([f"{m.id} {_lower_first(tr(m.title))}" for m in MEASURES]),
+            ),
             "measures": [m.id for m in MEASURES],
         },
         "operations": [op.value for op in ops],
@@ -274,15 +316,18 @@ def build_register(config: PolicyConfig) -> dict[str, Any]:
             "config": config.meta.name,
             "title": config.meta.title,
             "status": config.meta.status,
-            "disclaimer": config.meta.disclaimer,
+            "disclaimer": written(config.meta.disclaimer, config.meta.disclaimer_en),
             "policyVersion": policy_version(config),
             "generatedBy": "gateway dpia generate",
-            "model": "Logboek Dataverwerkingen register model: ProcessingActivity with versions (a new id for "
-            "every relevant change), legal bases and purposes as DPV terms, retention as ISO-8601 durations, "
-            "recipients with their legal role.",
+            "lang": current(),
+            "model": _(
+                "Logboek Dataverwerkingen register model: ProcessingActivity with versions (a new id for every "
+                "relevant change), legal bases and purposes as DPV terms, retention as ISO-8601 durations, "
+                "recipients with their legal role."
+            ),
         },
         "prefixes": PREFIXES,
-        "art30Fields": {letter: {"field": text, "keys": keys} for letter, (text, keys) in ART30.items()},
+        "art30Fields": {letter: {"field": tr(field), "keys": keys} for letter, (field, keys) in ART30.items()},
         "entities": [
             {"id": o.id, "oin": o.oin, "name": o.name, "kind": o.kind.value, "type": "Organisation"}
             for o in config.organisations
@@ -296,8 +341,8 @@ def build_register(config: PolicyConfig) -> dict[str, Any]:
             {
                 "id": m.id,
                 "measureType": "dpv:TechnicalMeasure",
-                "measure": m.title,
-                "description": m.description,
+                "measure": tr(m.title),
+                "description": tr(m.description),
                 "provedBy": list(m.tests),
             }
             for m in MEASURES

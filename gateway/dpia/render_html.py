@@ -7,6 +7,8 @@ from html import escape
 
 from gateway.dpia.document import Block, Bullets, Code, Document, Em, Human, Para, Section, Span, Strong, Table, Text
 from gateway.dpia.human import close_marker, open_marker
+from gateway.dpia.lang import _
+from gateway.dpia.risk_model import level_word
 
 CSS = """
 :root { --ink: #1b1f24; --line: #d0d7de; --accent: #1f4e79; --human: #fff8e1; --humanline: #e0a800; }
@@ -98,10 +100,11 @@ def human_html(markdown: str) -> str:
 
 
 def _cell(cell: Text) -> str:
-    # A risk level ("high", "medium", "low" in bold) is coloured.
+    # A risk level ("high", "medium", "low" in bold, in the document's language) is coloured.
     only = cell[0] if len(cell) == 1 else None
-    if isinstance(only, Strong) and only.text in ("high", "medium", "low"):
-        return f'<td class="level-{only.text}">{inline(cell)}</td>'
+    levels = {level_word(value): value for value in ("high", "medium", "low")}
+    if isinstance(only, Strong) and only.text in levels:
+        return f'<td class="level-{levels[only.text]}">{inline(cell)}</td>'
     return f"<td>{inline(cell)}</td>"
 
 
@@ -116,16 +119,17 @@ def _block(block: Block, human: dict[str, str]) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     if isinstance(block, Human):
         content = human.get(block.id, block.placeholder)
+        label = escape(_("Human judgement")) + " · " + escape(_("kept across regenerations"))
         return (
-            f'<div class="human" id="human-{block.id}"><p class="human-label">Human judgement · kept across '
-            f"regenerations · <code>{block.id}</code></p>\n{open_marker(block.id)}\n{human_html(content)}\n"
-            f"{close_marker()}</div>"
+            f'<div class="human" id="human-{block.id}"><p class="human-label">{label} · <code>{block.id}</code></p>\n'
+            f"{open_marker(block.id)}\n{human_html(content)}\n{close_marker()}</div>"
         )
     raise TypeError(block)
 
 
 def _section(section: Section, depth: int, human: dict[str, str]) -> str:
-    anchor = f'<a class="anchor" href="#{section.id}" aria-label="Link naar deze sectie">#</a>'
+    link = escape(_("Link to this section"))
+    anchor = f'<a class="anchor" href="#{section.id}" aria-label="{link}">#</a>'
     body = [f'<section id="{section.id}"><h{depth}>{escape(section.title)} {anchor}</h{depth}>']
     body += [_block(b, human) for b in section.blocks]
     body += [_section(c, depth + 1, human) for c in section.children]
@@ -144,8 +148,9 @@ def render_html(document: Document, human: dict[str, str]) -> str:
     """Return the document as a self-contained HTML page, with people's text in its human sections."""
     facts = "".join(f"<tr><th>{escape(k)}</th><td>{inline(v)}</td></tr>" for k, v in document.facts)
     sections = "\n".join(_section(s, 2, human) for s in document.sections)
+    contents = escape(_("Table of contents"))
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{document.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -155,7 +160,7 @@ def render_html(document: Document, human: dict[str, str]) -> str:
 <body>
 <header><h1>{escape(document.title)}</h1><p>{escape(document.subtitle)}</p></header>
 <div class="layout">
-<nav aria-label="Inhoudsopgave"><strong>Inhoudsopgave</strong>{_toc(document.sections)}</nav>
+<nav aria-label="{contents}"><strong>{contents}</strong>{_toc(document.sections)}</nav>
 <main>
 <table class="facts">{facts}</table>
 {sections}

@@ -13,43 +13,49 @@ from gateway.dpia.facts import (
     retention_for,
     rules_for,
 )
+from gateway.dpia.lang import _, current
 from gateway.dpia.risk_model import Finding, finding
 from gateway.policies.model import GdprRole, PolicyConfig
 
 LONG_COVENANT_YEARS = 5  # suggestion: a covenant running longer than this needs a periodic review
 
 
+def _decimal(value: float) -> str:
+    """Return a number with one decimal, with a decimal comma in Dutch."""
+    return f"{value:.1f}" if current() == "en" else f"{value:.1f}".replace(".", ",")
+
+
 def category_without_retention(config: PolicyConfig) -> Finding | None:
     return finding(
         [
-            f"categories.yaml: category '{c.id}' has no rule in retention.yaml"
+            _("categories.yaml: category '{category}' has no rule in retention.yaml", category=c.id)
             for c in config.categories
             if retention_for(config, c.id) is None
         ],
         id="C-no-retention",
-        title="A data category has no retention rule",
+        title=_("A data category has no retention rule"),
         likelihood="high",
         impact="medium",
-        motivation="Without a retention rule the copies are kept indefinitely (art. 5(1)(e)).",
+        motivation=_("Without a retention rule the copies are kept indefinitely (art. 5(1)(e))."),
         measures=("M12",),
-        advice="Add a retention rule with its legal source to retention.yaml.",
+        advice=_("Add a retention rule with its legal source to retention.yaml."),
     )
 
 
 def purpose_without_rules(config: PolicyConfig) -> Finding | None:
     return finding(
         [
-            f"purposes.yaml: purpose '{p.id}' has no sharing rule"
+            _("purposes.yaml: purpose '{purpose}' has no sharing rule", purpose=p.id)
             for p in config.purposes
             if not p.aggregate_only and not rules_for(config, p.id)
         ],
         id="C-purpose-without-rules",
-        title="A purpose is declared but no rule serves it",
+        title=_("A purpose is declared but no rule serves it"),
         likelihood="low",
         impact="low",
-        motivation="The register lists an activity the gateway never carries out; requests for it are denied.",
+        motivation=_("The register lists an activity the gateway never carries out; requests for it are denied."),
         measures=("M01",),
-        advice="Remove the purpose or add the rules the parties agreed on.",
+        advice=_("Remove the purpose or add the rules the parties agreed on."),
     )
 
 
@@ -58,41 +64,51 @@ def long_covenant(config: PolicyConfig) -> Finding | None:
     for c in config.covenants:
         years = (c.ends_at - c.starts_at).days / 365.25
         if years > LONG_COVENANT_YEARS:
-            occurrences.append(f"covenants.yaml: covenant '{c.id}' runs {years:.1f} years")
+            occurrences.append(
+                _("covenants.yaml: covenant '{covenant}' runs {years} years", covenant=c.id, years=_decimal(years))
+            )
     return finding(
         occurrences,
         id="C-long-covenant",
-        title=f"A covenant has no near end (longer than {LONG_COVENANT_YEARS} years, a suggestion)",
+        title=_("A covenant has no near end (longer than {years} years, a suggestion)", years=LONG_COVENANT_YEARS),
         likelihood="medium",
         impact="low",
-        motivation="Long-running sharing outlives the assessment it was based on; parties and tasks change.",
+        motivation=_("Long-running sharing outlives the assessment it was based on; parties and tasks change."),
         measures=("M05",),
-        advice="Review the covenant and this DPIA periodically, or agree a nearer end date.",
+        advice=_("Review the covenant and this DPIA periodically, or agree a nearer end date."),
     )
 
 
 def recipient_outside_covenant(config: PolicyConfig) -> Finding | None:
-    _, _, covenants = by_id(config)
+    covenants = by_id(config)[2]
     occurrences = []
     parties = {p.organisation for c in config.covenants for p in c.parties}
     for org in config.organisations:
         if org.id not in parties:
-            occurrences.append(f"organisations.yaml: organisation '{org.id}' is party to no covenant")
+            occurrences.append(
+                _("organisations.yaml: organisation '{organisation}' is party to no covenant", organisation=org.id)
+            )
     for rule in config.rules:
         for org in named_recipients(config, rule):
             if org.id in parties and all(
                 c in covenants and party_role(covenants[c], org.id) is None for c in rule.covenants
             ):
-                occurrences.append(f"rules.yaml: rule '{rule.id}' names {org.name}, party to none of its covenants")
+                occurrences.append(
+                    _(
+                        "rules.yaml: rule '{rule}' names {organisation}, party to none of its covenants",
+                        rule=rule.id,
+                        organisation=org.name,
+                    )
+                )
     return finding(
         occurrences,
         id="C-recipient-outside-covenant",
-        title="A recipient is outside the covenants",
+        title=_("A recipient is outside the covenants"),
         likelihood="low",
         impact="medium",
-        motivation="The decision never serves it, but the configuration suggests sharing nobody agreed to.",
+        motivation=_("The decision never serves it, but the configuration suggests sharing nobody agreed to."),
         measures=("M01",),
-        advice="Remove the recipient from the rule, or make it a party to the covenant.",
+        advice=_("Remove the recipient from the rule, or make it a party to the covenant."),
     )
 
 
@@ -102,35 +118,44 @@ def rules_under_ended_covenants(config: PolicyConfig) -> Finding | None:
     if not config.covenants:
         return None
     horizon = max(c.starts_at for c in config.covenants)
-    _, _, covenants = by_id(config)
+    covenants = by_id(config)[2]
     occurrences = [
-        f"rules.yaml: rule '{r.id}'"
+        _("rules.yaml: rule '{rule}'", rule=r.id)
         for r in config.rules
         if not holds_after_end(r) and all(c in covenants and covenants[c].ends_at <= horizon for c in r.covenants)
     ]
     return finding(
         occurrences,
         id="C-rules-under-ended-covenants",
-        title=f"Rules remain for covenants that ended by {horizon.date().isoformat()} (the newest covenant's start)",
+        title=_(
+            "Rules remain for covenants that ended by {date} (the newest covenant's start)",
+            date=horizon.date().isoformat(),
+        ),
         likelihood="low",
         impact="medium",
-        motivation="The gateway denies under them, but copies shared under them must be destroyed or handed over "
-        "as the retention rules say.",
+        motivation=_(
+            "The gateway denies under them, but copies shared under them must be destroyed or handed over "
+            "as the retention rules say."
+        ),
         measures=("M05", "M12"),
-        advice="Confirm destruction under the retention rules; then remove the rules or keep them for the record.",
+        advice=_("Confirm destruction under the retention rules; then remove the rules or keep them for the record."),
     )
 
 
 def retention_suggestions(config: PolicyConfig) -> Finding | None:
     return finding(
-        [f"retention.yaml: rule '{r.id}' ({r.applies_to}) is a suggestion" for r in config.retention if r.suggestion],
+        [
+            _("retention.yaml: rule '{rule}' ({applies_to}) is a suggestion", rule=r.id, applies_to=r.applies_to)
+            for r in config.retention
+            if r.suggestion
+        ],
         id="C-retention-suggestion",
-        title="Retention periods are design suggestions, not law",
+        title=_("Retention periods are design suggestions, not law"),
         likelihood="medium",
         impact="low",
-        motivation="A period the parties have not adopted may be too long or too short for their own obligations.",
+        motivation=_("A period the parties have not adopted may be too long or too short for their own obligations."),
         measures=("M12",),
-        advice="Have the parties' archivists adopt or replace each suggested period.",
+        advice=_("Have the parties' archivists adopt or replace each suggested period."),
     )
 
 
@@ -139,83 +164,99 @@ def indicative_legal_bases(config: PolicyConfig) -> Finding | None:
         return "indicatief" in text.lower() or "indicative" in text.lower()
 
     occurrences = [
-        f"purposes.yaml: purpose '{p.id}'"
+        _("purposes.yaml: purpose '{purpose}'", purpose=p.id)
         for p in config.purposes
         if any(b is not None and indicative(b.text) for b in (p.legal_basis, p.art9_condition, p.art10_condition))
     ]
-    occurrences += [f"rules.yaml: rule '{r.id}'" for r in config.rules if indicative(r.legal_basis.text)]
+    occurrences += [_("rules.yaml: rule '{rule}'", rule=r.id) for r in config.rules if indicative(r.legal_basis.text)]
     return finding(
         occurrences,
         id="C-indicative-legal-basis",
-        title="Legal bases are marked indicative, not verified",
+        title=_("Legal bases are marked indicative, not verified"),
         likelihood="medium",
         impact="high",
-        motivation="Processing without a verified basis is unlawful (art. 6); the texts say they are starting "
-        "points for the jurists.",
+        motivation=_(
+            "Processing without a verified basis is unlawful (art. 6); the texts say they are starting "
+            "points for the jurists."
+        ),
         measures=("M16",),
-        advice="Have the parties' jurists verify each basis and remove the 'indicatief' mark.",
+        advice=_("Have the parties' jurists verify each basis and remove the 'indicatief' mark."),
     )
 
 
 def wpg_bases(config: PolicyConfig) -> Finding | None:
     return finding(
         [
-            f"rules.yaml: rule '{r.id}' names {r.legal_basis.dpv}"
+            _("rules.yaml: rule '{rule}' names {basis}", rule=r.id, basis=r.legal_basis.dpv)
             for r in config.rules
             if r.legal_basis.dpv.startswith("nl-wpg:")
         ],
         id="C-wpg-basis",
-        title="Some processing rests on the Wet politiegegevens, outside the GDPR",
+        title=_("Some processing rests on the Wet politiegegevens, outside the GDPR"),
         likelihood="medium",
         impact="medium",
-        motivation="Police processing under the Wpg belongs in the police's own Wpg register, not only in this "
-        "GDPR register; the boundary must be settled.",
+        motivation=_(
+            "Police processing under the Wpg belongs in the police's own Wpg register, not only in this "
+            "GDPR register; the boundary must be settled."
+        ),
         measures=("M09",),
-        advice="Let the police's privacy officer register these disclosures under the Wpg.",
+        advice=_("Let the police's privacy officer register these disclosures under the Wpg."),
     )
 
 
 def processors(config: PolicyConfig) -> Finding | None:
     return finding(
         [
-            f"covenants.yaml: covenant '{c.id}': {p.organisation}"
+            _("covenants.yaml: covenant '{covenant}': {organisation}", covenant=c.id, organisation=p.organisation)
             for c in config.covenants
             for p in c.parties
             if p.gdpr_role == GdprRole.PROCESSOR
         ],
         id="C-processor",
-        title="A party acts as processor",
+        title=_("A party acts as processor"),
         likelihood="low",
         impact="medium",
-        motivation="A processor needs a processing agreement (art. 28), which the configuration does not record.",
+        motivation=_("A processor needs a processing agreement (art. 28), which the configuration does not record."),
         measures=(),
-        advice="Record the processing agreement with each processor.",
+        advice=_("Record the processing agreement with each processor."),
     )
 
 
 def after_end_under_hold(config: PolicyConfig) -> Finding | None:
     return finding(
-        [f"rules.yaml: rule '{r.id}' ({r.purpose})" for r in config.rules if holds_after_end(r)],
+        [
+            _("rules.yaml: rule '{rule}' ({purpose})", rule=r.id, purpose=r.purpose)
+            for r in config.rules
+            if holds_after_end(r)
+        ],
         id="C-read-after-end-under-hold",
-        title="Some data stays readable after the covenant's end for participants under a legal hold",
+        title=_("Some data stays readable after the covenant's end for participants under a legal hold"),
         likelihood="low",
         impact="medium",
-        motivation="Art. 17(3)(e) allows keeping data for legal claims, but a hold left open keeps the data "
-        "readable beyond its purpose.",
+        motivation=_(
+            "Art. 17(3)(e) allows keeping data for legal claims, but a hold left open keeps the data "
+            "readable beyond its purpose."
+        ),
         measures=("M01", "M09"),
-        advice="Record the end of every procedure promptly so that its hold is lifted; review open holds.",
+        advice=_("Record the end of every procedure promptly so that its hold is lifted; review open holds."),
     )
 
 
 def open_mandates(config: PolicyConfig) -> Finding | None:
     return finding(
-        [f"mandates.yaml: mandate '{m.id}' ({m.reference})" for m in mandates_of(config) if m.valid_until is None],
+        [
+            _("mandates.yaml: mandate '{mandate}' ({reference})", mandate=m.id, reference=m.reference)
+            for m in mandates_of(config)
+            if m.valid_until is None
+        ],
         id="C-open-mandate",
-        title="A mandate runs until it is withdrawn",
+        title=_("A mandate runs until it is withdrawn"),
         likelihood="medium",
         impact="low",
-        motivation="Its rules stop with the covenant, but the mandate itself stays in force until someone "
-        "records its withdrawal.",
+        motivation=_(
+            "Its rules stop with the covenant, but the mandate itself stays in force until someone "
+            "records its withdrawal."
+        ),
         measures=("M05",),
-        advice="Record the withdrawal of each mandate when its covenant ends.",
+        advice=_("Record the withdrawal of each mandate when its covenant ends."),
     )

@@ -7,15 +7,23 @@ from gateway.dpia.facts import (
     effective_access,
     granted_fields,
     join_words,
+    operation_verb,
     served_recipients,
+    type_label,
 )
+from gateway.dpia.lang import _
 from gateway.dpia.risk_model import Finding, finding
 from gateway.policies.model import Operation, OrganisationKind, PolicyConfig, Sensitivity
 
 
+def _items(category: str, fields: tuple[str, ...]) -> str:
+    """Return fields of a category as 'screening.{signals, notes}'."""
+    return category + ".{" + ", ".join(fields) + "}"
+
+
 def _sensitive_grants(config: PolicyConfig, kind: Sensitivity, ngo: bool) -> list[str]:
     """Return where reads give `kind` data to NGOs (ngo=True) or to other non-source parties (ngo=False)."""
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     orgs = {o.id: o for o in config.organisations}
     grouped: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
     for access in effective_access(config):
@@ -29,23 +37,38 @@ def _sensitive_grants(config: PolicyConfig, kind: Sensitivity, ngo: bool) -> lis
             continue
         grouped.setdefault((access.rule, category.id, sensitive), []).append(org.name)
     return [
-        f"rules.yaml: rule '{rule}': {cid}.{{{', '.join(fields)}}} to {join_words(names)}"
+        _(
+            "rules.yaml: rule '{rule}': {data} to {recipients}",
+            rule=rule,
+            data=_items(cid, fields),
+            recipients=join_words(names),
+        )
         for (rule, cid, fields), names in grouped.items()
     ]
+
+
+def _is_free_text(*descriptions: str | None) -> bool:
+    """Return whether a field's descriptions call it free text (in Dutch or in English)."""
+    words = " ".join(d for d in descriptions if d).lower()
+    return "vrije tekst" in words or "free text" in words
 
 
 def special_to_ngo(config: PolicyConfig) -> Finding | None:
     return finding(
         _sensitive_grants(config, Sensitivity.SPECIAL, ngo=True),
         id="C-special-to-ngo",
-        title="Special-category (art. 9) data is given to an NGO",
+        title=_("Special-category (art. 9) data is given to an NGO"),
         likelihood="medium",
         impact="high",
-        motivation="Health data leaves public bodies for a private foundation; the art. 9(2) exception holds only "
-        "while the recipients are health professionals bound by secrecy.",
+        motivation=_(
+            "Health data leaves public bodies for a private foundation; the art. 9(2) exception holds only "
+            "while the recipients are health professionals bound by secrecy."
+        ),
         measures=("M01", "M03", "M09"),
-        advice="Verify in the covenant that only staff bound by professional secrecy act in the named role; "
-        "review the NGO's own retention and security.",
+        advice=_(
+            "Verify in the covenant that only staff bound by professional secrecy act in the named role; "
+            "review the NGO's own retention and security."
+        ),
     )
 
 
@@ -53,12 +76,12 @@ def criminal_to_ngo(config: PolicyConfig) -> Finding | None:
     return finding(
         _sensitive_grants(config, Sensitivity.CRIMINAL, ngo=True),
         id="C-criminal-to-ngo",
-        title="Criminal (art. 10) data is given to an NGO",
+        title=_("Criminal (art. 10) data is given to an NGO"),
         likelihood="medium",
         impact="high",
-        motivation="Police data in private hands needs a basis under art. 10 / UAVG art. 33 or the Wpg.",
+        motivation=_("Police data in private hands needs a basis under art. 10 / UAVG art. 33 or the Wpg."),
         measures=("M01", "M03", "M09"),
-        advice="Remove the grant unless the jurists confirm a specific basis for this NGO.",
+        advice=_("Remove the grant unless the jurists confirm a specific basis for this NGO."),
     )
 
 
@@ -68,18 +91,20 @@ def sensitive_beyond_source(config: PolicyConfig) -> Finding | None:
     return finding(
         occurrences,
         id="C-sensitive-beyond-source",
-        title="Special or criminal data is disclosed to public bodies other than its source",
+        title=_("Special or criminal data is disclosed to public bodies other than its source"),
         likelihood="medium",
         impact="medium",
-        motivation="Each disclosure widens the circle that holds sensitive data; the purpose's art. 9 / art. 10 "
-        "condition must cover each recipient.",
+        motivation=_(
+            "Each disclosure widens the circle that holds sensitive data; the purpose's art. 9 / art. 10 "
+            "condition must cover each recipient."
+        ),
         measures=("M01", "M03", "M05", "M09"),
-        advice="Confirm per recipient that the condition applies and that the fields are the minimum needed.",
+        advice=_("Confirm per recipient that the condition applies and that the fields are the minimum needed."),
     )
 
 
 def national_id_released(config: PolicyConfig) -> Finding | None:
-    _, categories, _ = by_id(config)
+    categories = by_id(config)[1]
     occurrences = []
     for rule in config.rules:
         recipients = ", ".join(o.name for o in served_recipients(config, rule))
@@ -89,40 +114,50 @@ def national_id_released(config: PolicyConfig) -> Finding | None:
                 f for f in granted_fields(category, grant) if category.field_sensitivity(f) is Sensitivity.NATIONAL_ID
             ]
             if ids:
-                ops = "/".join(o.value for o in rule.operations)
+                ops = "/".join(operation_verb(o) for o in rule.operations)
                 occurrences.append(
-                    f"rules.yaml: rule '{rule.id}' ({ops}): {category.id}.{{{', '.join(ids)}}} to {recipients}"
+                    _(
+                        "rules.yaml: rule '{rule}' ({operations}): {data} to {recipients}",
+                        rule=rule.id,
+                        operations=ops,
+                        data=_items(category.id, tuple(ids)),
+                        recipients=recipients,
+                    )
                 )
     return finding(
         occurrences,
         id="C-national-id-released",
-        title="National identification numbers are released",
+        title=_("National identification numbers are released"),
         likelihood="medium",
         impact="medium",
-        motivation="UAVG art. 46 allows a national id number only where a law prescribes its use; each "
-        "recipient needs its own statutory ground.",
+        motivation=_(
+            "UAVG art. 46 allows a national id number only where a law prescribes its use; each "
+            "recipient needs its own statutory ground."
+        ),
         measures=("M04", "M13"),
-        advice="Record the statutory ground per recipient; prefer the per-recipient pseudonym where matching "
-        "is not needed.",
+        advice=_(
+            "Record the statutory ground per recipient; prefer the per-recipient pseudonym where matching "
+            "is not needed."
+        ),
     )
 
 
 def free_text_fields(config: PolicyConfig) -> Finding | None:
     occurrences = [
-        f"categories.yaml: {c.id}.{f.name} ({c.field_sensitivity(f.name).value})"
+        f"categories.yaml: {c.id}.{f.name} ({type_label(c.field_sensitivity(f.name))})"
         for c in config.categories
         for f in c.fields
-        if "free text" in f.description.lower() and c.field_sensitivity(f.name) is Sensitivity.ORDINARY
+        if _is_free_text(f.description, f.description_en) and c.field_sensitivity(f.name) is Sensitivity.ORDINARY
     ]
     return finding(
         occurrences,
         id="C-free-text",
-        title="Free-text fields typed ordinary may hold special or criminal data",
+        title=_("Free-text fields typed ordinary may hold special or criminal data"),
         likelihood="medium",
         impact="medium",
-        motivation="Notes can mention health or police matters, which then travel as ordinary data.",
+        motivation=_("Notes can mention health or police matters, which then travel as ordinary data."),
         measures=("M03",),
-        advice="Instruct writers not to record health or criminal data in notes, and sample notes periodically.",
+        advice=_("Instruct writers not to record health or criminal data in notes, and sample notes periodically."),
     )
 
 
@@ -131,15 +166,15 @@ def never_written(config: PolicyConfig) -> Finding | None:
     read = {a.category for a in effective_access(config) if a.operation is Operation.READ}
     return finding(
         [
-            f"categories.yaml: category '{c.id}' is read but no rule lets its source write it"
+            _("categories.yaml: category '{category}' is read but no rule lets its source write it", category=c.id)
             for c in config.categories
             if c.id in read and c.id not in written
         ],
         id="C-never-written",
-        title="A category is shared but never written through the gateway",
+        title=_("A category is shared but never written through the gateway"),
         likelihood="low",
         impact="low",
-        motivation="Its data enters only at registration, so recipients may read stale or empty values.",
+        motivation=_("Its data enters only at registration, so recipients may read stale or empty values."),
         measures=(),
-        advice="Add a write rule for its source, or stop sharing the category.",
+        advice=_("Add a write rule for its source, or stop sharing the category."),
     )

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.dpia.lang import N_, tr
 from gateway.policies.model import PolicyConfig
 
 _SCALE = ("low", "medium", "high")
+_WORD = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
+
+
+def level_word(value: str) -> str:
+    """Return a likelihood, impact or level (low / medium / high) in the documents' language."""
+    return tr(_WORD.get(value, value))
 
 
 def level(likelihood: str, impact: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.i18n import N_
 from gateway.policies.model import GdprRole, Operation, Sensitivity
 
 PREFIXES = {
@@ -46,4 +47,5 @@ PROCESSING = {
 REMOVE = "dpv:Remove"
 
 # The configuration has no data-subject field: the records are about the participants.
-DATA_SUBJECT = {"name": "participants", "dpv": ["dpv:DataSubject"]}
+DATA_SUBJECT_NAME = N_("participants")
+DATA_SUBJECT = {"name": DATA_SUBJECT_NAME, "dpv": ["dpv:DataSubject"]}

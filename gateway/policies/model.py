@@ -19,6 +19,9 @@ FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 _DPV_LEGAL_BASIS = re.compile(r"^eu-gdpr:A(6-1-[a-f]|9-2-[a-j]|10)$|^nl-(wpg|uavg|vw2000|awb):[A-Za-z0-9.-]+$")
 
 
+_IN_ENGLISH = "The same text in English, for the English rendition of the documents (gateway dpia generate --lang en)"
+
+
 class Strict(BaseModel):
     """Base for config entries: unknown keys are errors, values are immutable."""
 
@@ -71,7 +74,8 @@ class Organisation(Strict):
 
 class LegalBasis(Strict):
     dpv: str = Field(description="DPV / eu-gdpr term, e.g. eu-gdpr:A6-1-e")
-    text: str = Field(min_length=10, description="The article and the law that give the basis")
+    text: str = Field(min_length=10, description="The article and the law that give the basis, in Dutch")
+    text_en: str | None = Field(default=None, description=_IN_ENGLISH)
 
     @field_validator("dpv")
     @classmethod
@@ -164,7 +168,8 @@ class Purpose(Strict):
 
     id: Identifier
     name: str
-    description: str
+    description: str = Field(description="What the processing is, in Dutch (the documents of record)")
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
     dpv_purpose: str
     legal_basis: LegalBasis
@@ -181,6 +186,7 @@ class Purpose(Strict):
 class CategoryField(Strict):
     name: FieldName
     description: str = ""
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     sensitivity: Sensitivity | None = Field(default=None, description="Overrides the category's type")
 
 
@@ -188,6 +194,7 @@ class DataCategory(Strict):
     id: Identifier
     name: str
     description: str = ""
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     dpv_category: str
     sensitivity: Sensitivity
     fields: tuple[CategoryField, ...] = Field(min_length=1)
@@ -285,7 +292,8 @@ class RetentionRule(Strict):
     action: Literal["destroy", "archive"]
     legal_source: str = Field(min_length=5)
     suggestion: bool = Field(default=False, description="A design choice, not law (labelled so in output)")
-    note: str | None = None
+    note: str | None = Field(default=None, description="Why this period, in Dutch")
+    note_en: str | None = Field(default=None, description=_IN_ENGLISH)
 
     @model_validator(mode="after")
     def _duration_fits_action(self) -> RetentionRule:
@@ -399,7 +407,8 @@ class OversightActivity(Strict):
 
     id: Identifier
     name: str
-    description: str
+    description: str = Field(description="What the activity is, in Dutch (the documents of record)")
+    description_en: str | None = Field(default=None, description=_IN_ENGLISH)
     processing_activity_id: Annotated[str, Field(pattern=r"^(https?|urn):\S+$")]
     dpv_purpose: str
     legal_basis: LegalBasis
@@ -434,6 +443,7 @@ class ConfigMeta(Strict):
     title: str
     status: str
     disclaimer: str
+    disclaimer_en: str | None = Field(default=None, description=_IN_ENGLISH)
     controller_contact: str
 
 

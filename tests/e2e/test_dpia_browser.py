@@ -46,11 +46,11 @@ def test_the_generated_dpia_html_renders_in_a_headless_browser(browser: Browser,
     )
     # the organisational measures are filled from the configuration, for every inherent risk
     empty = browser.evaluate(
-        "[...document.querySelectorAll('#s17 table')].find(t => t.innerText.includes('Organisational measure'))"
+        "[...document.querySelectorAll('#s17 table')].find(t => t.innerText.includes('Organisatorische maatregel'))"
         ".querySelectorAll('tbody tr td:last-child:empty').length"
     )
     assert empty == 0
-    assert "TO BE ASSESSED" in text.upper()
+    assert "TE BEOORDELEN" in text.upper()
     assert browser.evaluate("performance.getEntriesByType('resource').length") == 0, "it loads nothing else"
     assert browser.evaluate("document.querySelectorAll('td.level-high').length") > 0, "high risks are highlighted"
     assert browser.evaluate("document.querySelector('main').getBoundingClientRect().width") > 600

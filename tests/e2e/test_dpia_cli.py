@@ -96,8 +96,8 @@ def test_dpia_diff_explains_the_change_between_two_git_revisions(workspace: Path
     git("commit", "-q", "-m", "shipped configuration")
     edit(
         workspace / "config/lvv/retention.yaml",
-        "duration: P3M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5(1)(e)\n",
-        "duration: P1M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5(1)(e)\n",
+        "duration: P3M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5 lid 1 sub e\n",
+        "duration: P1M\n  action: destroy\n  legal_source: Convenant LVV; AVG art. 5 lid 1 sub e\n",
     )
     git("commit", "-q", "-am", "shorter retention of counselling notes")
 
@@ -114,3 +114,19 @@ def test_dpia_diff_explains_the_change_between_two_git_revisions(workspace: Path
 def test_the_committed_documents_are_current_for_the_shipped_configuration() -> None:
     result = gateway("dpia", "check", "--config", "config/lvv", "--out", "dpia", cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_english_rendition_is_generated_on_request_and_kept_current_by_check(workspace: Path) -> None:
+    result = gateway("dpia", "generate", "--config", "config/lvv", "--lang", "en", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert "wrote dpia/lvv/dpia.en.md" in result.stdout
+    assert "## Introduction" in (workspace / "dpia/lvv/dpia.en.md").read_text(encoding="utf-8")
+    assert "## Inleiding" in (workspace / "dpia/lvv/dpia.md").read_text(encoding="utf-8")
+    assert gateway("dpia", "check", "--config", "config/lvv", cwd=workspace).returncode == 0
+
+    edit(workspace / "config/lvv/rules.yaml", MEDICAL_OUTCOME, '{category: medical, fields: "*"}')
+    assert gateway("dpia", "generate", "--config", "config/lvv", cwd=workspace).returncode == 0
+    failed = gateway("dpia", "check", "--config", "config/lvv", cwd=workspace)
+    assert failed.returncode == 1
+    assert "dpia/lvv/dpia.en.md is stale" in failed.stderr
+    assert "dpia/lvv/dpia.md is stale" not in failed.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dpia.generate import DPIA_HTML, DPIA_MD, DocumentsError, generate, render_all, stale
+from gateway.dpia.generate import DPIA_HTML, DPIA_MD, REGISTER_MD, VERSIONS, DocumentsError, generate, render_all, stale
 from gateway.dpia.human import extract, mask
 from gateway.policies.loader import load_config
 from gateway.policies.model import Grant, PolicyConfig
@@ -76,7 +76,7 @@ def test_the_dpia_has_every_section_of_the_model_dpia(shipped: PolicyConfig) -> 
 def test_the_sections_that_need_judgement_are_marked_to_be_assessed(shipped: PolicyConfig) -> None:
     human = extract(render_all(shipped, {}, None)[DPIA_MD])
     assert {"interests", "dpo-advice", "adoption", "residual-risk-acceptance", "management-conclusion"} <= set(human)
-    assert all(text.startswith("**To be assessed.**") for text in human.values())
+    assert all(text.startswith("**Te beoordelen.**") for text in human.values())
 
 
 def test_generating_twice_gives_identical_files(shipped: PolicyConfig, tmp_path: Path) -> None:
@@ -149,8 +149,8 @@ def test_the_html_carries_the_same_human_sections_as_the_markdown(shipped: Polic
 
 def test_the_document_version_comes_from_the_policy_not_the_clock(shipped: PolicyConfig) -> None:
     markdown = render_all(shipped, {}, None)[DPIA_MD]
-    assert "Document version | `sha256:" in markdown
-    assert not re.search(r"generated (on|at) \d{4}", markdown, re.IGNORECASE)
+    assert "Documentversie | `sha256:" in markdown
+    assert not re.search(r"(generated|gegenereerd) (on|at|op|om) \d{4}", markdown, re.IGNORECASE)
 
 
 def test_an_untouched_section_that_disappeared_is_dropped(shipped: PolicyConfig, tmp_path: Path) -> None:
@@ -162,3 +162,51 @@ def test_an_untouched_section_that_disappeared_is_dropped(shipped: PolicyConfig,
     text = (tmp_path / "lvv" / DPIA_MD).read_text(encoding="utf-8")
     assert "residual-c-no-retention" not in text
     assert "Bijlage: tekst uit secties" not in text
+
+
+def test_the_documents_of_record_speak_dutch(shipped: PolicyConfig) -> None:
+    files = render_all(shipped, {}, None)
+    dpia, register = files[DPIA_MD], files[REGISTER_MD]
+    assert "Deze gegevensbeschermingseffectbeoordeling (DPIA, AVG art. 35) volgt de opbouw van het Model DPIA" in dpia
+    assert "| Risico | Titel | Niveau | Technische maatregelen | Organisatorische maatregel |" in dpia
+    assert "Advies van de functionaris gegevensbescherming" in dpia
+    assert "Art. 30 lid 1 sub a: de naam en de contactgegevens van de verwerkingsverantwoordelijke" in register
+    assert "Gezamenlijke verwerkingsverantwoordelijken: Gemeente Amsterdam (lvv-amsterdam)" in register
+    for english in ("To be assessed", "This data protection impact assessment", "Joint controllers", "(a) name and"):
+        assert english not in dpia + register, english
+    assert '<html lang="nl">' in files[DPIA_HTML]
+
+
+def test_an_english_rendition_is_written_beside_the_dutch_documents_on_request(
+    shipped: PolicyConfig, tmp_path: Path
+) -> None:
+    generate(shipped, tmp_path)
+    write_in(tmp_path / "lvv" / DPIA_MD, "interests", WRITTEN)
+    written = {p.name for p in generate(shipped, tmp_path, "en")}
+    assert written == {"dpia.en.md", "dpia.en.html", "register.en.md", "register.en.json"}
+    english = (tmp_path / "lvv" / "dpia.en.md").read_text(encoding="utf-8")
+    assert "### 1. The proposal" in english
+    assert "**To be assessed.** Who adopted this DPIA" in english
+    assert extract(english)["interests"] == WRITTEN, "the rendition carries what people wrote in the Dutch DPIA"
+    assert "### 1. Voorstel" in (tmp_path / "lvv" / DPIA_MD).read_text(encoding="utf-8")
+    assert "Registering a person who reports to the local LVV" in english, "the configuration's English texts"
+    assert "Registreren van een persoon die zich bij de lokale LVV meldt" in (tmp_path / "lvv" / DPIA_MD).read_text(
+        encoding="utf-8"
+    )
+    assert VERSIONS not in written
+    assert stale(shipped, tmp_path) == []
+    (tmp_path / "lvv" / "dpia.en.md").write_text(english.replace("The proposal", "A proposal"), encoding="utf-8")
+    assert stale(shipped, tmp_path) == [f"{tmp_path / 'lvv' / 'dpia.en.md'} is stale"], "a rendition is checked too"
+
+
+def test_placeholders_of_an_earlier_english_document_give_way_to_the_dutch_ones(
+    shipped: PolicyConfig, tmp_path: Path
+) -> None:
+    generate(shipped, tmp_path)
+    markdown = tmp_path / "lvv" / DPIA_MD
+    write_in(markdown, "adoption", "**To be assessed.** Who adopted this DPIA, on which date, and what they decided.")
+    write_in(markdown, "interests", WRITTEN)
+    generate(shipped, tmp_path)
+    human = extract(markdown.read_text(encoding="utf-8"))
+    assert human["adoption"].startswith("**Te beoordelen.** Wie deze DPIA heeft vastgesteld")
+    assert human["interests"] == WRITTEN

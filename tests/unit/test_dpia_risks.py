@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.dpia.lang import speaking
 from gateway.dpia.risks import Finding, findings, level
 from gateway.policies.loader import load_config
 from gateway.policies.model import (
@@ -43,13 +44,14 @@ def add_rule(config: PolicyConfig, **fields: object) -> PolicyConfig:
 def test_the_shipped_config_shows_health_data_going_to_the_medical_ngo(shipped: PolicyConfig) -> None:
     risk = found(shipped)["C-special-to-ngo"]
     assert risk.level == "high"
+    assert risk.title == "Bijzondere persoonsgegevens (art. 9) worden aan een ngo verstrekt"
     assert any("medical-ngo-read" in o and "Medisch Steunpunt" in o for o in risk.occurrences)
 
 
 def test_the_shipped_config_shows_released_national_ids_and_the_police_basis(shipped: PolicyConfig) -> None:
     risks = found(shipped)
     assert any("lso-ind-read" in o and "v_number" in o for o in risks["C-national-id-released"].occurrences)
-    assert risks["C-wpg-basis"].occurrences == ("rules.yaml: rule 'screening-avim-write' names nl-wpg:art-20",)
+    assert risks["C-wpg-basis"].occurrences == ("rules.yaml: deelregel 'screening-avim-write' noemt nl-wpg:art-20",)
     assert any("lso-city-read" in o and "screening" in o for o in risks["C-sensitive-beyond-source"].occurrences)
 
 
@@ -63,14 +65,14 @@ def test_criminal_data_given_to_an_ngo_is_a_high_risk(shipped: PolicyConfig) -> 
     risk = found(config)["C-criminal-to-ngo"]
     assert risk.level == "high"
     assert risk.occurrences == (
-        "rules.yaml: rule 'test-rule': screening.{signals} to Stichting Voorbeeld Rechtshulp (fictief)",
+        "rules.yaml: deelregel 'test-rule': screening.{signals} aan Stichting Voorbeeld Rechtshulp (fictief)",
     )
 
 
 def test_a_category_without_a_retention_rule_is_named(shipped: PolicyConfig) -> None:
     config = shipped.model_copy(update={"retention": tuple(r for r in shipped.retention if r.applies_to != "outflow")})
     assert found(config)["C-no-retention"].occurrences == (
-        "categories.yaml: category 'outflow' has no rule in retention.yaml",
+        "categories.yaml: categorie 'outflow' heeft geen bewaarregel in retention.yaml",
     )
     assert "C-no-retention" not in found(shipped)
 
@@ -78,7 +80,7 @@ def test_a_category_without_a_retention_rule_is_named(shipped: PolicyConfig) -> 
 def test_a_purpose_no_rule_serves_is_named_but_aggregate_purposes_are_not(shipped: PolicyConfig) -> None:
     config = shipped.model_copy(update={"rules": tuple(r for r in shipped.rules if r.purpose != "legal_aid")})
     assert found(config)["C-purpose-without-rules"].occurrences == (
-        "purposes.yaml: purpose 'legal_aid' has no sharing rule",
+        "purposes.yaml: doel 'legal_aid' heeft geen deelregel",
     )
     assert "C-purpose-without-rules" not in found(shipped)
 
@@ -108,13 +110,13 @@ def test_a_recipient_outside_every_covenant_is_named(shipped: PolicyConfig) -> N
         grants=(Grant(category="contact", fields=("phone",)),),
     )
     occurrences = found(config)["C-recipient-outside-covenant"].occurrences
-    assert "organisations.yaml: organisation 'ngo-stranger' is party to no covenant" in occurrences
+    assert "organisations.yaml: organisatie 'ngo-stranger' is bij geen enkel convenant partij" in occurrences
     assert "C-recipient-outside-covenant" not in found(shipped)
 
 
 def test_rules_under_ended_covenants_are_named_relative_to_the_newest_covenant(shipped: PolicyConfig) -> None:
     risk = found(shipped)["C-rules-under-ended-covenants"]
-    assert "rules.yaml: rule 'lso-city-read'" in risk.occurrences
+    assert "rules.yaml: deelregel 'lso-city-read'" in risk.occurrences
     assert not any("local-" in o for o in risk.occurrences)
     only_city_covenants = shipped.model_copy(
         update={"covenants": tuple(c for c in shipped.covenants if c.id.startswith("lvv-"))}
@@ -132,7 +134,7 @@ def test_a_processor_party_needs_an_agreement(shipped: PolicyConfig) -> None:
         update={"covenants": (covenant.model_copy(update={"parties": parties}), *shipped.covenants[1:])}
     )
     assert found(config)["C-processor"].occurrences == (
-        "covenants.yaml: covenant 'lvv-amsterdam': ngo-opvang-amsterdam",
+        "covenants.yaml: convenant 'lvv-amsterdam': ngo-opvang-amsterdam",
     )
 
 
@@ -155,3 +157,14 @@ def test_the_risks_are_listed_most_severe_first(shipped: PolicyConfig) -> None:
     order = ["high", "medium", "low"]
     levels = [order.index(f.level) for f in findings(shipped)]
     assert levels == sorted(levels)
+
+
+def test_an_english_rendition_names_the_same_risk_in_english(shipped: PolicyConfig) -> None:
+    with speaking("en"):
+        risk = found(shipped)["C-wpg-basis"]
+    assert risk.occurrences == ("rules.yaml: rule 'screening-avim-write' names nl-wpg:art-20",)
+    assert risk.title == "Some processing rests on the Wet politiegegevens, outside the GDPR"
+
+
+def test_a_free_text_field_is_found_by_its_dutch_description(shipped: PolicyConfig) -> None:
+    assert found(shipped)["C-free-text"].occurrences == ("categories.yaml: counselling_notes.notes (gewoon)",)
