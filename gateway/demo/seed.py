@@ -19,7 +19,8 @@ CITIES = ("amsterdam", "rotterdam", "utrecht", "groningen", "eindhoven")
 NATIONALITIES = ("XXA", "XXB", "XXC", "XXX")  # ISO 3166 user-assigned / unknown codes, never real countries
 LANGUAGES = ("en", "fr", "ar", "ti", "fa")
 REFUSED_SHARE = 0.2  # of the registrations after the first of each city (that one is always admitted)
-REFUSAL_REASONS = (("regiobinding", 3), ("dublinclaim", 2), ("overig", 1))  # reason, weight
+REFUSAL_REASONS = ("regiobinding", "dublinclaim", "overig")
+REFUSAL_WEIGHTS = (3, 2, 1)  # mostly for lack of regional ties, then a Dublin claim (DOMAIN.md)
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,14 @@ def _intake(decisions: random.Random, first: bool, day: date) -> dict[str, Any]:
     """Return the intake decision of one registration: admitted, or refused with a reason."""
     if first or decisions.random() >= REFUSED_SHARE:
         return {"admission_decision": "toegelaten", "intake_date": day.isoformat()}
-    reasons, weights = zip(*REFUSAL_REASONS, strict=True)
-    reason = decisions.choices(reasons, weights)[0]
+    reason = decisions.choices(REFUSAL_REASONS, REFUSAL_WEIGHTS)[0]
     return {"admission_decision": "afgewezen", "refusal_reason": reason, "intake_date": day.isoformat()}
 
 
 async def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seeded:
     """Register `per_city` synthetic people per city with their intake decision; partner records for the admitted."""
     rng = random.Random(rng_seed)
-    # A generator of its own, so the decisions do not shift the other synthetic values.
+    # A generator of its own: the decisions do not depend on how many values the records drew.
     decisions = random.Random(f"intake-{rng_seed}")
     service = container.exchange
     example: dict[str, str] = {}
