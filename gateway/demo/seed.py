@@ -1,6 +1,8 @@
 """Synthetic demo participants, registered through the same audited path as any partner's intake.
 
 Everything here is invented: names are 'Synthetisch-NNN', V-numbers 'DEMO-V-NNNNN'. Never real data.
+Every registration records the intake decision: most are admitted; a few are refused (for lack of
+regional ties, a Dublin claim or another reason) and then get no case and no partner records.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from gateway.exchange.context import Principal, RequestContext, TraceContext
 CITIES = ("amsterdam", "rotterdam", "utrecht", "groningen", "eindhoven")
 NATIONALITIES = ("XXA", "XXB", "XXC", "XXX")  # ISO 3166 user-assigned / unknown codes, never real countries
 LANGUAGES = ("en", "fr", "ar", "ti", "fa")
+REFUSED_SHARE = 0.2  # of the registrations after the first of each city (that one is always admitted)
+REFUSAL_REASONS = ("regiobinding", "dublinclaim", "overig")
+REFUSAL_WEIGHTS = (3, 2, 1)  # mostly for lack of regional ties, then a Dublin claim (DOMAIN.md)
 
 
 @dataclass(frozen=True)
@@ -50,16 +55,33 @@ def _person(rng: random.Random, n: int) -> dict[str, dict[str, Any]]:
     }
 
 
+def _intake(decisions: random.Random, first: bool, day: date) -> dict[str, Any]:
+    """Return the intake decision of one registration: admitted, or refused with a reason."""
+    if first or decisions.random() >= REFUSED_SHARE:
+        return {"admission_decision": "toegelaten", "intake_date": day.isoformat()}
+    reason = decisions.choices(REFUSAL_REASONS, REFUSAL_WEIGHTS)[0]
+    return {"admission_decision": "afgewezen", "refusal_reason": reason, "intake_date": day.isoformat()}
+
+
 async def seed(container: Container, per_city: int = 4, rng_seed: int = 2024) -> Seeded:
-    """Register `per_city` synthetic participants in every city and add some national-agency records."""
+    """Register `per_city` synthetic people per city with their intake decision; partner records for the admitted."""
     rng = random.Random(rng_seed)
+    # A generator of its own: the decisions do not depend on how many values the records drew.
+    decisions = random.Random(f"intake-{rng_seed}")
     service = container.exchange
     example: dict[str, str] = {}
     n = 0
     for city in CITIES:
-        for _ in range(per_city):
+        for i in range(per_city):
             n += 1
-            written = await service.register(_ctx(city, "intake_officer", "intake"), city, _person(rng, n))
+            records = _person(rng, n)
+            records["intake"] = _intake(decisions, i == 0, container.clock.now().date())
+            if records["intake"]["admission_decision"] == "afgewezen":
+                # Refused: only who reported and the decision (an objection would need them); no case.
+                refused = {"identity": records["identity"], "intake": records["intake"]}
+                await service.register(_ctx(city, "intake_officer", "intake"), city, refused)
+                continue
+            written = await service.register(_ctx(city, "intake_officer", "intake"), city, records)
             if city == "amsterdam" and not example:
                 participant_id = container.store.resolve(city, written.pseudonym)
                 assert participant_id is not None

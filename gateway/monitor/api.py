@@ -115,7 +115,7 @@ def publication_body(parts: MonitorParts, computed: Computed, period: str | None
                 "name": ind.name,
                 "definition": ind.definition,
                 "breakdown": ind.breakdown,
-                "counted_from": f"{ind.category}.{ind.field}",
+                "counted_from": ind.counted_from,
                 "table": table_json(table),
             }
             for ind, table in pub.indicators

@@ -66,7 +66,9 @@ def column_of(indicator: Indicator, values: Mapping[tuple[str, str], object]) ->
         return indicator.unrecorded
     value = values[key]
     for bucket in indicator.buckets:
-        if bucket.holds(value):
+        if bucket.holds(value) and (
+            bucket.where is None or bucket.where.holds(values.get((indicator.category, bucket.where.field)))
+        ):
             return bucket.label
     return indicator.unrecorded
 

@@ -3,6 +3,8 @@
 Each indicator names the category and field it counts from, how values fall into the columns of its
 breakdown (phase, route, reason, ...), its definition in plain Dutch words, and the column for
 participants without a recorded value (so every indicator adds up to the participants per region).
+A column may also require a value of a second field of the same category (`where`: a refusal, and its
+reason); the first column that holds a participant counts them, so still one column per participant.
 The disclosure rule (threshold, rounding) holds for every table; periods are the calendar lattice of
 one grain (month, quarter or year), never a free date range.
 """
@@ -25,6 +27,25 @@ MONITOR_FILE = "monitor.yaml"
 Scalar = str | int | bool
 
 
+def _among(value: object, values: tuple[Scalar, ...]) -> bool:
+    """Return whether `value` is one of `values`, a boolean only as a boolean, a number only as a number."""
+    # True == 1 in Python: a boolean matches only a boolean, a number only a number.
+    if isinstance(value, bool):
+        return any(isinstance(v, bool) and v is value for v in values)
+    return any(not isinstance(v, bool) and type(v) is type(value) and v == value for v in values)
+
+
+class Condition(Strict):
+    """A second field of the indicator's category that a column also requires (e.g. the reason of a refusal)."""
+
+    field: FieldName
+    values: tuple[Scalar, ...] = Field(min_length=1)
+
+    def holds(self, value: object) -> bool:
+        """Return whether a recorded value of the second field meets the condition (absent never does)."""
+        return _among(value, self.values)
+
+
 class Bucket(Strict):
     """One column of a breakdown: the values (or range) of the field that count in it."""
 
@@ -32,6 +53,7 @@ class Bucket(Strict):
     values: tuple[Scalar, ...] = ()
     min: int | None = Field(default=None, description="Counts numbers >= min (with `max`: a range)")
     max: int | None = None
+    where: Condition | None = Field(default=None, description="A second field of the category the column requires")
 
     @model_validator(mode="after")
     def _something(self) -> Bucket:
@@ -40,12 +62,11 @@ class Bucket(Strict):
         return self
 
     def holds(self, value: object) -> bool:
-        """Return whether a recorded value counts in this column."""
-        # True == 1 in Python: a boolean matches only a boolean, a number only a number.
-        if isinstance(value, bool):
-            return any(isinstance(v, bool) and v is value for v in self.values)
-        if any(not isinstance(v, bool) and type(v) is type(value) and v == value for v in self.values):
+        """Return whether a recorded value counts in this column (the `where` condition aside)."""
+        if _among(value, self.values):
             return True
+        if isinstance(value, bool):
+            return False
         if isinstance(value, int) and (self.min is not None or self.max is not None):
             return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         return False
@@ -66,7 +87,18 @@ class Indicator(Strict):
         labels = [b.label for b in self.buckets] + [self.unrecorded]
         if len(labels) != len(set(labels)):
             raise ValueError("column labels must be distinct (unrecorded included)")
+        if any(b.where is not None and b.where.field == self.field for b in self.buckets):
+            raise ValueError("a column's `where` names a second field, not the indicator's own")
         return self
+
+    def counted_fields(self) -> tuple[str, ...]:
+        """Return the fields of the category this indicator reads: its own, then any a column's `where` names."""
+        return tuple(dict.fromkeys([self.field, *(b.where.field for b in self.buckets if b.where is not None)]))
+
+    @property
+    def counted_from(self) -> str:
+        """Return the fields counted from, as shown next to the definition: `category.field`, comma-separated."""
+        return ", ".join(f"{self.category}.{f}" for f in self.counted_fields())
 
 
 class Disclosure(Strict):
@@ -106,7 +138,7 @@ class MonitorConfig(Strict):
         """Return, per category, the fields the indicators count from (the only ones the monitor reads)."""
         out: dict[str, set[str]] = {}
         for ind in self.indicators:
-            out.setdefault(ind.category, set()).add(ind.field)
+            out.setdefault(ind.category, set()).update(ind.counted_fields())
         return {c: tuple(sorted(f)) for c, f in sorted(out.items())}
 
 
@@ -119,12 +151,14 @@ def check_against(monitor: MonitorConfig, policy: PolicyConfig) -> list[ConfigPr
         category = categories.get(ind.category)
         if category is None:
             problems.append(ConfigProblem(MONITOR_FILE, label, f"category '{ind.category}' is not in categories.yaml"))
-        elif all(f.name != ind.field for f in category.fields):
-            problems.append(
-                ConfigProblem(MONITOR_FILE, label, f"field '{ind.field}' is not a field of category '{ind.category}'")
-            )
-        elif category.field_sensitivity(ind.field).value == "national_id":
-            problems.append(ConfigProblem(MONITOR_FILE, label, "a national identifier is never counted"))
+            continue
+        for name in ind.counted_fields():
+            if all(f.name != name for f in category.fields):
+                problems.append(
+                    ConfigProblem(MONITOR_FILE, label, f"field '{name}' is not a field of category '{ind.category}'")
+                )
+            elif category.field_sensitivity(name).value == "national_id":
+                problems.append(ConfigProblem(MONITOR_FILE, label, "a national identifier is never counted"))
     return problems
 
 

@@ -115,7 +115,7 @@ def measurement_document(
                 "name": ind.name,
                 "definition": ind.definition,
                 "breakdown": ind.breakdown,
-                "counted_from": f"{ind.category}.{ind.field}",
+                "counted_from": ind.counted_from,
                 "table": table_json(table),
             }
             for ind, table in publication.indicators

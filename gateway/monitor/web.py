@@ -124,7 +124,7 @@ def _sections(pub: Publication, pages: _Pages) -> list[dict[str, Any]]:
                 "id": ind.id,
                 "name": ind.name,
                 "definition": ind.definition,
-                "counted_from": f"{ind.category}.{ind.field}",
+                "counted_from": ind.counted_from,
                 "chart": Markup(bar_chart(table, chart_rows, labels, ind.name)),
                 "caption": f"Staaf per categorie; {SUPPRESSED_MARK} is een onderdrukt aantal.",
                 "head": head,

@@ -96,7 +96,7 @@ def test_a_city_stuurgroep_sees_its_tables_and_charts_with_small_counts_suppress
     assert b.evaluate("document.querySelectorAll('figure svg polyline, figure svg circle').length") > 0
     assert b.evaluate("document.querySelectorAll('figure svg rect[height]').length") > 0
     assert b.evaluate("document.querySelectorAll('script').length") == 0
-    assert b.evaluate("document.querySelectorAll('figure svg').length") == 7
+    assert b.evaluate("document.querySelectorAll('figure svg').length") == 8
     assert not re.search(r"\bp[a-z2-7]{26}\b", b.evaluate("document.documentElement.outerHTML"))
     b.screenshot("monitor-page")
     b.evaluate("document.getElementById('instroom').scrollIntoView()")

@@ -3,7 +3,8 @@ the steering role sees only protected counts of its own region, every other role
 computation is an audit entry.
 
 Expected figures are computed here from what the demo seeded, read back through the exchange API by each
-city's case manager (an independent path), not by the monitor's own code.
+city's case manager (an independent path; the intake decision under the intake purpose), not by the
+monitor's own code.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ ROUTES = {
     "onward_migration": "Doormigratie",
     "undetermined": "Nog niet bepaald",
 }
+REFUSALS = {"regiobinding": "Afgewezen: regiobinding", "dublinclaim": "Afgewezen: Dublinclaim"}
 
 
 def _seed_two_quarters(gateway: Gateway) -> None:
@@ -56,6 +58,13 @@ def _truth(gateway: Gateway) -> list[dict[str, Any]]:
             )
             assert read.status_code == 200, read.text
             records = {k: v["fields"] for k, v in read.json()["records"].items()}
+            intake = gateway.http.get(
+                f"/v1/participants/{item['participant']}",
+                params={"categories": "intake"},
+                headers=gateway.headers(city, "case_manager", "intake"),
+            )
+            assert intake.status_code == 200, intake.text
+            records.update({k: v["fields"] for k, v in intake.json()["records"].items()})
             people.append({"region": city, "day": item["registered_at"], "records": records})
     return people
 
@@ -81,6 +90,21 @@ def _expected_no_shows(people: list[dict[str, Any]]) -> Counter[tuple[str, str]]
             if n is None
             else {0: "Geen no-show", 1: "Eén no-show"}.get(n, "Twee of meer (waarschuwingsbrief)")
         )
+        counts[(p["region"], label)] += 1
+    return counts
+
+
+def _expected_intake(people: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for p in people:
+        intake = p["records"].get("intake", {})
+        decision = intake.get("admission_decision")
+        if decision == "toegelaten":
+            label = "Toegelaten"
+        elif decision == "afgewezen":
+            label = REFUSALS.get(intake.get("refusal_reason"), "Afgewezen: andere reden")
+        else:
+            label = "Niet vastgelegd"
         counts[(p["region"], label)] += 1
     return counts
 
@@ -115,7 +139,7 @@ def test_a_city_steering_group_sees_the_true_counts_of_its_own_region_with_small
     seeded: tuple[Gateway, list[dict[str, Any]]],
 ) -> None:
     gateway, people = seeded
-    assert len(people) == 60
+    assert len(people) == 60  # everyone registered, admitted or refused at intake
     response = gateway.http.get("/v1/monitor", headers=gateway.headers("amsterdam", "steering", None))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -134,6 +158,55 @@ def test_a_city_steering_group_sees_the_true_counts_of_its_own_region_with_small
     assert series[("amsterdam", "2024-Q4")] == 5
     assert series[("amsterdam", "*")] == 12
     assert response.headers["Audit-Seq"] == str(body["audit"]["seq"])
+
+
+def test_intake_by_decision_and_reason_equals_the_decisions_the_seed_recorded_in_every_region(
+    seeded: tuple[Gateway, list[dict[str, Any]]],
+) -> None:
+    gateway, people = seeded
+    truth = _expected_intake(people)
+    decided = sum(n for (_, column), n in truth.items() if column != "Niet vastgelegd")
+    assert decided == len(people), "the seed records an intake decision for everyone it registers"
+    assert sum(n for (_, column), n in truth.items() if column.startswith("Afgewezen")) > 0
+    for city in CITIES:
+        body = gateway.http.get("/v1/monitor", headers=gateway.headers(city, "steering", None)).json()
+        indicator = {i["id"]: i for i in body["indicators"]}["intake_besluit"]
+        assert indicator["name"] == "Intake naar besluit en reden"
+        assert indicator["table"]["columns"] == [
+            "Toegelaten",
+            "Afgewezen: regiobinding",
+            "Afgewezen: Dublinclaim",
+            "Afgewezen: andere reden",
+            "Niet vastgelegd",
+        ]
+        _check_against_truth(indicator["table"], truth, [city])
+        # Every city admitted at least five of its twelve: that count is published, and true.
+        assert _cells(indicator["table"])[(city, "Toegelaten")] == truth[(city, "Toegelaten")] >= THRESHOLD
+
+
+def test_refusals_registered_through_the_api_are_counted_by_their_reason(
+    seeded: tuple[Gateway, list[dict[str, Any]]],
+) -> None:
+    gateway, _ = seeded
+    # Five more synthetic people refused in Utrecht for each reason; those without a reason count as "other".
+    for n, reason in enumerate(["regiobinding", "dublinclaim", None] * 5):
+        identity = {"family_name": f"Synthetisch-R{n:02d}", "given_names": "Demo", "nationality": "XXA"}
+        intake = {"admission_decision": "afgewezen", "intake_date": "2024-11-15"}
+        gateway.register(
+            "utrecht", {"identity": identity, "intake": intake | ({"refusal_reason": reason} if reason else {})}
+        )
+    people = _truth(gateway)
+    truth = _expected_intake(people)
+    body = gateway.http.get("/v1/monitor", headers=gateway.headers("utrecht", "steering", None)).json()
+    indicators = {i["id"]: i for i in body["indicators"]}
+    table = indicators["intake_besluit"]["table"]
+    _check_against_truth(table, truth, ["utrecht"])
+    # No count in the row is below the threshold: the whole row is published, and true.
+    for column in table["columns"]:
+        assert _cells(table)[("utrecht", column)] == truth[("utrecht", column)], column
+    assert truth[("utrecht", "Afgewezen: andere reden")] >= THRESHOLD
+    # Refused people have no case: in the phase indicator they count as not recorded.
+    _check_against_truth(indicators["fase"]["table"], _expected_phase(people), ["utrecht"])
 
 
 def test_no_answer_carries_a_pseudonym_a_name_or_a_record(seeded: tuple[Gateway, list[dict[str, Any]]]) -> None:

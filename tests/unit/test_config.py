@@ -201,6 +201,23 @@ def test_only_the_city_intake_rules_grant_registration(shipped: PolicyConfig) ->
     assert registering == {"intake-city-write", "local-intake-city-write"}
 
 
+def test_only_the_city_reads_or_writes_the_intake_decision_for_intake_or_an_objection(shipped: PolicyConfig) -> None:
+    granting = {r.id: r for r in shipped.rules if any(g.category == "intake" for g in r.grants)}
+
+    assert set(granting) == {
+        "intake-city-read", "intake-city-write", "local-intake-city-read", "local-intake-city-write",
+        "legal-procedure-city-read",
+    }  # fmt: skip
+    for rule in granting.values():
+        cities = set(rule.recipient.organisations) <= {"utrecht"} and set(rule.recipient.kinds) <= {
+            OrganisationKind.GEMEENTE
+        }
+        assert cities, rule.id
+        assert rule.purpose in {"intake", "legal_procedure"}, rule.id
+    assert {c.sources for c in shipped.categories if c.id == "intake"} == {("gemeente",)}
+    assert any(r.applies_to == "intake" for r in shipped.retention)
+
+
 def test_a_register_rule_for_a_legal_procedure_purpose_is_refused(copy_dir: Path) -> None:
     def register_in_procedure(rules: list[dict[str, Any]]) -> None:
         rule = entry(rules, "intake-city-write")

@@ -89,7 +89,14 @@ def test_after_the_end_a_held_participant_is_read_under_the_ended_covenant_by_th
     decision = decide(BASE, request(*JURIST, "legal_procedure", held=True), AFTER_END)
     assert decision.rule_ids == ("legal-procedure-city-read",)
     assert decision.covenant_ids == ("lvv-amsterdam",)
-    assert set(decision.fields_by_category) == {"identity", "contact", "case_plan", "immigration_procedure", "outflow"}
+    assert set(decision.fields_by_category) == {
+        "identity",
+        "contact",
+        "intake",
+        "case_plan",
+        "immigration_procedure",
+        "outflow",
+    }
 
 
 def test_a_legal_procedure_rule_without_the_flag_stops_at_the_covenant_end(tmp_path: Path) -> None:

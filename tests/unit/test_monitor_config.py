@@ -74,3 +74,61 @@ def test_periods_are_calendar_periods_and_every_participant_counts_once_per_indi
         assert table.count("*", "*") == 3
         assert table.count("amsterdam", "*") == 2
     assert tables[0].cols[0] == "2019-Q2"
+
+
+def test_intake_counts_a_refusal_by_its_reason_and_a_refusal_without_a_known_reason_as_other() -> None:
+    monitor = load_monitor(CONFIG, load_config(CONFIG))
+    assert monitor is not None
+    intake = next(i for i in monitor.indicators if i.id == "intake_besluit")
+    assert monitor.fields()["intake"] == ("admission_decision", "refusal_reason")
+    assert intake.counted_from == "intake.admission_decision, intake.refusal_reason"
+
+    def column(**fields: object) -> str:
+        return column_of(intake, {("intake", name): value for name, value in fields.items()})
+
+    assert column(admission_decision="toegelaten") == "Toegelaten"
+    # A reason recorded with an admission does not make it a refusal.
+    assert column(admission_decision="toegelaten", refusal_reason="dublinclaim") == "Toegelaten"
+    assert column(admission_decision="afgewezen", refusal_reason="regiobinding") == "Afgewezen: regiobinding"
+    assert column(admission_decision="afgewezen", refusal_reason="dublinclaim") == "Afgewezen: Dublinclaim"
+    assert column(admission_decision="afgewezen", refusal_reason="overig") == "Afgewezen: andere reden"
+    assert column(admission_decision="afgewezen") == "Afgewezen: andere reden"
+    assert column(admission_decision="afgewezen", refusal_reason=None) == "Afgewezen: andere reden"
+    assert column(refusal_reason="regiobinding") == "Niet vastgelegd"
+    assert column() == "Niet vastgelegd"
+
+
+@pytest.mark.parametrize(
+    ("where_field", "message"),
+    [
+        ("no_such_field", "'no_such_field' is not a field of category 'intake'"),
+        ("admission_decision", "names a second field, not the indicator's own"),
+    ],
+)
+def test_config_check_refuses_a_column_condition_on_an_unknown_field_or_the_indicators_own(
+    tmp_path: Path, where_field: str, message: str
+) -> None:
+    directory = tmp_path / "lvv"
+    shutil.copytree(CONFIG, directory)
+    text = (directory / "monitor.yaml").read_text()
+    text = text.replace("where: {field: refusal_reason,", f"where: {{field: {where_field},", 1)
+    (directory / "monitor.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_monitor(directory, load_config(directory))
+    assert message in str(caught.value)
+
+
+def test_a_column_condition_never_counts_from_a_national_identifier(tmp_path: Path) -> None:
+    directory = tmp_path / "lvv"
+    shutil.copytree(CONFIG, directory)
+    text = (directory / "monitor.yaml").read_text()
+    text = text.replace("category: case_plan\n    field: phase", "category: identity\n    field: nationality", 1)
+    text = text.replace(
+        "{label: Onderzoeksfase, values: [onderzoeksfase]}",
+        "{label: Onderzoeksfase, values: [XXA], where: {field: v_number, values: [DEMO-V-00001]}}",
+        1,
+    )
+    (directory / "monitor.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_monitor(directory, load_config(directory))
+    assert "national identifier" in str(caught.value)
