@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 
 from gateway.audit.checkpoint import CheckpointError, SignedCheckpoint, VerifierKey, parse, parse_verifier_keys
-from gateway.audit.fasthash import leaf_hashes_of_lines, tree_root
+from gateway.audit.fasthash import leaf_hashes_of_file, leaf_hashes_of_lines, tree_root
 from gateway.audit.merkle import EMPTY_ROOT, HASH_SIZE, TreeBuilder, compact_range, join_subtree
 
 _SEGMENT = re.compile(r"^(\d{12})-(\d{12})\.jsonl$")
@@ -114,12 +114,15 @@ def _diagnose(data: bytes, leaves: Sequence[bytes], recorded: bytes | None, firs
 
 def verify_segment(segment: Segment) -> SegmentResult:
     """Hash one segment; return its compact-range roots at each cut, or what is wrong with it."""
-    data = segment.entries.read_bytes()
-    leaves = leaf_hashes_of_lines(data) if data.endswith(b"\n") or not data else leaf_hashes_of_lines(data + b"\n")
+    leaves = leaf_hashes_of_file(segment.entries)
     recorded = segment.leaves.read_bytes() if segment.leaves.exists() else None
     expected = segment.last - segment.first + 1
     finding: Finding | None = None
     if len(leaves) != expected or (recorded is not None and recorded != b"".join(leaves)):
+        # Only a segment that failed is read whole and parsed, to name its first bad entry.
+        data = segment.entries.read_bytes()
+        if data and not data.endswith(b"\n"):
+            data += b"\n"
         finding = _diagnose(data, leaves, recorded, segment.first, segment.last) or Finding(
             segment.first, f"segment {segment.first}..{segment.last} does not hold {expected} entries"
         )

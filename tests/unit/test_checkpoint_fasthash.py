@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.audit import merkle
-from gateway.audit.fasthash import leaf_hashes_of_lines, level_up, tree_root
+from gateway.audit.fasthash import leaf_hashes_of_file, leaf_hashes_of_lines, level_up, tree_root
 
 
 @settings(max_examples=200, deadline=None)
@@ -32,3 +32,25 @@ def test_one_level_up_pairs_neighbours_and_carries_an_odd_last_node() -> None:
 def test_data_without_a_final_newline_is_refused() -> None:
     with pytest.raises(ValueError, match="newline"):
         leaf_hashes_of_lines(b"{}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=80).filter(lambda b: b"\n" not in b), max_size=40),
+    st.binary(max_size=30).filter(lambda b: b"\n" not in b),
+    st.sampled_from([1, 2, 3, 7, 64, 4096]),
+)
+def test_hashing_a_file_by_chunks_gives_the_rfc_leaf_hash_of_every_line(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], unterminated: bytes, chunk: int
+) -> None:
+    """Lines that cross chunks, lines longer than a chunk, a last line without its newline: all one leaf each."""
+    path = tmp_path_factory.mktemp("lines") / "segment.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines) + unterminated)
+    expected = [merkle.leaf_hash(line) for line in lines] + ([merkle.leaf_hash(unterminated)] if unterminated else [])
+    assert leaf_hashes_of_file(path, chunk) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=300))
+def test_the_bulk_tree_root_of_any_leaves_equals_the_rfc_root(leaves: list[bytes]) -> None:
+    assert tree_root(leaves) == merkle.root(leaves)
