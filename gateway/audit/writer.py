@@ -77,14 +77,40 @@ class Appended:
 
 
 Outcome = Appended | list[Appended] | BaseException
-AnyFuture = Future[Any] | asyncio.Future[Any]
+
+
+class _Waiter:
+    """A one-shot outcome for a thread that waits: lighter than a concurrent Future (no Condition, one
+    object for the garbage collector to track instead of five)."""
+
+    __slots__ = ("_done", "outcome")
+
+    def __init__(self) -> None:
+        self._done = threading.Lock()
+        self._done.acquire()
+        self.outcome: Outcome | None = None
+
+    def resolve(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self._done.release()
+
+    def wait(self, timeout: float) -> Any:
+        if not self._done.acquire(timeout=timeout):
+            raise TimeoutError("the audit entry was not committed in time")
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+AnyFuture = Future[Any] | asyncio.Future[Any] | _Waiter
 
 
 @dataclass(slots=True)
 class _Pending:
-    """One caller's queued entries: one entry (`many` false) or the entries of one batched call."""
+    """One caller's queued entries: one entry, or (`many`) the tuple of entries of one batched call."""
 
-    entries: Sequence[Entry]
+    entries: Any  # Entry, or tuple[Entry, ...] when `many`
+    size: int
     recorded_at: datetime
     future: AnyFuture
     many: bool
@@ -99,17 +125,20 @@ class _LoopDeadlines:
     fails what is due with TimeoutError.
     """
 
-    __slots__ = ("armed_at", "loop", "timer", "waiting")
+    __slots__ = ("armed_at", "deadlines", "loop", "timer", "waiting")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.waiting: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        # Two parallel queues rather than one of pairs: a float is no object the collector tracks.
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.deadlines: deque[float] = deque()
         self.timer: asyncio.TimerHandle | None = None
         self.armed_at = math.inf
 
     def add(self, future: asyncio.Future[Any], timeout: float) -> None:
         deadline = self.loop.time() + timeout
-        self.waiting.append((deadline, future))
+        self.waiting.append(future)
+        self.deadlines.append(deadline)
         if deadline < self.armed_at:
             self._arm(deadline)
 
@@ -122,22 +151,25 @@ class _LoopDeadlines:
     def _expire(self) -> None:
         self.timer, self.armed_at = None, math.inf
         now = self.loop.time()
-        keep: deque[tuple[float, asyncio.Future[Any]]] = deque()
-        for deadline, future in self.waiting:
+        waiting: deque[asyncio.Future[Any]] = deque()
+        deadlines: deque[float] = deque()
+        for deadline, future in zip(self.deadlines, self.waiting, strict=True):
             if future.done():
                 continue
             if deadline <= now:
                 future.set_exception(TimeoutError("the audit entry was not committed in time"))
             else:
-                keep.append((deadline, future))
-        self.waiting = keep
-        if keep:
-            self._arm(min(deadline for deadline, _ in keep))
+                waiting.append(future)
+                deadlines.append(deadline)
+        self.waiting, self.deadlines = waiting, deadlines
+        if deadlines:
+            self._arm(min(deadlines))
 
     def prune(self) -> None:
-        waiting = self.waiting
-        while waiting and waiting[0][1].done():
+        waiting, deadlines = self.waiting, self.deadlines
+        while waiting and waiting[0].done():
             waiting.popleft()
+            deadlines.popleft()
         if not waiting and self.timer is not None:
             self.timer.cancel()
             self.timer, self.armed_at = None, math.inf
@@ -197,7 +229,7 @@ class AuditWriter:
     def submit(self, entry: Entry, recorded_at: datetime) -> Future[Appended]:
         """Queue an entry; the future resolves once it is committed (or fails with AuditUnavailable)."""
         future: Future[Appended] = Future()
-        if not self._enqueue(_Pending((entry,), recorded_at, future, False)):
+        if not self._enqueue(_Pending(entry, 1, recorded_at, future, False)):
             future.set_exception(AuditUnavailable("the audit writer is closed"))
         return future
 
@@ -207,7 +239,7 @@ class AuditWriter:
         future: Future[list[Appended]] = Future()
         if not entries:
             future.set_result([])
-        elif not self._enqueue(_Pending(tuple(entries), recorded_at, future, True)):
+        elif not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True)):
             future.set_exception(AuditUnavailable("the audit writer is closed"))
         return future
 
@@ -223,26 +255,45 @@ class AuditWriter:
 
     def append(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry and return once it is durably committed."""
+        waiter = _Waiter()
+        if not self._enqueue(_Pending(entry, 1, recorded_at, waiter, False)):
+            raise AuditUnavailable("the audit writer is closed")
         try:
-            return self.submit(entry, recorded_at).result(timeout=timeout)
+            result: Appended = waiter.wait(timeout)
         except AuditUnavailable:
             raise
         except Exception as exc:  # a timeout or a database error: fail closed
             raise _unavailable(exc) from exc
+        return result
 
     def append_many(self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0) -> list[Appended]:
         """Append entries as one call (consecutive, all or nothing); return once they are committed."""
+        if not entries:
+            return []
+        waiter = _Waiter()
+        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, waiter, True)):
+            raise AuditUnavailable("the audit writer is closed")
         try:
-            return self.submit_many(entries, recorded_at).result(timeout=timeout)
+            result: list[Appended] = waiter.wait(timeout)
         except AuditUnavailable:
             raise
         except Exception as exc:
             raise _unavailable(exc) from exc
+        return result
 
     async def append_async(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry; resume once it is durably committed, without holding a thread."""
-        result: Appended = await self._wait_async((entry,), recorded_at, timeout, False)
-        return result
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Appended] = loop.create_future()
+        if not self._enqueue(_Pending(entry, 1, recorded_at, future, False, loop)):
+            raise AuditUnavailable("the audit writer is closed")
+        self._deadlines_of(loop).add(future, timeout)
+        try:
+            return await future
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # a timeout or a database error: fail closed
+            raise _unavailable(exc) from exc
 
     async def append_many_async(
         self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0
@@ -250,25 +301,24 @@ class AuditWriter:
         """Append entries as one call (consecutive, all or nothing); resume once they are committed."""
         if not entries:
             return []
-        result: list[Appended] = await self._wait_async(entries, recorded_at, timeout, True)
-        return result
-
-    async def _wait_async(self, entries: Sequence[Entry], recorded_at: datetime, timeout: float, many: bool) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._enqueue(_Pending(tuple(entries) if many else entries, recorded_at, future, many, loop)):
+        future: asyncio.Future[list[Appended]] = loop.create_future()
+        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True, loop)):
             raise AuditUnavailable("the audit writer is closed")
-        # Only this loop's thread touches its own deadlines (the dict itself is shared, atomically).
-        deadlines = self._deadlines.get(loop)
-        if deadlines is None:
-            deadlines = self._deadlines[loop] = _LoopDeadlines(loop)
-        deadlines.add(future, timeout)
+        self._deadlines_of(loop).add(future, timeout)
         try:
             return await future
         except AuditUnavailable:
             raise
-        except Exception as exc:  # a timeout or a database error: fail closed
+        except Exception as exc:
             raise _unavailable(exc) from exc
+
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> _LoopDeadlines:
+        # Only this loop's thread touches its own deadlines (the dict itself is shared, atomically).
+        deadlines = self._deadlines.get(loop)
+        if deadlines is None:
+            deadlines = self._deadlines[loop] = _LoopDeadlines(loop)
+        return deadlines
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer thread."""
@@ -296,11 +346,11 @@ class AuditWriter:
                     # Whole calls only: a call is never split, so one larger than the limit goes alone.
                     first = queue.popleft()
                     batch = [first]
-                    size = len(first.entries)
-                    while queue and size + len(queue[0].entries) <= limit:
+                    size = first.size
+                    while queue and size + queue[0].size <= limit:
                         pending = queue.popleft()
                         batch.append(pending)
-                        size += len(pending.entries)
+                        size += pending.size
             if batch is None:
                 self._wake.acquire()
             else:
@@ -324,7 +374,7 @@ class AuditWriter:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
         at = 0
         for pending in batch:
-            n = len(pending.entries)
+            n = pending.size
             outcome: Outcome
             if results is None:
                 assert failure is not None
@@ -339,7 +389,9 @@ class AuditWriter:
                 assert isinstance(future, asyncio.Future)
                 by_loop.setdefault(pending.loop, []).append((future, outcome))
                 continue
-            assert isinstance(future, Future)
+            if isinstance(future, _Waiter):
+                future.resolve(outcome)
+                continue
             # A caller that gave up waiting (timeout) has answered 503 already; its entry stays logged.
             with contextlib.suppress(InvalidStateError):
                 if isinstance(outcome, BaseException):
@@ -400,7 +452,7 @@ class AuditWriter:
             if at is None:
                 at = pending.recorded_at.astimezone(UTC)
                 at = stamps[pending.recorded_at] = stamp(at) if stamp is not None else at
-            for given in pending.entries:
+            for given in pending.entries if pending.many else (pending.entries,):
                 seq += 1
                 entry = dict(given, seq=seq)
                 data = dumps(entry, option=sort_keys)
