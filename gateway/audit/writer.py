@@ -122,13 +122,15 @@ class _LoopDeadlines:
 
     Waiters are resolved in the order they were queued (the writer commits in order), so the done ones
     are dropped from the left after every batch; the timer fires at the earliest deadline it knows and
-    fails what is due with TimeoutError.
+    fails what is due with TimeoutError. Once nothing waits, it takes itself out of `owner` (so a
+    closed loop is not kept alive). Used only on its loop's thread.
     """
 
-    __slots__ = ("armed_at", "deadlines", "loop", "timer", "waiting")
+    __slots__ = ("armed_at", "deadlines", "loop", "owner", "timer", "waiting")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner: dict[asyncio.AbstractEventLoop, _LoopDeadlines]) -> None:
         self.loop = loop
+        self.owner = owner
         # Two parallel queues rather than one of pairs: a float is no object the collector tracks.
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.deadlines: deque[float] = deque()
@@ -164,15 +166,23 @@ class _LoopDeadlines:
         self.waiting, self.deadlines = waiting, deadlines
         if deadlines:
             self._arm(min(deadlines))
+        else:
+            self._leave()
 
     def prune(self) -> None:
         waiting, deadlines = self.waiting, self.deadlines
         while waiting and waiting[0].done():
             waiting.popleft()
             deadlines.popleft()
-        if not waiting and self.timer is not None:
-            self.timer.cancel()
-            self.timer, self.armed_at = None, math.inf
+        if not waiting:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer, self.armed_at = None, math.inf
+            self._leave()
+
+    def _leave(self) -> None:
+        if self.owner.get(self.loop) is self:
+            del self.owner[self.loop]
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Outcome]], deadlines: _LoopDeadlines | None) -> None:
@@ -285,9 +295,13 @@ class AuditWriter:
         """Append one entry; resume once it is durably committed, without holding a thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Appended] = loop.create_future()
+        # Watched before it is queued: the writer then always finds the deadlines that hold it.
+        deadlines = self._deadlines_of(loop)
+        deadlines.add(future, timeout)
         if not self._enqueue(_Pending(entry, 1, recorded_at, future, False, loop)):
+            future.cancel()
+            deadlines.prune()
             raise AuditUnavailable("the audit writer is closed")
-        self._deadlines_of(loop).add(future, timeout)
         try:
             return await future
         except AuditUnavailable:
@@ -303,9 +317,12 @@ class AuditWriter:
             return []
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Appended]] = loop.create_future()
+        deadlines = self._deadlines_of(loop)
+        deadlines.add(future, timeout)
         if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True, loop)):
+            future.cancel()
+            deadlines.prune()
             raise AuditUnavailable("the audit writer is closed")
-        self._deadlines_of(loop).add(future, timeout)
         try:
             return await future
         except AuditUnavailable:
@@ -317,7 +334,7 @@ class AuditWriter:
         # Only this loop's thread touches its own deadlines (the dict itself is shared, atomically).
         deadlines = self._deadlines.get(loop)
         if deadlines is None:
-            deadlines = self._deadlines[loop] = _LoopDeadlines(loop)
+            deadlines = self._deadlines[loop] = _LoopDeadlines(loop, self._deadlines)
         return deadlines
 
     def close(self, timeout: float = 10.0) -> None:

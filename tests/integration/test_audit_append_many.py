@@ -184,6 +184,9 @@ def test_a_closed_writer_refuses_batched_calls(db: Database) -> None:
         writer.append_many([entry(1)], NOW)
     with pytest.raises(AuditUnavailable):
         asyncio.run(writer.append_many_async([entry(1)], NOW))
+    with pytest.raises(AuditUnavailable):
+        asyncio.run(writer.append_async(entry(1), NOW))
+    assert writer._deadlines == {}  # no event loop is kept alive by a refused call
     with db.read.connect() as conn:
         assert conn.execute(select(func.count()).select_from(audit_entries)).scalar_one() == 0
 
@@ -238,6 +241,7 @@ def test_async_batched_calls_and_single_appends_share_the_chain(db: Database) ->
         return list(await asyncio.gather(*work))
 
     results = asyncio.run(mixed())
+    assert writer._deadlines == {}  # nothing waits any more: the loop's timeouts are gone with it
     writer.close()
     by_seq = dict(stored(db))
     for i in range(30):
@@ -298,5 +302,20 @@ def test_an_async_caller_times_out_by_its_own_deadline_even_behind_a_longer_one(
     finally:
         _unlock(conn, transaction)
     writer.close()  # the queued entries are committed once the lock is gone: they stay logged
+    assert [e["trace_id"] for _, e in stored(db)] == [f"{t:032x}" for t in (1, 2, 3)]
+    assert verify_chain(db).ok
+
+
+def test_a_thread_that_waits_too_long_gets_audit_unavailable_and_its_entries_stay_queued(db: Database) -> None:
+    writer = AuditWriter(db)
+    conn, transaction = _lock_the_log(db)
+    try:
+        with pytest.raises(AuditUnavailable):
+            writer.append(entry(1), NOW, timeout=0.2)
+        with pytest.raises(AuditUnavailable):
+            writer.append_many([entry(2), entry(3)], NOW, timeout=0.2)
+    finally:
+        _unlock(conn, transaction)
+    writer.close()
     assert [e["trace_id"] for _, e in stored(db)] == [f"{t:032x}" for t in (1, 2, 3)]
     assert verify_chain(db).ok
