@@ -376,12 +376,12 @@ class AuditWriter:
     def _flush(self, batch: list[_Pending], size: int) -> None:
         started = time.perf_counter()
         results: list[Appended] | None = None
-        failure: AuditUnavailable | None = None
+        failure = ""
         try:
             results = self._write(batch)
         except Exception as exc:
             log.error("audit.append.failed", entries=size, error=type(exc).__name__)
-            failure = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
+            failure = f"audit store write failed: {type(exc).__name__}"
         else:
             self.batches += 1
             self.appended += size
@@ -394,8 +394,7 @@ class AuditWriter:
             n = pending.size
             outcome: Outcome
             if results is None:
-                assert failure is not None
-                outcome = failure
+                outcome = AuditUnavailable(failure)  # one each: callers in other threads raise it
             elif pending.many:
                 outcome = results[at : at + n]
             else:
