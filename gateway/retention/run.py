@@ -523,9 +523,7 @@ class RetentionRunner:
             authority=authority,
         )
 
-    def _settle(
-        self, pending: list[_Queued], known: dict[tuple[str, str], int] | None = None
-    ) -> None:
+    def _settle(self, pending: list[_Queued], known: dict[tuple[str, str], int] | None = None) -> None:
         """Wait for the queued audit entries and record their sequence numbers on the destruction rows.
 
         `known`: (run, participant) -> seq of entries already in the log, recorded the same way.
