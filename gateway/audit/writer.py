@@ -498,9 +498,11 @@ class AuditWriter:
                     copy.set_types(_POSTGRES_TYPES)
                     for row in rows:
                         copy.write_row(row)
+                cur.execute(_POSTGRES_HEAD_UPDATE, (seq, chain))
             else:
-                cur.execute(_POSTGRES_INSERT, tuple(list(column) for column in zip(*rows, strict=True)))
-            cur.execute(_POSTGRES_HEAD_UPDATE, (seq, chain))
+                # The insert and the head update in one statement: one round trip fewer per batch.
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                cur.execute(_POSTGRES_INSERT_AND_HEAD, (*columns, seq, chain))
             conn.commit()
         cur.close()
         return results
@@ -515,6 +517,9 @@ _POSTGRES_INSERT = (
     f"INSERT INTO audit_entries ({_COLUMNS}) SELECT * FROM unnest("
     "%b::bigint[], %b::timestamptz[], %b::text[], %b::bytea[], %b::bytea[], %b::varchar[], %b::varchar[], "
     "%b::varchar[], %b::varchar[])"
+)
+_POSTGRES_INSERT_AND_HEAD = (
+    f"WITH appended AS ({_POSTGRES_INSERT}) UPDATE audit_head SET seq = %b, chain_hash = %b WHERE id = 1"
 )
 # From this many rows a binary COPY costs less than the unnest() INSERT (whose arrays psycopg dumps in
 # Python); below it the INSERT's single round trip wins.
