@@ -319,3 +319,22 @@ def test_a_thread_that_waits_too_long_gets_audit_unavailable_and_its_entries_sta
     writer.close()
     assert [e["trace_id"] for _, e in stored(db)] == [f"{t:032x}" for t in (1, 2, 3)]
     assert verify_chain(db).ok
+
+
+def test_two_writers_on_one_database_keep_each_call_contiguous_in_one_chain(db: Database) -> None:
+    """Two writers stand for two gateway processes: each batch locks the head, so calls never interleave."""
+    writers = [AuditWriter(db, max_batch=32), AuditWriter(db, max_batch=32)]
+    calls: list[tuple[list[dict[str, Any]], Future[list[Appended]]]] = []
+    for c in range(40):
+        batch = [entry(c * 100 + i) for i in range(c % 9 + 1)]
+        calls.append((batch, writers[c % 2].submit_many(batch, NOW)))
+    results = [(batch, future.result(timeout=30)) for batch, future in calls]
+    for writer in writers:
+        writer.close()
+    by_seq = dict(stored(db))
+    for batch, appended in results:
+        seqs = [a.seq for a in appended]
+        assert seqs == list(range(seqs[0], seqs[0] + len(batch)))
+        assert [by_seq[s]["trace_id"] for s in seqs] == [e["trace_id"] for e in batch]
+    assert sorted(by_seq) == list(range(1, sum(c % 9 + 1 for c in range(40)) + 1))
+    assert verify_chain(db).ok
