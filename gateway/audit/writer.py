@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
 import threading
 import time
 from collections import deque
@@ -41,6 +40,7 @@ from typing import Any
 import orjson
 import structlog
 
+from gateway.audit.waiting import LoopDeadlines, Waiter, settle
 from gateway.store.db import Database
 from gateway.store.tables import audit_entries
 
@@ -79,30 +79,7 @@ class Appended:
 Outcome = Appended | list[Appended] | BaseException
 
 
-class _Waiter:
-    """A one-shot outcome for a thread that waits: lighter than a concurrent Future (no Condition, one
-    object for the garbage collector to track instead of five)."""
-
-    __slots__ = ("_done", "outcome")
-
-    def __init__(self) -> None:
-        self._done = threading.Lock()
-        self._done.acquire()
-        self.outcome: Outcome | None = None
-
-    def resolve(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-        self._done.release()
-
-    def wait(self, timeout: float) -> Any:
-        if not self._done.acquire(timeout=timeout):
-            raise TimeoutError("the audit entry was not committed in time")
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        return self.outcome
-
-
-AnyFuture = Future[Any] | asyncio.Future[Any] | _Waiter
+AnyFuture = Future[Any] | asyncio.Future[Any] | Waiter
 
 
 @dataclass(slots=True)
@@ -115,87 +92,6 @@ class _Pending:
     future: AnyFuture
     many: bool
     loop: asyncio.AbstractEventLoop | None = None  # set when `future` is a loop future
-
-
-class _LoopDeadlines:
-    """The timeouts of one event loop's waiting appends, kept by one timer instead of one per call.
-
-    Waiters are resolved in the order they were queued (the writer commits in order), so the done ones
-    are dropped from the left after every batch; the timer fires at the earliest deadline it knows and
-    fails what is due with TimeoutError. Once nothing waits, it takes itself out of `owner` (so a
-    closed loop is not kept alive). Used only on its loop's thread.
-    """
-
-    __slots__ = ("armed_at", "deadlines", "loop", "owner", "timer", "waiting")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, owner: dict[asyncio.AbstractEventLoop, _LoopDeadlines]) -> None:
-        self.loop = loop
-        self.owner = owner
-        # Two parallel queues rather than one of pairs: a float is no object the collector tracks.
-        self.waiting: deque[asyncio.Future[Any]] = deque()
-        self.deadlines: deque[float] = deque()
-        self.timer: asyncio.TimerHandle | None = None
-        self.armed_at = math.inf
-
-    def add(self, future: asyncio.Future[Any], timeout: float) -> None:
-        deadline = self.loop.time() + timeout
-        self.waiting.append(future)
-        self.deadlines.append(deadline)
-        if deadline < self.armed_at:
-            self._arm(deadline)
-
-    def _arm(self, deadline: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_at(deadline, self._expire)
-        self.armed_at = deadline
-
-    def _expire(self) -> None:
-        self.timer, self.armed_at = None, math.inf
-        now = self.loop.time()
-        waiting: deque[asyncio.Future[Any]] = deque()
-        deadlines: deque[float] = deque()
-        for deadline, future in zip(self.deadlines, self.waiting, strict=True):
-            if future.done():
-                continue
-            if deadline <= now:
-                future.set_exception(TimeoutError("the audit entry was not committed in time"))
-            else:
-                waiting.append(future)
-                deadlines.append(deadline)
-        self.waiting, self.deadlines = waiting, deadlines
-        if deadlines:
-            self._arm(min(deadlines))
-        else:
-            self._leave()
-
-    def prune(self) -> None:
-        waiting, deadlines = self.waiting, self.deadlines
-        while waiting and waiting[0].done():
-            waiting.popleft()
-            deadlines.popleft()
-        if not waiting:
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer, self.armed_at = None, math.inf
-            self._leave()
-
-    def _leave(self) -> None:
-        if self.owner.get(self.loop) is self:
-            del self.owner[self.loop]
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Outcome]], deadlines: _LoopDeadlines | None) -> None:
-    """Resolve loop futures on their own loop (a caller that timed out has its future done already)."""
-    for future, outcome in outcomes:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-    if deadlines is not None:
-        deadlines.prune()
 
 
 def _unavailable(exc: BaseException) -> AuditUnavailable:
@@ -216,7 +112,7 @@ class AuditWriter:
         self._wake.acquire()
         self._sleeping = False
         self._closed = False
-        self._deadlines: dict[asyncio.AbstractEventLoop, _LoopDeadlines] = {}
+        self._deadlines: dict[asyncio.AbstractEventLoop, LoopDeadlines] = {}
         self._conn: Any = None  # the writer thread's DB-API connection (a pool-proxied one)
         self._sqlite = db.is_sqlite
         # The column type's own conversion for this dialect (SQLite stores a fixed text format).
@@ -265,7 +161,7 @@ class AuditWriter:
 
     def append(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry and return once it is durably committed."""
-        waiter = _Waiter()
+        waiter = Waiter()
         if not self._enqueue(_Pending(entry, 1, recorded_at, waiter, False)):
             raise AuditUnavailable("the audit writer is closed")
         try:
@@ -280,7 +176,7 @@ class AuditWriter:
         """Append entries as one call (consecutive, all or nothing); return once they are committed."""
         if not entries:
             return []
-        waiter = _Waiter()
+        waiter = Waiter()
         if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, waiter, True)):
             raise AuditUnavailable("the audit writer is closed")
         try:
@@ -330,11 +226,11 @@ class AuditWriter:
         except Exception as exc:
             raise _unavailable(exc) from exc
 
-    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> _LoopDeadlines:
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> LoopDeadlines:
         # Only this loop's thread touches its own deadlines (the dict itself is shared, atomically).
         deadlines = self._deadlines.get(loop)
         if deadlines is None:
-            deadlines = self._deadlines[loop] = _LoopDeadlines(loop, self._deadlines)
+            deadlines = self._deadlines[loop] = LoopDeadlines(loop, self._deadlines)
         return deadlines
 
     def close(self, timeout: float = 10.0) -> None:
@@ -405,7 +301,7 @@ class AuditWriter:
                 assert isinstance(future, asyncio.Future)
                 by_loop.setdefault(pending.loop, []).append((future, outcome))
                 continue
-            if isinstance(future, _Waiter):
+            if isinstance(future, Waiter):
                 future.resolve(outcome)
                 continue
             # A caller that gave up waiting (timeout) has answered 503 already; its entry stays logged.
@@ -416,7 +312,7 @@ class AuditWriter:
                     future.set_result(outcome)
         for loop, outcomes_of_loop in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, outcomes_of_loop, self._deadlines.get(loop))
+                loop.call_soon_threadsafe(settle, outcomes_of_loop, self._deadlines.get(loop))
 
     def _connection(self) -> Any:
         if self._conn is None:
