@@ -2,18 +2,25 @@
 
 Group commit: callers enqueue entries and wait on a future; one writer thread takes everything that
 is queued, appends it in one transaction and commits, then resolves the futures. While a commit is
-running, new entries collect; as soon as the writer is idle it flushes again (no fixed timer).
+running, new entries collect; as soon as the writer is idle it flushes again (no fixed timer). No
+future resolves before the COMMIT of its entries has returned.
+
+Batched calls (`submit_many`, `append_many`, `append_many_async`): the entries of one call are one
+queue item with one future. They are committed in one transaction, all or nothing, and get consecutive
+sequence numbers in the order given: a call is never split, so a call larger than `max_batch` is a
+transaction of its own (callers with very many entries and a wish for partial progress split them).
 
 Order and hash chain: the batch locks the single `audit_head` row (SELECT ... FOR UPDATE on
 PostgreSQL; SQLite's BEGIN IMMEDIATE write lock), so several gateway processes on one PostgreSQL
 produce one gap-free sequence with one chain. A failed batch rolls back as a whole and each caller
-gets the exception (and answers 503 without data).
+gets AuditUnavailable (and answers 503 without data).
 
 The write path is on the raw driver: the writer thread keeps one DB-API connection of the write
 engine for as long as it works (dropped and reopened after any failure), and a batch is one locked
-head read, one prepared INSERT (`executemany` on SQLite, one INSERT over unnest()ed arrays on
-PostgreSQL), one head update and the commit: no SQLAlchemy statement processing per batch. Async
-callers wait on a plain future of their own event loop, resolved once per batch per loop.
+head read, one prepared INSERT (`executemany` on SQLite; on PostgreSQL one INSERT over unnest()ed
+arrays for a few entries, a binary COPY for many), one head update and the commit: no SQLAlchemy
+statement processing per batch. Async callers wait on a plain future of their own event loop,
+resolved once per batch per loop; their timeouts share one timer per loop instead of one per call.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,12 +40,15 @@ from typing import Any
 import orjson
 import structlog
 
+from gateway.audit.waiting import LoopDeadlines, Waiter, settle
 from gateway.store.db import Database
 from gateway.store.tables import audit_entries
 
 log = structlog.get_logger("gateway.audit")
 
 LEAF_PREFIX = b"\x00"  # RFC 9162 section 2.1.1: leaf hashes are SHA-256(0x00 || entry)
+
+Entry = dict[str, Any]
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
@@ -66,23 +76,26 @@ class Appended:
     leaf_hash: bytes
 
 
+Outcome = Appended | list[Appended] | BaseException
+
+
+AnyFuture = Future[Any] | asyncio.Future[Any] | Waiter
+
+
 @dataclass(slots=True)
 class _Pending:
-    entry: dict[str, Any]
+    """One caller's queued entries: one entry, or (`many`) the tuple of entries of one batched call."""
+
+    entries: Any  # Entry, or tuple[Entry, ...] when `many`
+    size: int
     recorded_at: datetime
-    future: Future[Appended] | asyncio.Future[Appended]
+    future: AnyFuture
+    many: bool
     loop: asyncio.AbstractEventLoop | None = None  # set when `future` is a loop future
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Appended], Appended | BaseException]]) -> None:
-    """Resolve loop futures on their own loop (a caller that timed out has cancelled its future)."""
-    for future, outcome in outcomes:
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+def _unavailable(exc: BaseException) -> AuditUnavailable:
+    return AuditUnavailable(str(exc) or type(exc).__name__)
 
 
 class AuditWriter:
@@ -92,111 +105,214 @@ class AuditWriter:
         self._db = db
         self._max_batch = max_batch
         self._queue: deque[_Pending] = deque()
-        self._cv = threading.Condition()
+        # A plain lock for the queue, and a second one the writer sleeps on (released to wake it):
+        # cheaper per entry than a Condition, whose notify() is Python code.
+        self._lock = threading.Lock()
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._sleeping = False
         self._closed = False
+        self._deadlines: dict[asyncio.AbstractEventLoop, LoopDeadlines] = {}
         self._conn: Any = None  # the writer thread's DB-API connection (a pool-proxied one)
         self._sqlite = db.is_sqlite
         # The column type's own conversion for this dialect (SQLite stores a fixed text format).
         dialect = db.write.dialect
         self._stamp = audit_entries.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-        self._thread.start()
         self.batches = 0
         self.appended = 0
         # Called after each committed batch with its size and commit seconds (the /metrics endpoint).
         self.observer: Callable[[int, float], None] | None = None
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
 
     @property
     def alive(self) -> bool:
         """Return whether the writer takes entries (its thread runs and it is not closed)."""
         return self._thread.is_alive() and not self._closed
 
-    def submit(self, entry: dict[str, Any], recorded_at: datetime) -> Future[Appended]:
+    # --- callers ------------------------------------------------------------------------------------
+
+    def submit(self, entry: Entry, recorded_at: datetime) -> Future[Appended]:
         """Queue an entry; the future resolves once it is committed (or fails with AuditUnavailable)."""
         future: Future[Appended] = Future()
-        if not self._enqueue(_Pending(entry, recorded_at, future)):
+        if not self._enqueue(_Pending(entry, 1, recorded_at, future, False)):
+            future.set_exception(AuditUnavailable("the audit writer is closed"))
+        return future
+
+    def submit_many(self, entries: Sequence[Entry], recorded_at: datetime) -> Future[list[Appended]]:
+        """Queue entries as one call: the future resolves, once they are all committed, to their
+        consecutive `Appended` in the order given (or fails with AuditUnavailable: none is logged)."""
+        future: Future[list[Appended]] = Future()
+        if not entries:
+            future.set_result([])
+        elif not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True)):
             future.set_exception(AuditUnavailable("the audit writer is closed"))
         return future
 
     def _enqueue(self, pending: _Pending) -> bool:
-        with self._cv:
+        with self._lock:
             if self._closed:
                 return False
             self._queue.append(pending)
-            self._cv.notify()
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
         return True
 
-    def append(self, entry: dict[str, Any], recorded_at: datetime, timeout: float = 5.0) -> Appended:
+    def append(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry and return once it is durably committed."""
+        waiter = Waiter()
+        if not self._enqueue(_Pending(entry, 1, recorded_at, waiter, False)):
+            raise AuditUnavailable("the audit writer is closed")
         try:
-            return self.submit(entry, recorded_at).result(timeout=timeout)
+            result: Appended = waiter.wait(timeout)
         except AuditUnavailable:
             raise
         except Exception as exc:  # a timeout or a database error: fail closed
-            raise AuditUnavailable(str(exc) or type(exc).__name__) from exc
+            raise _unavailable(exc) from exc
+        return result
 
-    async def append_async(self, entry: dict[str, Any], recorded_at: datetime, timeout: float = 5.0) -> Appended:
+    def append_many(self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0) -> list[Appended]:
+        """Append entries as one call (consecutive, all or nothing); return once they are committed."""
+        if not entries:
+            return []
+        waiter = Waiter()
+        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, waiter, True)):
+            raise AuditUnavailable("the audit writer is closed")
+        try:
+            result: list[Appended] = waiter.wait(timeout)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+        return result
+
+    async def append_async(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry; resume once it is durably committed, without holding a thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Appended] = loop.create_future()
-        if not self._enqueue(_Pending(entry, recorded_at, future, loop)):
+        # Watched before it is queued: the writer then always finds the deadlines that hold it.
+        deadlines = self._deadlines_of(loop)
+        deadlines.add(future, timeout)
+        if not self._enqueue(_Pending(entry, 1, recorded_at, future, False, loop)):
+            future.cancel()
+            deadlines.prune()
             raise AuditUnavailable("the audit writer is closed")
         try:
-            async with asyncio.timeout(timeout):
-                return await future
+            return await future
         except AuditUnavailable:
             raise
         except Exception as exc:  # a timeout or a database error: fail closed
-            raise AuditUnavailable(str(exc) or type(exc).__name__) from exc
+            raise _unavailable(exc) from exc
+
+    async def append_many_async(
+        self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0
+    ) -> list[Appended]:
+        """Append entries as one call (consecutive, all or nothing); resume once they are committed."""
+        if not entries:
+            return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Appended]] = loop.create_future()
+        deadlines = self._deadlines_of(loop)
+        deadlines.add(future, timeout)
+        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True, loop)):
+            future.cancel()
+            deadlines.prune()
+            raise AuditUnavailable("the audit writer is closed")
+        try:
+            return await future
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> LoopDeadlines:
+        # Only this loop's thread touches its own deadlines (the dict itself is shared, atomically).
+        deadlines = self._deadlines.get(loop)
+        if deadlines is None:
+            deadlines = self._deadlines[loop] = LoopDeadlines(loop, self._deadlines)
+        return deadlines
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush what is queued and stop the writer thread."""
-        with self._cv:
+        with self._lock:
             self._closed = True
-            self._cv.notify()
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.release()
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._drop_connection(close=True)
 
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._queue and not self._closed:
-                    self._cv.wait()
-                if not self._queue and self._closed:
-                    return
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
-            self._flush(batch)
+    # --- the writer thread --------------------------------------------------------------------------
 
-    def _flush(self, batch: list[_Pending]) -> None:
+    def _run(self) -> None:
+        queue, limit = self._queue, self._max_batch
+        while True:
+            with self._lock:
+                if not queue:
+                    if self._closed:
+                        return
+                    self._sleeping = True
+                    batch = None
+                else:
+                    # Whole calls only: a call is never split, so one larger than the limit goes alone.
+                    first = queue.popleft()
+                    batch = [first]
+                    size = first.size
+                    while queue and size + queue[0].size <= limit:
+                        pending = queue.popleft()
+                        batch.append(pending)
+                        size += pending.size
+            if batch is None:
+                self._wake.acquire()
+            else:
+                self._flush(batch, size)
+
+    def _flush(self, batch: list[_Pending], size: int) -> None:
         started = time.perf_counter()
-        outcomes: list[Appended | BaseException]
+        results: list[Appended] | None = None
+        failure = ""
         try:
-            outcomes = list(self._write(batch))
+            results = self._write(batch)
         except Exception as exc:
-            log.error("audit.append.failed", entries=len(batch), error=type(exc).__name__)
-            outcomes = [AuditUnavailable(f"audit store write failed: {type(exc).__name__}")] * len(batch)
+            log.error("audit.append.failed", entries=size, error=type(exc).__name__)
+            failure = f"audit store write failed: {type(exc).__name__}"
         else:
             self.batches += 1
-            self.appended += len(batch)
+            self.appended += size
             if self.observer is not None:
-                self.observer(len(batch), time.perf_counter() - started)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Appended], Appended | BaseException]]] = {}
-        for pending, outcome in zip(batch, outcomes, strict=True):
+                self.observer(size, time.perf_counter() - started)
+        # Only now, after COMMIT returned (or the batch failed), does any caller learn its outcome.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+        at = 0
+        for pending in batch:
+            n = pending.size
+            outcome: Outcome
+            if results is None:
+                outcome = AuditUnavailable(failure)  # one each: callers in other threads raise it
+            elif pending.many:
+                outcome = results[at : at + n]
+            else:
+                outcome = results[at]
+            at += n
+            future = pending.future
             if pending.loop is not None:
-                assert isinstance(pending.future, asyncio.Future)
-                by_loop.setdefault(pending.loop, []).append((pending.future, outcome))
+                assert isinstance(future, asyncio.Future)
+                by_loop.setdefault(pending.loop, []).append((future, outcome))
                 continue
-            assert isinstance(pending.future, Future)
+            if isinstance(future, Waiter):
+                future.resolve(outcome)
+                continue
             # A caller that gave up waiting (timeout) has answered 503 already; its entry stays logged.
             with contextlib.suppress(InvalidStateError):
                 if isinstance(outcome, BaseException):
-                    pending.future.set_exception(outcome)
+                    future.set_exception(outcome)
                 else:
-                    pending.future.set_result(outcome)
+                    future.set_result(outcome)
         for loop, outcomes_of_loop in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, outcomes_of_loop)
+                loop.call_soon_threadsafe(settle, outcomes_of_loop, self._deadlines.get(loop))
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -237,40 +353,52 @@ class AuditWriter:
         head = cur.fetchone()
         seq, chain = int(head[0]), bytes(head[1])
         stamp = self._stamp
-        stamps: dict[datetime, Any] = {}
+        sha256, dumps, sort_keys = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
         rows: list[tuple[Any, ...]] = []
+        add_row = rows.append
         results: list[Appended] = []
+        add_result = results.append
+        stamps: dict[datetime, Any] = {}
         for pending in batch:
-            seq += 1
-            entry = dict(pending.entry, seq=seq)
-            data = canonical(entry)
-            leaf = leaf_hash(data)
-            chain = chain_hash(chain, leaf)
-            at = pending.recorded_at
-            if at not in stamps:
-                utc = at.astimezone(UTC)
-                stamps[at] = stamp(utc) if stamp is not None else utc
-            rows.append(
-                (
-                    seq,
-                    stamps[at],
-                    data.decode(),
-                    leaf,
-                    chain,
-                    entry.get("trace_id") or "",
-                    entry.get("organisation"),
-                    entry.get("participant"),
-                    entry["decision"],
+            at = stamps.get(pending.recorded_at)
+            if at is None:
+                at = pending.recorded_at.astimezone(UTC)
+                at = stamps[pending.recorded_at] = stamp(at) if stamp is not None else at
+            for given in pending.entries if pending.many else (pending.entries,):
+                seq += 1
+                entry = dict(given, seq=seq)
+                data = dumps(entry, option=sort_keys)
+                leaf = sha256(LEAF_PREFIX + data).digest()
+                chain = sha256(chain + leaf).digest()
+                add_row(
+                    (
+                        seq,
+                        at,
+                        data.decode(),
+                        leaf,
+                        chain,
+                        entry.get("trace_id") or "",
+                        entry.get("organisation"),
+                        entry.get("participant"),
+                        entry["decision"],
+                    )
                 )
-            )
-            results.append(Appended(seq, leaf))
+                add_result(Appended(seq, leaf))
         if self._sqlite:
             cur.executemany(_SQLITE_INSERT, rows)
             cur.execute(_SQLITE_HEAD_UPDATE, (seq, chain))
             cur.execute("COMMIT")
         else:
-            cur.execute(_POSTGRES_INSERT, tuple(list(column) for column in zip(*rows, strict=True)))
-            cur.execute(_POSTGRES_HEAD_UPDATE, (seq, chain))
+            if len(rows) >= _POSTGRES_COPY_FROM:
+                with cur.copy(_POSTGRES_COPY) as copy:
+                    copy.set_types(_POSTGRES_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+                cur.execute(_POSTGRES_HEAD_UPDATE, (seq, chain))
+            else:
+                # The insert and the head update in one statement: one round trip fewer per batch.
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                cur.execute(_POSTGRES_INSERT_AND_HEAD, (*columns, seq, chain))
             conn.commit()
         cur.close()
         return results
@@ -286,3 +414,11 @@ _POSTGRES_INSERT = (
     "%b::bigint[], %b::timestamptz[], %b::text[], %b::bytea[], %b::bytea[], %b::varchar[], %b::varchar[], "
     "%b::varchar[], %b::varchar[])"
 )
+_POSTGRES_INSERT_AND_HEAD = (
+    f"WITH appended AS ({_POSTGRES_INSERT}) UPDATE audit_head SET seq = %b, chain_hash = %b WHERE id = 1"
+)
+# From this many rows a binary COPY costs less than the unnest() INSERT (whose arrays psycopg dumps in
+# Python); below it the INSERT's single round trip wins.
+_POSTGRES_COPY_FROM = 64
+_POSTGRES_COPY = f"COPY audit_entries ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_TYPES = ["int8", "timestamptz", "text", "bytea", "bytea", "varchar", "varchar", "varchar", "varchar"]

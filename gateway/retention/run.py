@@ -61,6 +61,8 @@ log = structlog.get_logger("gateway.retention")
 Progress = Callable[[int, int], None]
 LEASE = timedelta(minutes=10)
 Step = Callable[[str], None]  # called after each step of a run ("destroyed", "logged"); tests crash there
+# The (run, participant) pairs of one batched audit call, in order, and the call's future.
+_Queued = tuple[list[tuple[str, str]], Future[list[Appended]]]
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -372,7 +374,7 @@ class RetentionRunner:
         log.info("retention.run.started", run_id=run_id, participants=len(by_participant), keys=len(planned.due))
         keys = deleted = done = held_late = participants_destroyed = 0
         status = "interrupted"
-        pending: list[tuple[str, str, Future[Appended]]] = []
+        pending: list[_Queued] = []
         try:
             total = len(by_participant)
             groups = list(by_participant.values())
@@ -385,12 +387,16 @@ class RetentionRunner:
                 done += len(chunk)
                 held_late += len(held)
                 participants_destroyed += len(destroyed)
+                entries = []
                 for pid, what in destroyed.items():
                     region = by_participant[pid][0].region
-                    entry = self._entry(policy, actor, run_id, authority, region, pid, what)
-                    pending.append((run_id, pid, self.audit.submit(entry, self.clock.now())))
+                    entries.append(self._entry(policy, actor, run_id, authority, region, pid, what))
                     keys += len(what)
                     deleted += sum(n for _, n, _ in what)
+                # One batched call: the chunk's entries are committed together, consecutively, or none.
+                if entries:
+                    logged = [(run_id, pid) for pid in destroyed]
+                    pending.append((logged, self.audit.submit_many(entries, self.clock.now())))
                 self._settle(pending)
                 self._count(run_id, keys, deleted)
                 if progress is not None:
@@ -517,9 +523,7 @@ class RetentionRunner:
             authority=authority,
         )
 
-    def _settle(
-        self, pending: list[tuple[str, str, Future[Appended]]], known: dict[tuple[str, str], int] | None = None
-    ) -> None:
+    def _settle(self, pending: list[_Queued], known: dict[tuple[str, str], int] | None = None) -> None:
         """Wait for the queued audit entries and record their sequence numbers on the destruction rows.
 
         `known`: (run, participant) -> seq of entries already in the log, recorded the same way.
@@ -527,7 +531,11 @@ class RetentionRunner:
         if not pending and not known:
             return
         try:
-            done = [(run_id, pid, future.result(self.audit_timeout).seq) for run_id, pid, future in pending]
+            done = [
+                (run_id, pid, appended.seq)
+                for logged, future in pending
+                for (run_id, pid), appended in zip(logged, future.result(self.audit_timeout), strict=True)
+            ]
         except Exception as exc:
             # The destructions stand; their entries are appended by the next run (`_log_unlogged`).
             raise AuditUnavailable(f"retention audit entries not confirmed: {type(exc).__name__}") from exc
@@ -580,7 +588,8 @@ class RetentionRunner:
             return 0
         known = self._already_logged(set(grouped))
         policy = self.policy()
-        pending: list[tuple[str, str, Future[Appended]]] = []
+        logged: list[tuple[str, str]] = []
+        entries = []
         for (run_id, pid), group in grouped.items():
             if (run_id, pid) in known:
                 continue
@@ -590,8 +599,10 @@ class RetentionRunner:
             entry = self._entry(policy, actor, run_id, first.authority, first.region, pid, destroyed)
             entry["late"] = True  # appended by a later run after an interruption; destroyed_at says when
             entry["destroyed_at"] = iso(first.destroyed_at)
-            pending.append((run_id, pid, self.audit.submit(entry, self.clock.now())))
-        self._settle(pending, known)
+            entries.append(entry)
+            logged.append((run_id, pid))
+        queued = [(logged, self.audit.submit_many(entries, self.clock.now()))] if entries else []
+        self._settle(queued, known)
         log.warning("retention.audit.backfilled", participants=len(grouped) - len(known), found_logged=len(known))
         return len(grouped) - len(known)
 
