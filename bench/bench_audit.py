@@ -399,7 +399,7 @@ def bench_officer(sizes: list[int], scan_upto: int, workdir: Path) -> list[dict[
     from gateway.policies.loader import load_config
     from gateway.store.db import connect
     from gateway.store.migrate import upgrade
-    from gateway.store.tables import audit_index, audit_index_terms, participants
+    from gateway.store.tables import audit_index, audit_index_counts, audit_index_terms, participants
 
     config = Path(__file__).resolve().parents[1] / "config" / "lvv"
     policy = compile_policy(load_config(config))
@@ -453,6 +453,7 @@ def bench_officer(sizes: list[int], scan_upto: int, workdir: Path) -> list[dict[
                 index.catch_up(db, batch=20_000)
             else:
                 with db.write.begin() as conn:
+                    conn.execute(delete(audit_index_counts))
                     conn.execute(delete(audit_index_terms))
                     conn.execute(delete(audit_index))
             timings = {name: _timed(fn, 5 if path == "index" else 1) for name, fn in queries.items()}

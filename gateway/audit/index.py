@@ -3,7 +3,8 @@
 The log (`audit_entries`) stays append-only and minimal on the write path. The columns an officer
 searches on (organisation, participant, purpose, decision, event, reason, region, time, trace id)
 are copied from each entry's canonical JSON into `audit_index`, and the entry's `regions` and listed
-`participants` into `audit_index_terms`, by the sealer in batches after it seals (on PostgreSQL only
+`participants` into `audit_index_terms`, and counted per time block in `audit_index_counts`
+(`gateway/audit/counts.py`), by the sealer in batches after it seals (on PostgreSQL only
 the elected sealer), or all at once by `gateway audit reindex`. Nothing here is evidence: the index
 can be dropped and rebuilt from the log, and every officer query reads the entries themselves.
 
@@ -14,22 +15,30 @@ always complete, whatever the index's lag.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit import counts
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, audit_head, audit_index, audit_index_terms, participants
+from gateway.store.tables import (
+    audit_entries,
+    audit_head,
+    audit_index,
+    audit_index_counts,
+    audit_index_terms,
+    participants,
+)
 
 BATCH = 5_000
-_PARTICIPANT = re.compile(r'"participant":"([^"]{1,36})"')
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 REGION, PARTICIPANT = "region", "participant"
 
 
@@ -43,34 +52,57 @@ def _text(value: Any, size: int) -> str | None:
     return value[:size] if isinstance(value, str) else None
 
 
+IndexRow = tuple[int, int, str | None, str | None, str | None, str | None, str, str, str | None, str | None, str]
+
+
 def index_rows(
-    seq: int, recorded_at: datetime, entry: str, regions: dict[str, str] | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Return the index row and the term rows of one stored entry (`regions`: participant id -> region)."""
-    data = orjson.loads(entry)
+    seq: int, at: int, data: dict[str, Any], regions: dict[str, str] | None = None
+) -> tuple[IndexRow, list[tuple[str, str, int]], counts.Key]:
+    """Return the index row, the term rows and the count signature of one parsed entry recorded at `at`
+    (microseconds since the epoch; `regions`: participant id -> region)."""
     participant = _text(data.get("participant"), 36)
-    row = {
-        "seq": seq,
-        "at": micros(recorded_at),
-        "organisation": _text(data.get("organisation"), 64),
-        "participant_id": participant,
-        "participant_region": (regions or {}).get(participant) if participant else None,
-        "purpose": _text(data.get("purpose"), 64),
-        "decision": str(data.get("decision", ""))[:8],
-        "event": str(data.get("event", ""))[:64],
-        "reason": _text(data.get("reason"), 64),
-        "region": _text(data.get("region"), 64),
-        "trace_id": str(data.get("trace_id") or "")[:32],
-    }
-    terms = []
-    for kind, key in ((REGION, "regions"), (PARTICIPANT, "participants")):
+    participant_region = (regions or {}).get(participant) if participant else None
+    organisation = _text(data.get("organisation"), 64)
+    purpose = _text(data.get("purpose"), 64)
+    decision = str(data.get("decision", ""))[:8]
+    event = str(data.get("event", ""))[:64]
+    reason = _text(data.get("reason"), 64)
+    region = _text(data.get("region"), 64)
+    row: IndexRow = (
+        seq,
+        at,
+        organisation,
+        participant,
+        participant_region,
+        purpose,
+        decision,
+        event,
+        reason,
+        region,
+        str(data.get("trace_id") or "")[:32],
+    )
+    terms: list[tuple[str, str, int]] = []
+    region_terms: list[str] = []
+    for kind, member in ((REGION, "regions"), (PARTICIPANT, "participants")):
         if kind == PARTICIPANT and participant:
             continue  # a participant filter matches a listing only when the entry is about no one participant
-        values = data.get(key)
+        values = data.get(member)
         if isinstance(values, list):
             for value in sorted({v for v in values if isinstance(v, str) and len(v) <= 64}):
-                terms.append({"kind": kind, "value": value, "seq": seq})
-    return row, terms
+                terms.append((kind, value, seq))
+                if kind == REGION:
+                    region_terms.append(value)
+    key: counts.Key = (
+        organisation,
+        participant_region,
+        region,
+        counts.regions_text(region_terms),
+        purpose,
+        decision,
+        event,
+        reason,
+    )
+    return row, terms, key
 
 
 def indexed_through(conn: Connection) -> int:
@@ -97,9 +129,14 @@ def progress(db: Database) -> IndexProgress:
 
 
 def catch_up(
-    db: Database, batch: int = BATCH, limit: int | None = None, on_batch: Callable[[int], None] | None = None
+    db: Database,
+    batch: int = BATCH,
+    limit: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    max_signatures: int = counts.MAX_SIGNATURES,
 ) -> int:
-    """Index entries committed since the index's last one, `batch` per transaction; return how many.
+    """Index (and count) entries committed since the index's last one, `batch` per transaction; return
+    how many.
 
     `limit` caps the work of one call (the sealer's tick). Safe to run concurrently with itself: a
     batch that finds its first entry indexed by someone else is rolled back and the call stops.
@@ -108,65 +145,104 @@ def catch_up(
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
         try:
-            index = _index_batch(db, size)
+            index = _index_batch(db, size, max_signatures)
         except IntegrityError:
             break  # another indexer (a reindex, a second sealer) got there first
         if not index:
             break
         done += len(index)
         if on_batch is not None:
-            on_batch(index[-1]["seq"])
+            on_batch(index[-1][0])
         if len(index) < size:
             break
     return done
 
 
-def _index_batch(db: Database, size: int) -> list[dict[str, Any]]:
+def _index_batch(db: Database, size: int, max_signatures: int) -> list[IndexRow]:
     # Read and parse outside the write transaction: on SQLite the write lock is the audit writer's too.
+    # The raw driver, not SQLAlchemy's statements: this runs on the gateway's own process, under load.
+    sqlite = db.is_sqlite
     with db.read.connect() as conn:
         start = indexed_through(conn)
-        rows = conn.execute(
-            select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry)
-            .where(audit_entries.c.seq > start)
-            .order_by(audit_entries.c.seq)
-            .limit(size)
-        ).all()
-        regions = _regions(conn, rows)
-    index: list[dict[str, Any]] = []
-    terms: list[dict[str, Any]] = []
-    expected = start
-    for r in rows:
-        expected += 1
-        if int(r.seq) != expected:
-            break  # never index past a gap: the index holds 1..indexed_through
-        row, entry_terms = index_rows(int(r.seq), r.recorded_at, r.entry, regions)
+        found = conn.exec_driver_sql(_sql(_SELECT_ENTRIES, sqlite), (start, size)).fetchall()
+        entries: list[tuple[int, int, dict[str, Any]]] = []
+        moment = _moment_reader(db)
+        expected = start
+        for seq, recorded_at, entry in found:
+            expected += 1
+            if int(seq) != expected:
+                break  # never index past a gap: the index holds 1..indexed_through
+            entries.append((expected, moment(recorded_at), orjson.loads(entry)))
+        regions = _regions(conn, {p for _s, _a, d in entries if isinstance(p := d.get("participant"), str)})
+    index: list[IndexRow] = []
+    terms: list[tuple[str, str, int]] = []
+    keyed: Counter[tuple[int, counts.Key]] = Counter()
+    for seq, at, data in entries:
+        row, entry_terms, key = index_rows(seq, at, data, regions)
         index.append(row)
         terms.extend(entry_terms)
+        keyed[(at // counts.DAY, key)] += 1
     if not index:
         return index
     with db.write.begin() as conn:
         if indexed_through(conn) != start:
             return []  # another indexer moved on meanwhile
-        conn.execute(insert(audit_index), index)
+        conn.exec_driver_sql(_sql(_INSERT_INDEX, sqlite), index)
         if terms:
-            conn.execute(insert(audit_index_terms), terms)
+            conn.exec_driver_sql(_sql(_INSERT_TERMS, sqlite), terms)
+        counts.add(conn, keyed, max_signatures)
     return index
 
 
-def _regions(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
-    """Return the region of every participant the entries of `rows` are about."""
-    ids = {m.group(1) for r in rows if (m := _PARTICIPANT.search(r.entry))}
+_SELECT_ENTRIES = "SELECT seq, recorded_at, entry FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?"
+_INSERT_INDEX = (
+    "INSERT INTO audit_index (seq, at, organisation, participant_id, participant_region, purpose, decision, "
+    "event, reason, region, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TERMS = "INSERT INTO audit_index_terms (kind, value, seq) VALUES (?, ?, ?)"
+
+
+def _sql(statement: str, sqlite: bool) -> str:
+    return statement if sqlite else statement.replace("?", "%s")
+
+
+def _moment_reader(db: Database) -> Callable[[Any], int]:
+    """Return a function from a stored `recorded_at` value to microseconds since the epoch, read exactly
+    as `UTCDateTime` reads it (SQLite keeps text: the usual spelling is parsed directly)."""
+    dialect = db.read.dialect
+    process = audit_entries.c.recorded_at.type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def read(value: Any) -> int:
+        if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+            delta = datetime.fromisoformat(value) - _NAIVE_EPOCH  # naive UTC, as SQLAlchemy writes it
+            return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        moment = cast(datetime, process(value) if process is not None else value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return micros(moment)
+
+    return read
+
+
+def _regions(conn: Connection, ids: set[str]) -> dict[str, str]:
+    """Return the region of every participant in `ids` that is registered."""
     found: dict[str, str] = {}
-    chunk = sorted(ids)
+    chunk = sorted(i for i in ids if len(i) <= 36)
     for i in range(0, len(chunk), 500):
         query = select(participants.c.id, participants.c.region).where(participants.c.id.in_(chunk[i : i + 500]))
         found.update((r.id, r.region) for r in conn.execute(query))
     return found
 
 
-def rebuild(db: Database, batch: int = BATCH, on_batch: Callable[[int], None] | None = None) -> int:
-    """Drop the index and build it again from the log; return how many entries it now holds."""
+def rebuild(
+    db: Database,
+    batch: int = BATCH,
+    on_batch: Callable[[int], None] | None = None,
+    max_signatures: int = counts.MAX_SIGNATURES,
+) -> int:
+    """Drop the index and its counts and build them again from the log; return how many entries it holds."""
     with db.write.begin() as conn:
+        conn.execute(delete(audit_index_counts))
         conn.execute(delete(audit_index_terms))
         conn.execute(delete(audit_index))
-    return catch_up(db, batch, on_batch=on_batch)
+    return catch_up(db, batch, on_batch=on_batch, max_signatures=max_signatures)
