@@ -82,27 +82,28 @@ def index_rows(
         str(data.get("trace_id") or "")[:32],
     )
     terms: list[tuple[str, str, int]] = []
-    region_terms: list[str] = []
-    for kind, member in ((REGION, "regions"), (PARTICIPANT, "participants")):
-        if kind == PARTICIPANT and participant:
-            continue  # a participant filter matches a listing only when the entry is about no one participant
-        values = data.get(member)
-        if isinstance(values, list):
-            for value in sorted({v for v in values if isinstance(v, str) and len(v) <= 64}):
-                terms.append((kind, value, seq))
-                if kind == REGION:
-                    region_terms.append(value)
+    region_terms = _members(data.get("regions"))
+    terms += [(REGION, value, seq) for value in region_terms]
+    if not participant:  # a participant filter matches a listing only when the entry is about no one participant
+        terms += [(PARTICIPANT, value, seq) for value in _members(data.get("participants"))]
     key: counts.Key = (
         organisation,
         participant_region,
         region,
-        counts.regions_text(region_terms),
+        counts.regions_text(region_terms) if region_terms else "",
         purpose,
         decision,
         event,
         reason,
     )
     return row, terms, key
+
+
+def _members(values: Any) -> list[str]:
+    """Return the distinct indexable strings of a list member of an entry, sorted (none if not a list)."""
+    if not isinstance(values, list) or not values:
+        return []
+    return sorted({v for v in values if isinstance(v, str) and len(v) <= 64})
 
 
 def indexed_through(conn: Connection) -> int:
