@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, case, func, select
 
+from gateway.audit import bulk
 from gateway.store.tables import audit_index_counts
 
 DAY = 86_400_000_000  # microseconds
@@ -36,11 +37,21 @@ OVERFLOW = "*"
 Key = tuple[str | None, str | None, str | None, str, str | None, str, str, str | None]
 Block = tuple[int, int]  # (level, block)
 
-_COLUMNS = "level, block, sig, organisation, participant_region, region, regions, purpose, decision, event, reason, n"
-_UPSERT = (
-    f"INSERT INTO audit_index_counts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (level, block, sig) DO UPDATE SET n = audit_index_counts.n + excluded.n"
-)
+_COLUMNS = {
+    "level": "integer",
+    "block": "bigint",
+    "sig": "varchar",
+    "organisation": "varchar",
+    "participant_region": "varchar",
+    "region": "varchar",
+    "regions": "text",
+    "purpose": "varchar",
+    "decision": "varchar",
+    "event": "varchar",
+    "reason": "varchar",
+    "n": "bigint",
+}
+_ADD = "ON CONFLICT (level, block, sig) DO UPDATE SET n = audit_index_counts.n + excluded.n"
 _NO_KEY: Key = (None, None, None, "", None, "", "", None)
 
 
@@ -136,5 +147,4 @@ def add(conn: Connection, keyed: Counter[tuple[int, Key]], max_signatures: int =
         if spilled:
             rows.append((*block, OVERFLOW, *_NO_KEY, spilled))
     if rows:
-        upsert = _UPSERT if conn.dialect.name == "sqlite" else _UPSERT.replace("?", "%s")
-        conn.exec_driver_sql(upsert, rows)
+        bulk.insert_rows(conn, "audit_index_counts", _COLUMNS, rows, _ADD)

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.audit import counts
+from gateway.audit import bulk, counts
 from gateway.store.db import Database
 from gateway.store.tables import (
     audit_entries,
@@ -37,6 +37,8 @@ from gateway.store.tables import (
 )
 
 BATCH = 5_000
+# pg_advisory_xact_lock key of the index's writers: the first 8 bytes of SHA-256("lvv-gateway audit index").
+INDEX_LOCK_KEY = 0x2D53_A9C7_C448_9A52
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 REGION, PARTICIPANT = "region", "participant"
@@ -60,32 +62,43 @@ def index_rows(
 ) -> tuple[IndexRow, list[tuple[str, str, int]], counts.Key]:
     """Return the index row, the term rows and the count signature of one parsed entry recorded at `at`
     (microseconds since the epoch; `regions`: participant id -> region)."""
+    return _rows(_fields(seq, at, data), regions or {})
+
+
+# What the index takes from one entry, before the participant's region is known: (index row without
+# the region, region terms, listed participants). A batch keeps these, not the parsed entries.
+_Fields = tuple[IndexRow, list[str], list[str]]
+
+
+def _fields(seq: int, at: int, data: dict[str, Any]) -> _Fields:
     participant = _text(data.get("participant"), 36)
-    participant_region = (regions or {}).get(participant) if participant else None
-    organisation = _text(data.get("organisation"), 64)
-    purpose = _text(data.get("purpose"), 64)
-    decision = str(data.get("decision", ""))[:8]
-    event = str(data.get("event", ""))[:64]
-    reason = _text(data.get("reason"), 64)
-    region = _text(data.get("region"), 64)
     row: IndexRow = (
         seq,
         at,
-        organisation,
+        _text(data.get("organisation"), 64),
         participant,
-        participant_region,
-        purpose,
-        decision,
-        event,
-        reason,
-        region,
+        None,
+        _text(data.get("purpose"), 64),
+        str(data.get("decision", ""))[:8],
+        str(data.get("event", ""))[:64],
+        _text(data.get("reason"), 64),
+        _text(data.get("region"), 64),
         str(data.get("trace_id") or "")[:32],
     )
-    terms: list[tuple[str, str, int]] = []
-    region_terms = _members(data.get("regions"))
-    terms += [(REGION, value, seq) for value in region_terms]
-    if not participant:  # a participant filter matches a listing only when the entry is about no one participant
-        terms += [(PARTICIPANT, value, seq) for value in _members(data.get("participants"))]
+    # A participant filter matches a listing only when the entry is about no one participant.
+    listed = _members(data.get("participants")) if not participant else []
+    return row, _members(data.get("regions")), listed
+
+
+def _rows(fields: _Fields, regions: dict[str, str]) -> tuple[IndexRow, list[tuple[str, str, int]], counts.Key]:
+    row, region_terms, listed = fields
+    seq, at, organisation, participant, _, purpose, decision, event, reason, region, trace = row
+    participant_region = regions.get(participant) if participant else None
+    if participant_region is not None:
+        row = (seq, at, organisation, participant, participant_region, purpose, decision, event, reason, region, trace)
+    terms = [(REGION, value, seq) for value in region_terms]
+    if listed:
+        terms += [(PARTICIPANT, value, seq) for value in listed]
     key: counts.Key = (
         organisation,
         participant_region,
@@ -166,41 +179,60 @@ def _index_batch(db: Database, size: int, max_signatures: int) -> list[IndexRow]
     with db.read.connect() as conn:
         start = indexed_through(conn)
         found = conn.exec_driver_sql(_sql(_SELECT_ENTRIES, sqlite), (start, size)).fetchall()
-        entries: list[tuple[int, int, dict[str, Any]]] = []
+        fields: list[_Fields] = []
         moment = _moment_reader(db)
         expected = start
         for seq, recorded_at, entry in found:
             expected += 1
             if int(seq) != expected:
                 break  # never index past a gap: the index holds 1..indexed_through
-            entries.append((expected, moment(recorded_at), orjson.loads(entry)))
-        regions = _regions(conn, {p for _s, _a, d in entries if isinstance(p := d.get("participant"), str)})
+            fields.append(_fields(expected, moment(recorded_at), orjson.loads(entry)))
+        del found
+        regions = _regions(conn, {f[0][3] for f in fields if f[0][3]})
     index: list[IndexRow] = []
     terms: list[tuple[str, str, int]] = []
     keyed: Counter[tuple[int, counts.Key]] = Counter()
-    for seq, at, data in entries:
-        row, entry_terms, key = index_rows(seq, at, data, regions)
+    for entry_fields in fields:
+        row, entry_terms, key = _rows(entry_fields, regions)
         index.append(row)
-        terms.extend(entry_terms)
-        keyed[(at // counts.DAY, key)] += 1
+        if entry_terms:
+            terms += entry_terms
+        keyed[(row[1] // counts.DAY, key)] += 1
     if not index:
         return index
     with db.write.begin() as conn:
+        _exclusive(conn)
         if indexed_through(conn) != start:
             return []  # another indexer moved on meanwhile
-        conn.exec_driver_sql(_sql(_INSERT_INDEX, sqlite), index)
+        bulk.insert_rows(conn, "audit_index", _INDEX_COLUMNS, index)
         if terms:
-            conn.exec_driver_sql(_sql(_INSERT_TERMS, sqlite), terms)
+            bulk.insert_rows(conn, "audit_index_terms", _TERM_COLUMNS, terms)
         counts.add(conn, keyed, max_signatures)
     return index
 
 
 _SELECT_ENTRIES = "SELECT seq, recorded_at, entry FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?"
-_INSERT_INDEX = (
-    "INSERT INTO audit_index (seq, at, organisation, participant_id, participant_region, purpose, decision, "
-    "event, reason, region, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_TERMS = "INSERT INTO audit_index_terms (kind, value, seq) VALUES (?, ?, ?)"
+_INDEX_COLUMNS = {
+    "seq": "bigint",
+    "at": "bigint",
+    "organisation": "varchar",
+    "participant_id": "varchar",
+    "participant_region": "varchar",
+    "purpose": "varchar",
+    "decision": "varchar",
+    "event": "varchar",
+    "reason": "varchar",
+    "region": "varchar",
+    "trace_id": "varchar",
+}
+_TERM_COLUMNS = {"kind": "varchar", "value": "varchar", "seq": "bigint"}
+
+
+def _exclusive(conn: Connection) -> None:
+    """Serialise the index's writers until this transaction ends (SQLite's write lock does already): a
+    batch checks where the index stands and extends it, or a rebuild empties it, never both at once."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (INDEX_LOCK_KEY,))
 
 
 def _sql(statement: str, sqlite: bool) -> str:
@@ -243,6 +275,7 @@ def rebuild(
 ) -> int:
     """Drop the index and its counts and build them again from the log; return how many entries it holds."""
     with db.write.begin() as conn:
+        _exclusive(conn)
         conn.execute(delete(audit_index_counts))
         conn.execute(delete(audit_index_terms))
         conn.execute(delete(audit_index))
