@@ -10,7 +10,10 @@ organisation's pseudonym. The log holds no record contents, so neither does anyt
 
 Searches run on the derived index (`gateway/audit/index.py`) for entries 1..indexed_through, with
 real indexes (O(log n) to the first match), and scan the log itself only beyond that (the tail the
-sealer has not indexed yet): every answer covers the whole log, whatever the index's lag.
+sealer has not indexed yet): every answer covers the whole log, whatever the index's lag. A count
+adds up the index's per-block counts (`gateway/audit/counts.py`) for whole days and counts the partial
+days at a window's edges through the index, in one snapshot with the tail: its cost follows the span of
+time, not the number of entries.
 """
 
 from __future__ import annotations
