@@ -3,7 +3,8 @@
 The log (`audit_entries`) stays append-only and minimal on the write path. The columns an officer
 searches on (organisation, participant, purpose, decision, event, reason, region, time, trace id)
 are copied from each entry's canonical JSON into `audit_index`, and the entry's `regions` and listed
-`participants` into `audit_index_terms`, by the sealer in batches after it seals (on PostgreSQL only
+`participants` into `audit_index_terms`, and counted per time block in `audit_index_counts`
+(`gateway/audit/counts.py`), by the sealer in batches after it seals (on PostgreSQL only
 the elected sealer), or all at once by `gateway audit reindex`. Nothing here is evidence: the index
 can be dropped and rebuilt from the log, and every officer query reads the entries themselves.
 
@@ -14,22 +15,32 @@ always complete, whatever the index's lag.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit import bulk, counts
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, audit_head, audit_index, audit_index_terms, participants
+from gateway.store.tables import (
+    audit_entries,
+    audit_head,
+    audit_index,
+    audit_index_counts,
+    audit_index_terms,
+    participants,
+)
 
 BATCH = 5_000
-_PARTICIPANT = re.compile(r'"participant":"([^"]{1,36})"')
+# pg_advisory_xact_lock key of the index's writers: the first 8 bytes of SHA-256("lvv-gateway audit index").
+INDEX_LOCK_KEY = 0x2D53_A9C7_C448_9A52
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 REGION, PARTICIPANT = "region", "participant"
 
 
@@ -43,34 +54,69 @@ def _text(value: Any, size: int) -> str | None:
     return value[:size] if isinstance(value, str) else None
 
 
+IndexRow = tuple[int, int, str | None, str | None, str | None, str | None, str, str, str | None, str | None, str]
+
+
 def index_rows(
-    seq: int, recorded_at: datetime, entry: str, regions: dict[str, str] | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Return the index row and the term rows of one stored entry (`regions`: participant id -> region)."""
-    data = orjson.loads(entry)
+    seq: int, at: int, data: dict[str, Any], regions: dict[str, str] | None = None
+) -> tuple[IndexRow, list[tuple[str, str, int]], counts.Key]:
+    """Return the index row, the term rows and the count signature of one parsed entry recorded at `at`
+    (microseconds since the epoch; `regions`: participant id -> region)."""
+    return _rows(_fields(seq, at, data), regions or {})
+
+
+# What the index takes from one entry, before the participant's region is known: (index row without
+# the region, region terms, listed participants). A batch keeps these, not the parsed entries.
+_Fields = tuple[IndexRow, list[str], list[str]]
+
+
+def _fields(seq: int, at: int, data: dict[str, Any]) -> _Fields:
     participant = _text(data.get("participant"), 36)
-    row = {
-        "seq": seq,
-        "at": micros(recorded_at),
-        "organisation": _text(data.get("organisation"), 64),
-        "participant_id": participant,
-        "participant_region": (regions or {}).get(participant) if participant else None,
-        "purpose": _text(data.get("purpose"), 64),
-        "decision": str(data.get("decision", ""))[:8],
-        "event": str(data.get("event", ""))[:64],
-        "reason": _text(data.get("reason"), 64),
-        "region": _text(data.get("region"), 64),
-        "trace_id": str(data.get("trace_id") or "")[:32],
-    }
-    terms = []
-    for kind, key in ((REGION, "regions"), (PARTICIPANT, "participants")):
-        if kind == PARTICIPANT and participant:
-            continue  # a participant filter matches a listing only when the entry is about no one participant
-        values = data.get(key)
-        if isinstance(values, list):
-            for value in sorted({v for v in values if isinstance(v, str) and len(v) <= 64}):
-                terms.append({"kind": kind, "value": value, "seq": seq})
-    return row, terms
+    row: IndexRow = (
+        seq,
+        at,
+        _text(data.get("organisation"), 64),
+        participant,
+        None,
+        _text(data.get("purpose"), 64),
+        str(data.get("decision", ""))[:8],
+        str(data.get("event", ""))[:64],
+        _text(data.get("reason"), 64),
+        _text(data.get("region"), 64),
+        str(data.get("trace_id") or "")[:32],
+    )
+    # A participant filter matches a listing only when the entry is about no one participant.
+    listed = _members(data.get("participants")) if not participant else []
+    return row, _members(data.get("regions")), listed
+
+
+def _rows(fields: _Fields, regions: dict[str, str]) -> tuple[IndexRow, list[tuple[str, str, int]], counts.Key]:
+    row, region_terms, listed = fields
+    seq, at, organisation, participant, _, purpose, decision, event, reason, region, trace = row
+    participant_region = regions.get(participant) if participant else None
+    if participant_region is not None:
+        row = (seq, at, organisation, participant, participant_region, purpose, decision, event, reason, region, trace)
+    terms = [(REGION, value, seq) for value in region_terms]
+    if listed:
+        terms += [(PARTICIPANT, value, seq) for value in listed]
+    key: counts.Key = (
+        organisation,
+        participant_region,
+        region,
+        counts.regions_text(region_terms) if region_terms else "",
+        purpose,
+        decision,
+        event,
+        reason,
+    )
+    return row, terms, key
+
+
+def _members(values: Any) -> list[str]:
+    """Return the distinct indexable strings of a list member of an entry, sorted (none if not a list)."""
+    if not isinstance(values, list) or not values:
+        return []
+    return sorted({v for v in values if isinstance(v, str) and len(v) <= 64})
 
 
 def indexed_through(conn: Connection) -> int:
@@ -97,9 +143,14 @@ def progress(db: Database) -> IndexProgress:
 
 
 def catch_up(
-    db: Database, batch: int = BATCH, limit: int | None = None, on_batch: Callable[[int], None] | None = None
+    db: Database,
+    batch: int = BATCH,
+    limit: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    max_signatures: int = counts.MAX_SIGNATURES,
 ) -> int:
-    """Index entries committed since the index's last one, `batch` per transaction; return how many.
+    """Index (and count) entries committed since the index's last one, `batch` per transaction; return
+    how many.
 
     `limit` caps the work of one call (the sealer's tick). Safe to run concurrently with itself: a
     batch that finds its first entry indexed by someone else is rolled back and the call stops.
@@ -108,65 +159,124 @@ def catch_up(
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
         try:
-            index = _index_batch(db, size)
+            index = _index_batch(db, size, max_signatures)
         except IntegrityError:
             break  # another indexer (a reindex, a second sealer) got there first
         if not index:
             break
         done += len(index)
         if on_batch is not None:
-            on_batch(index[-1]["seq"])
+            on_batch(index[-1][0])
         if len(index) < size:
             break
     return done
 
 
-def _index_batch(db: Database, size: int) -> list[dict[str, Any]]:
+def _index_batch(db: Database, size: int, max_signatures: int) -> list[IndexRow]:
     # Read and parse outside the write transaction: on SQLite the write lock is the audit writer's too.
+    # The raw driver, not SQLAlchemy's statements: this runs on the gateway's own process, under load.
+    sqlite = db.is_sqlite
     with db.read.connect() as conn:
         start = indexed_through(conn)
-        rows = conn.execute(
-            select(audit_entries.c.seq, audit_entries.c.recorded_at, audit_entries.c.entry)
-            .where(audit_entries.c.seq > start)
-            .order_by(audit_entries.c.seq)
-            .limit(size)
-        ).all()
-        regions = _regions(conn, rows)
-    index: list[dict[str, Any]] = []
-    terms: list[dict[str, Any]] = []
-    expected = start
-    for r in rows:
-        expected += 1
-        if int(r.seq) != expected:
-            break  # never index past a gap: the index holds 1..indexed_through
-        row, entry_terms = index_rows(int(r.seq), r.recorded_at, r.entry, regions)
+        found = conn.exec_driver_sql(_sql(_SELECT_ENTRIES, sqlite), (start, size)).fetchall()
+        fields: list[_Fields] = []
+        moment = _moment_reader(db)
+        expected = start
+        for seq, recorded_at, entry in found:
+            expected += 1
+            if int(seq) != expected:
+                break  # never index past a gap: the index holds 1..indexed_through
+            fields.append(_fields(expected, moment(recorded_at), orjson.loads(entry)))
+        del found
+        regions = _regions(conn, {f[0][3] for f in fields if f[0][3]})
+    index: list[IndexRow] = []
+    terms: list[tuple[str, str, int]] = []
+    keyed: Counter[tuple[int, counts.Key]] = Counter()
+    for entry_fields in fields:
+        row, entry_terms, key = _rows(entry_fields, regions)
         index.append(row)
-        terms.extend(entry_terms)
+        if entry_terms:
+            terms += entry_terms
+        keyed[(row[1] // counts.DAY, key)] += 1
     if not index:
         return index
     with db.write.begin() as conn:
+        _exclusive(conn)
         if indexed_through(conn) != start:
             return []  # another indexer moved on meanwhile
-        conn.execute(insert(audit_index), index)
+        bulk.insert_rows(conn, "audit_index", _INDEX_COLUMNS, index)
         if terms:
-            conn.execute(insert(audit_index_terms), terms)
+            bulk.insert_rows(conn, "audit_index_terms", _TERM_COLUMNS, terms)
+        counts.add(conn, keyed, max_signatures)
     return index
 
 
-def _regions(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
-    """Return the region of every participant the entries of `rows` are about."""
-    ids = {m.group(1) for r in rows if (m := _PARTICIPANT.search(r.entry))}
+_SELECT_ENTRIES = "SELECT seq, recorded_at, entry FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?"
+_INDEX_COLUMNS = {
+    "seq": "bigint",
+    "at": "bigint",
+    "organisation": "varchar",
+    "participant_id": "varchar",
+    "participant_region": "varchar",
+    "purpose": "varchar",
+    "decision": "varchar",
+    "event": "varchar",
+    "reason": "varchar",
+    "region": "varchar",
+    "trace_id": "varchar",
+}
+_TERM_COLUMNS = {"kind": "varchar", "value": "varchar", "seq": "bigint"}
+
+
+def _exclusive(conn: Connection) -> None:
+    """Serialise the index's writers until this transaction ends (SQLite's write lock does already): a
+    batch checks where the index stands and extends it, or a rebuild empties it, never both at once."""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (INDEX_LOCK_KEY,))
+
+
+def _sql(statement: str, sqlite: bool) -> str:
+    return statement if sqlite else statement.replace("?", "%s")
+
+
+def _moment_reader(db: Database) -> Callable[[Any], int]:
+    """Return a function from a stored `recorded_at` value to microseconds since the epoch, read exactly
+    as `UTCDateTime` reads it (SQLite keeps text: the usual spelling is parsed directly)."""
+    dialect = db.read.dialect
+    process = audit_entries.c.recorded_at.type.dialect_impl(dialect).result_processor(dialect, None)
+
+    def read(value: Any) -> int:
+        if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+            delta = datetime.fromisoformat(value) - _NAIVE_EPOCH  # naive UTC, as SQLAlchemy writes it
+            return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        moment = cast(datetime, process(value) if process is not None else value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return micros(moment)
+
+    return read
+
+
+def _regions(conn: Connection, ids: set[str]) -> dict[str, str]:
+    """Return the region of every participant in `ids` that is registered."""
     found: dict[str, str] = {}
-    chunk = sorted(ids)
+    chunk = sorted(i for i in ids if len(i) <= 36)
     for i in range(0, len(chunk), 500):
         query = select(participants.c.id, participants.c.region).where(participants.c.id.in_(chunk[i : i + 500]))
         found.update((r.id, r.region) for r in conn.execute(query))
     return found
 
 
-def rebuild(db: Database, batch: int = BATCH, on_batch: Callable[[int], None] | None = None) -> int:
-    """Drop the index and build it again from the log; return how many entries it now holds."""
+def rebuild(
+    db: Database,
+    batch: int = BATCH,
+    on_batch: Callable[[int], None] | None = None,
+    max_signatures: int = counts.MAX_SIGNATURES,
+) -> int:
+    """Drop the index and its counts and build them again from the log; return how many entries it holds."""
     with db.write.begin() as conn:
+        _exclusive(conn)
+        conn.execute(delete(audit_index_counts))
         conn.execute(delete(audit_index_terms))
         conn.execute(delete(audit_index))
-    return catch_up(db, batch, on_batch=on_batch)
+    return catch_up(db, batch, on_batch=on_batch, max_signatures=max_signatures)

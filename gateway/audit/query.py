@@ -10,7 +10,10 @@ organisation's pseudonym. The log holds no record contents, so neither does anyt
 
 Searches run on the derived index (`gateway/audit/index.py`) for entries 1..indexed_through, with
 real indexes (O(log n) to the first match), and scan the log itself only beyond that (the tail the
-sealer has not indexed yet): every answer covers the whole log, whatever the index's lag.
+sealer has not indexed yet): every answer covers the whole log, whatever the index's lag. A count
+adds up the index's per-block counts (`gateway/audit/counts.py`) for whole days and counts the partial
+days at a window's edges through the index, in one snapshot with the tail: its cost follows the span of
+time, not the number of entries.
 """
 
 from __future__ import annotations
@@ -18,19 +21,35 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, cast, exists, false, func, literal, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.dialects.postgresql import JSONB, array
 
+from gateway.audit import counts
 from gateway.audit.index import PARTICIPANT, REGION, indexed_through, micros
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.model import OrganisationKind
 from gateway.store.db import Database
-from gateway.store.tables import audit_entries, audit_index, audit_index_terms, participants
+from gateway.store.tables import audit_entries, audit_index, audit_index_counts, audit_index_terms, participants
 
 
 def _terms(kind: str, values: Sequence[str]) -> Select[Any]:
@@ -337,15 +356,19 @@ class AuditQuery:
         branches, clauses = self._index_parts(scope, flt, table)
         return [or_(*branches), *clauses] if branches else clauses
 
-    @staticmethod
-    def _window(flt: EntryFilter) -> Any:
+    @classmethod
+    def _window(cls, flt: EntryFilter) -> Any:
         """Return the index rows of the period, behind a planner fence (OFFSET 0, on SQLite and
         PostgreSQL alike): a period is searched from the time index, not from the scope's alternatives."""
+        return cls._window_of(micros(flt.since) if flt.since else None, micros(flt.until) if flt.until else None)
+
+    @staticmethod
+    def _window_of(since: int | None, until: int | None) -> Any:
         bounds = []
-        if flt.since:
-            bounds.append(audit_index.c.at >= micros(flt.since))
-        if flt.until:
-            bounds.append(audit_index.c.at < micros(flt.until))
+        if since is not None:
+            bounds.append(audit_index.c.at >= since)
+        if until is not None:
+            bounds.append(audit_index.c.at < until)
         return select(audit_index).where(*bounds).offset(0).subquery("period")
 
     def _indexed_seqs(
@@ -412,22 +435,136 @@ class AuditQuery:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def count(self, scope: Scope, flt: EntryFilter) -> int:
-        """Return how many entries match."""
-        with self._db.read.connect() as conn:
+    def count(self, scope: Scope | None, flt: EntryFilter) -> int:
+        """Return how many entries match: the counted blocks of whole days, the index for partial days
+        and filters the counts cannot answer, the log itself beyond the index; all in one snapshot."""
+        with self._snapshot() as conn:
             through = indexed_through(conn)
-            table = self._window(flt) if flt.since or flt.until else audit_index
-            indexed = (
-                select(func.count())
-                .select_from(table)
-                .where(*self._index_where(scope, flt, table), table.c.seq <= through)
-            )
             tail = (
                 select(func.count())
                 .select_from(audit_entries)
                 .where(*self._where(scope, flt), audit_entries.c.seq > through)
             )
-            return int(conn.execute(indexed).scalar_one()) + int(conn.execute(tail).scalar_one())
+            counted = self._counted_where(scope, flt)
+            if counted is None:
+                indexed = self._index_count(conn, scope, flt, through, flt.since, flt.until)
+            else:
+                indexed = self._counted(conn, scope, flt, counted, through)
+            return indexed + int(conn.execute(tail).scalar_one())
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """Yield a read connection whose statements all see one state of the database (the counts must
+        cover exactly the index rows that `indexed_through` reports)."""
+        with self._db.read.connect() as conn:
+            if not self._db.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                yield conn
+                return
+            conn.exec_driver_sql("BEGIN")  # a read transaction: one WAL snapshot until it ends
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+
+    def _index_count(
+        self,
+        conn: Connection,
+        scope: Scope | None,
+        flt: EntryFilter,
+        through: int,
+        since: datetime | int | None,
+        until: datetime | int | None,
+    ) -> int:
+        """Return how many index rows up to `through` match `flt` in [since, until) (moments or micros)."""
+        flt = replace(flt, since=None, until=None)
+        if since is not None or until is not None:
+            table = self._window_of(
+                micros(since) if isinstance(since, datetime) else since,
+                micros(until) if isinstance(until, datetime) else until,
+            )
+        else:
+            table = audit_index
+        where = self._index_where(scope, flt, table)
+        query = select(func.count()).select_from(table).where(*where, table.c.seq <= through)
+        return int(conn.execute(query).scalar_one())
+
+    @staticmethod
+    def _counted_where(scope: Scope | None, flt: EntryFilter) -> ColumnElement[bool] | None:
+        """Return `_index_where` on `audit_index_counts` (time aside), or None when the counts cannot answer
+        it (a participant: the indexed path is selective anyway)."""
+        if flt.participant_id or flt.no_match:
+            return None
+        c = audit_index_counts.c
+        clauses: list[ColumnElement[bool]] = [c.sig != counts.OVERFLOW]
+        if scope is not None:
+            branches = [c.organisation == scope.organisation]
+            if scope.regions:
+                regions = sorted(scope.regions)
+                branches += [c.participant_region.in_(regions), c.region.in_(regions)]
+                branches += [c.regions.contains(counts.region_needle(r)) for r in regions]
+            clauses.append(or_(*branches))
+        if flt.organisation:
+            clauses.append(c.organisation == flt.organisation)
+        if flt.decision:
+            clauses.append(c.decision == flt.decision)
+        if flt.purpose:
+            clauses.append(c.purpose == flt.purpose)
+        if flt.event:
+            clauses.append(c.event == flt.event)
+        if flt.reasons:
+            clauses.append(c.reason.in_(flt.reasons))
+        return and_(*clauses)
+
+    def _counted(
+        self, conn: Connection, scope: Scope | None, flt: EntryFilter, where: ColumnElement[bool], through: int
+    ) -> int:
+        """Return how many indexed entries match: whole days from the counts, partial days from the index."""
+        c = audit_index_counts.c
+        since = micros(flt.since) if flt.since else None
+        until = micros(flt.until) if flt.until else None
+        if since is not None and until is not None and since >= until:
+            return 0
+        first = -(-since // counts.DAY) if since is not None else None
+        end = until // counts.DAY if until is not None else None
+        if first is None or end is None:
+            low, high = conn.execute(select(func.min(c.block), func.max(c.block)).where(c.level == 0)).one()
+            if low is None:
+                return 0  # nothing indexed (the counts hold what the index holds, in this snapshot)
+            first = int(low) if first is None else first
+            end = int(high) + 1 if end is None else end
+        if first >= end:
+            return self._index_count(conn, scope, flt, through, since, until)
+        total = 0
+        exact: list[tuple[int | None, int | None]] = []
+        if since is not None and since < first * counts.DAY:
+            exact.append((since, first * counts.DAY))
+        if until is not None and end * counts.DAY < until:
+            exact.append((end * counts.DAY, until))
+        pending = counts.decompose(first, end)
+        while pending:
+            spans = [and_(c.level == lv, c.block >= a, c.block < b) for lv, a, b in counts.runs(pending)]
+            found = conn.execute(
+                select(
+                    c.level,
+                    c.block,
+                    func.max(case((c.sig == counts.OVERFLOW, 1), else_=0)),
+                    func.sum(case((where, c.n), else_=0)),
+                )
+                .where(or_(*spans))
+                .group_by(c.level, c.block)
+            )
+            pending = []
+            for level, block, overflowed, matched in found:
+                if not overflowed:
+                    total += int(matched)
+                elif level:
+                    pending += counts.parts((int(level), int(block)))
+                else:
+                    exact.append((int(block) * counts.DAY, (int(block) + 1) * counts.DAY))
+        for low_at, high_at in exact:
+            total += self._index_count(conn, scope, flt, through, low_at, high_at)
+        return total
 
     def page(self, scope: Scope, flt: EntryFilter, limit: int, cursor: int | None = None) -> Page:
         """Return up to `limit` matching entries, newest first, starting below `cursor` (a seq)."""

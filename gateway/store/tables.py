@@ -164,6 +164,29 @@ audit_index_terms = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
 )
 
+# Counts of indexed entries per time block and "signature" (the values of the columns that scopes and
+# filters test), so an officer's count is a sum over a few blocks, not a scan: derived like the index,
+# filled in the same transaction, rebuilt with it (gateway/audit/counts.py). `level` L, `block` b cover
+# the UTC days [b * 8**L, (b + 1) * 8**L) since the epoch; `regions` is the entry's region terms as
+# "|hex|hex|"; `sig` digests the columns. A block holds at most a fixed number of signatures; entries
+# beyond them are counted in its row with `sig` "*" only, and a count reads the block's parts instead.
+audit_index_counts = Table(
+    "audit_index_counts",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("sig", String(32), primary_key=True),
+    Column("organisation", String(64), nullable=True),
+    Column("participant_region", String(64), nullable=True),
+    Column("region", String(64), nullable=True),
+    Column("regions", Text, nullable=False),
+    Column("purpose", String(64), nullable=True),
+    Column("decision", String(8), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 audit_head = Table(
     "audit_head",
     metadata,

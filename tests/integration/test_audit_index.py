@@ -23,7 +23,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.policies.compiled import compile_policy
 from gateway.policies.loader import load_config
 from gateway.store.db import Database, connect
-from gateway.store.tables import audit_index, audit_index_terms, participants
+from gateway.store.tables import audit_index, audit_index_counts, audit_index_terms, participants
 from tests.conftest import LVV_CONFIG
 from tests.support.audit_log import make_sealer
 
@@ -127,6 +127,7 @@ def answers(query: AuditQuery) -> list[Any]:
 
 def drop_index(db: Database) -> None:
     with db.write.begin() as conn:
+        conn.execute(delete(audit_index_counts))
         conn.execute(delete(audit_index_terms))
         conn.execute(delete(audit_index))
 
