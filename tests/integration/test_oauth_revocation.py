@@ -191,6 +191,7 @@ def test_an_unregistered_clients_status_is_cached_too_and_every_change_still_bit
     )
     assert read(gateway, token, p).status_code == 200
     status = gateway.container.verifier.authenticate(token).status
-    assert status is not None and status.client is Status.ACTIVE  # no stale "not registered"
+    assert status is not None
+    assert status.client is Status.ACTIVE  # no stale "not registered"
     other_process.auth.registry.set_client_status("client-amsterdam", Status.DISABLED, "test")
     assert_revoked(gateway, token, p, "client_disabled")
