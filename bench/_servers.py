@@ -26,6 +26,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -237,7 +238,12 @@ def gateway_app(state: Path, audited: bool) -> tuple[FastAPI, Any]:
         audit = container.audit
         return {**_cpu(), "audit_batches": audit.batches, "audit_appended": audit.appended}
 
+    async def threads() -> dict[str, str]:
+        # The Python name of each thread by its OS id, to read per-thread CPU from /proc/PID/task/ID/stat.
+        return {str(t.native_id): t.name for t in threading.enumerate() if t.native_id is not None}
+
     app.add_api_route("/_bench/stats", stats, methods=["GET"])
+    app.add_api_route("/_bench/threads", threads, methods=["GET"])
     return app, container
 
 

@@ -58,6 +58,7 @@ class Container:
         if self.sealer is not None:
             self.sealer.close()
         self.audit.close()
+        self.auth.close()
         self.store.close()
         self.db.dispose()
 

@@ -83,6 +83,9 @@ class ClientRegistry:
             if self._repo.client(conn, client_id) is not None:
                 raise RegistryError(f"client {client_id!r} is already registered")
             self._repo.add_client(conn, client, self._clock.now())
+            # The per-request status is cached behind the counter, "not registered" too (a client
+            # trusted through the JWKS file): the registration's status and rate limit apply at once.
+            self._repo.bump_epoch(conn)
         log.info("auth.client.registered", client_id=client_id, organisation=organisation, roles=list(roles))
         return client
 

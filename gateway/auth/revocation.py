@@ -3,11 +3,12 @@ hold no token any more (its covenants and their aftercare ended), makes its toke
 not when they expire.
 
 `revocation_reason` is pure (the compiled policy, the statuses read for this request, the policy
-clock's now); `PartyRevocation` reads the change counter (`auth_state.epoch`, one primary-key read)
-per request and the statuses only when the counter moved or the pair was not seen yet: every status
-change (`set_client_status`, `set_organisation_status`, key rotations) bumps the counter in the same
-transaction, so a cached status is never older than the committed counter that vouches for it. A
-client not registered yet is never cached (registration does not bump the counter).
+clock's now); `PartyRevocation` reads the change counter (`auth_state.epoch`, one primary-key read;
+on SQLite on the raw driver, `gateway.store.hot`) per request and the statuses only when the counter
+moved or the pair was not seen yet: every change of what the status holds (`register`,
+`set_client_status`, `set_organisation_status`, key rotations) bumps the counter in the same
+transaction, so a cached status, also "no such client registered" (the clients an operator trusts
+through GATEWAY_TOKEN_JWKS_FILE), is never older than the committed counter that vouches for it.
 
 Which tokens each rule covers:
 - a disabled organisation, or a client disabled in the registry: every token naming it;
@@ -27,12 +28,16 @@ import threading
 from collections.abc import Callable
 
 from gateway.auth.model import PartyStatus, Status
-from gateway.auth.repository import AuthRepository
+from gateway.auth.repository import EPOCH_SQL, AuthRepository
 from gateway.auth.tokens import VerifiedToken
 from gateway.clock import Clock
 from gateway.policies.compiled import CompiledPolicy
 from gateway.policies.oversight import standing
 from gateway.store.db import Database, StorageUnavailable, is_storage_outage
+from gateway.store.hot import HotReads
+
+# Pairs (client, organisation) of verified tokens whose status is held; past this the cache starts over.
+_CACHE_SIZE = 10_000
 
 
 def revocation_reason(token: VerifiedToken, status: PartyStatus, policy: CompiledPolicy, now: float) -> str | None:
@@ -65,6 +70,7 @@ class PartyRevocation:
         self._repo = repo
         self._policy = policy
         self._clock = clock
+        self._hot = HotReads.for_database(db)  # None on PostgreSQL: the counter is read through SQLAlchemy
         self._cache: dict[tuple[str, str], PartyStatus] = {}
         self._cache_lock = threading.Lock()
         self._cache_epoch = -1
@@ -77,25 +83,37 @@ class PartyRevocation:
         """
         key = (token.principal.client_id, token.principal.organisation)
         try:
-            with self._db.read.connect() as conn:
-                epoch = self._repo.epoch(conn)
-                with self._cache_lock:
+            if self._hot is not None:
+                epoch = int(self._hot.scalar(EPOCH_SQL))
+                cached = self._cache.get(key)
+                if cached is not None and cached.epoch == epoch:
+                    return cached
+                with self._db.read.connect() as conn:
+                    status = self._repo.party_status(conn, *key)
+            else:
+                with self._db.read.connect() as conn:
+                    epoch = self._repo.epoch(conn)
                     cached = self._cache.get(key)
                     if cached is not None and cached.epoch == epoch:
                         return cached
-                status = self._repo.party_status(conn, *key)
+                    status = self._repo.party_status(conn, *key)
         except Exception as exc:
             if is_storage_outage(exc):
                 raise StorageUnavailable(f"revocation status unavailable: {type(exc).__name__}") from exc
             raise
         self.reads += 1
-        if status.client is not None:
-            with self._cache_lock:
-                if status.epoch != self._cache_epoch:
-                    self._cache.clear()  # statuses vouched for by another counter
-                    self._cache_epoch = status.epoch
+        with self._cache_lock:
+            if status.epoch > self._cache_epoch or len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()  # statuses vouched for by an older counter (or too many pairs)
+                self._cache_epoch = max(status.epoch, self._cache_epoch)
+            if status.epoch == self._cache_epoch:
                 self._cache[key] = status
         return status
+
+    def close(self) -> None:
+        """Close the raw read connections (a later request opens new ones)."""
+        if self._hot is not None:
+            self._hot.close()
 
     def revoked(self, token: VerifiedToken, status: PartyStatus, now: float) -> str | None:
         """Return why the token is revoked now (the policy clock's now when one is set), or None."""

@@ -126,6 +126,7 @@ class AuthorizationServer:
         self.client_keys = ClientKeys(self.token_clock, cache_seconds=settings.jwks_uri_cache_seconds)
         self.limiter = RateLimiter(self.token_clock)
         self.certificates = CertificateSource(settings.mtls_certificate_header, settings.mtls_trusted_proxies)
+        self._revocation = PartyRevocation(db, self.repo, lambda: self.policy, clock)
         self.verifier = TokenVerifier(
             IssuerKeys(self.keyring, extra_keys),
             settings.token_issuer,
@@ -133,7 +134,7 @@ class AuthorizationServer:
             settings.token_algorithms,
             self.token_clock,
             leeway=settings.token_leeway_seconds,
-            revocation=PartyRevocation(db, self.repo, lambda: self.policy, clock),
+            revocation=self._revocation,
         )
         self.registry = ClientRegistry(db, self.repo, lambda: self.policy, clock, on_change=self._forget)
         self._assertions = ClientAssertionVerifier(
@@ -145,6 +146,10 @@ class AuthorizationServer:
             max_lifetime=settings.client_assertion_max_lifetime_seconds,
         )
         self._next_purge = 0.0
+
+    def close(self) -> None:
+        """Close the revocation check's raw read connections."""
+        self._revocation.close()
 
     @property
     def policy(self) -> CompiledPolicy:

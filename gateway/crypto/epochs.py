@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -169,6 +170,31 @@ class DataKeyWrapper:
             return key.decrypt(wrapped[:12], wrapped[12:], _epoch_aad(participant_id, category, epoch_id))
         except Exception as exc:
             raise DecryptionError("wrapped data key does not authenticate") from exc
+
+    def unwrap_many(self, items: Sequence[tuple[bytes | None, str, str, str | None]]) -> list[bytes | None]:
+        """Return the data key of each (wrapped, participant id, category, epoch id), None where `wrapped` is
+        None (destroyed); raise EpochDestroyed when an epoch's key is gone.
+
+        The keys of one read: each epoch's key is looked up (its file checked) once for all of them, at the
+        moment of this call, as `unwrap` would for each.
+        """
+        ciphers: dict[str, AESGCM] = {}
+        out: list[bytes | None] = []
+        for wrapped, participant_id, category, epoch_id in items:
+            if wrapped is None:
+                out.append(None)
+            elif epoch_id is None:
+                out.append(self.envelope.unwrap(wrapped, participant_id, category))
+            else:
+                cipher = ciphers.get(epoch_id)
+                if cipher is None:
+                    cipher = ciphers[epoch_id] = AESGCM(self.epochs.key(epoch_id))
+                try:
+                    aad = _epoch_aad(participant_id, category, epoch_id)
+                    out.append(cipher.decrypt(wrapped[:12], wrapped[12:], aad))
+                except Exception as exc:
+                    raise DecryptionError("wrapped data key does not authenticate") from exc
+        return out
 
     def rewrap(
         self, wrapped: bytes, participant_id: str, category: str, from_epoch: str | None, to_epoch: str

@@ -67,6 +67,8 @@ class AuthorizedAccess:
         """Return the same access for a subset of its permitted categories (one source's share)."""
         permitted = self.decision.fields_by_category
         wanted = [c for c in categories if c in permitted]
+        if len(wanted) == len(permitted):
+            return self  # nothing cut (every category from one source, the usual read): the same access
         cut = replace(self.decision, permitted_fields={c: permitted[c] for c in wanted})
         return AuthorizedAccess(
             _MINT, self.participant_id, cut, self.audit_seq, self.organisation, self.operation, self.trace

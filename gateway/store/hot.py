@@ -131,6 +131,18 @@ class HotReads:
             raise StorageUnavailable(f"database read failed: {exc.sqlite_errorname}") from exc
         return statement.convert(fetched)
 
+    def scalar(self, sql: str) -> Any:
+        """Return the first column of the one row of a constant statement `sql` (no parameters); raise
+        StorageUnavailable on an outage."""
+        try:
+            row = self._connection().execute(sql).fetchone()
+        except sqlite3.OperationalError as exc:
+            self._drop()
+            raise StorageUnavailable(f"database read failed: {exc.sqlite_errorname}") from exc
+        if row is None:
+            raise LookupError(f"no row for {sql!r}")  # a broken schema, not an outage (as scalar_one)
+        return row[0]
+
     def close(self) -> None:
         """Close every thread's connection (at shutdown; a later read opens a new one)."""
         with self._lock:

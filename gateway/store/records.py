@@ -263,10 +263,7 @@ class RecordStore:
 
     def _unwrap_all(self, pid: str, rows: Sequence[Any]) -> list[bytes | None]:
         """Return each row's data key (None where it is destroyed)."""
-        return [
-            None if r.wrapped_key is None else self._keys.unwrap(r.wrapped_key, pid, r.category, r.epoch_id)
-            for r in rows
-        ]
+        return self._keys.unwrap_many([(r.wrapped_key, pid, r.category, r.epoch_id) for r in rows])
 
     def reindex_subjects(self) -> int:
         """Write the blind-index digests of every live latest record (records from before the index); return how

@@ -14,7 +14,15 @@ from gateway.auth.model import Status
 from gateway.auth.revocation import PartyRevocation
 from gateway.container import Container, build
 from tests.conftest import AMS, Gateway
-from tests.support.oauth import api_headers, captured_logs, events_named, get_token, register
+from tests.support.oauth import (
+    api_headers,
+    captured_logs,
+    ec_key,
+    events_named,
+    get_token,
+    public_jwks,
+    register,
+)
 
 
 def read(
@@ -157,3 +165,33 @@ def test_the_status_is_cached_behind_the_epoch_and_a_change_in_another_process_s
     assert revocation.reads == reads + 1
     other_process.auth.registry.set_organisation_status("amsterdam", Status.ACTIVE)
     assert read(gateway, token, p).status_code == 200
+
+
+def test_an_unregistered_clients_status_is_cached_too_and_every_change_still_bites_on_the_next_request(
+    gateway: Gateway, other_process: Container
+) -> None:
+    """A client trusted through the JWKS file and never registered: "not registered" is cached behind
+    the epoch like any status, and a revocation, a registration or a client's disabling in another
+    process takes effect at the very next request."""
+    p = gateway.register("amsterdam")
+    token = gateway.token("amsterdam")  # signed by the additionally trusted key; client-amsterdam
+    revocation = gateway.container.auth.verifier._revocation
+    assert isinstance(revocation, PartyRevocation)
+    assert read(gateway, token, p).status_code == 200
+    reads = revocation.reads
+    for _ in range(3):
+        assert read(gateway, token, p).status_code == 200
+    assert revocation.reads == reads  # "not registered" answered from the cache
+    other_process.auth.registry.set_organisation_status("amsterdam", Status.DISABLED, "mandate withdrawn")
+    assert_revoked(gateway, token, p, "organisation_disabled")
+    other_process.auth.registry.set_organisation_status("amsterdam", Status.ACTIVE)
+    assert read(gateway, token, p).status_code == 200
+    other_process.auth.registry.register(
+        "client-amsterdam", "amsterdam", ("case_manager",), jwks=public_jwks(ec_key("client-amsterdam-k1"))
+    )
+    assert read(gateway, token, p).status_code == 200
+    status = gateway.container.verifier.authenticate(token).status
+    assert status is not None
+    assert status.client is Status.ACTIVE  # no stale "not registered"
+    other_process.auth.registry.set_client_status("client-amsterdam", Status.DISABLED, "test")
+    assert_revoked(gateway, token, p, "client_disabled")

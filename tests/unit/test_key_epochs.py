@@ -99,6 +99,26 @@ def test_a_data_key_opens_only_under_its_own_epoch_and_not_after_the_epoch_is_de
     assert wrapper.epochs.destroy("due-2025-07") is False  # destroying twice is harmless
 
 
+def test_the_keys_of_one_read_open_as_one_by_one_and_not_after_their_epoch_is_destroyed(
+    wrapper: DataKeyWrapper,
+) -> None:
+    dek_a, wrapped_a = wrapper.new_data_key("p-1", "identity", "due-2025-07")
+    dek_b, wrapped_b = wrapper.new_data_key("p-1", "contact", "due-2025-07")
+    legacy_dek, legacy = wrapper.envelope.new_data_key("p-1", "case_plan")
+    items = [
+        (wrapped_a, "p-1", "identity", "due-2025-07"),
+        (None, "p-1", "health", "due-2025-07"),  # a destroyed data key: nothing to open
+        (wrapped_b, "p-1", "contact", "due-2025-07"),
+        (legacy, "p-1", "case_plan", None),
+    ]
+    assert wrapper.unwrap_many(items) == [dek_a, None, dek_b, legacy_dek]
+    with pytest.raises(DecryptionError):
+        wrapper.unwrap_many([(wrapped_a, "p-1", "contact", "due-2025-07")])  # moved to another category
+    wrapper.epochs.destroy("due-2025-07")
+    with pytest.raises(EpochDestroyed):
+        wrapper.unwrap_many(items)
+
+
 def test_an_epoch_key_file_renamed_to_another_epoch_does_not_open(wrapper: DataKeyWrapper) -> None:
     wrapper.epochs.key("due-2025-07", create=True)
     directory = wrapper.epochs.directory
