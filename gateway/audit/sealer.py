@@ -279,7 +279,7 @@ class Sealer:
             try:
                 if self.is_leader:
                     # The officer's search index follows behind, in batches (derived data, not evidence).
-                    self.indexed += index.catch_up(self._db, limit=self._max_entries)
+                    self.indexed += index.catch_up(self._db, batch=index.LIVE_BATCH, limit=self._max_entries)
             except Exception as exc:
                 log.error("audit.index.failed", error=type(exc).__name__, detail=str(exc)[:300])
 
