@@ -243,6 +243,18 @@ class Page:
     scope: Scope = field(repr=False)
 
 
+def _column_filters(columns: Any, flt: EntryFilter) -> list[ColumnElement[bool]]:
+    """Return the filter's equality tests on a table with the index's columns (the index or its counts)."""
+    clauses: list[ColumnElement[bool]] = []
+    for name in ("organisation", "decision", "purpose", "event"):
+        value = getattr(flt, name)
+        if value:
+            clauses.append(getattr(columns, name) == value)
+    if flt.reasons:
+        clauses.append(columns.reason.in_(flt.reasons))
+    return clauses
+
+
 class AuditQuery:
     """Read-only queries over `audit_entries`, always within a scope."""
 
@@ -334,16 +346,7 @@ class AuditQuery:
             if branches:
                 clauses.append(or_(*branches))
             branches = [i.participant_id == flt.participant_id, listed]
-        if flt.organisation:
-            clauses.append(i.organisation == flt.organisation)
-        if flt.decision:
-            clauses.append(i.decision == flt.decision)
-        if flt.purpose:
-            clauses.append(i.purpose == flt.purpose)
-        if flt.event:
-            clauses.append(i.event == flt.event)
-        if flt.reasons:
-            clauses.append(i.reason.in_(flt.reasons))
+        clauses += _column_filters(i, flt)
         if flt.since:
             clauses.append(i.at >= micros(flt.since))
         if flt.until:
@@ -504,16 +507,7 @@ class AuditQuery:
                 branches += [c.participant_region.in_(regions), c.region.in_(regions)]
                 branches += [c.regions.contains(counts.region_needle(r)) for r in regions]
             clauses.append(or_(*branches))
-        if flt.organisation:
-            clauses.append(c.organisation == flt.organisation)
-        if flt.decision:
-            clauses.append(c.decision == flt.decision)
-        if flt.purpose:
-            clauses.append(c.purpose == flt.purpose)
-        if flt.event:
-            clauses.append(c.event == flt.event)
-        if flt.reasons:
-            clauses.append(c.reason.in_(flt.reasons))
+        clauses += _column_filters(c, flt)
         return and_(*clauses)
 
     def _counted(
