@@ -483,7 +483,7 @@ retention_destructions = Table(
     metadata,
     Column("participant_id", String(36), primary_key=True),
     Column("category", String(64), primary_key=True),
-    Column("run_id", String(36), nullable=False, index=True),
+    Column("run_id", String(36), nullable=False),
     Column("region", String(64), nullable=False),
     Column("rule_id", String(64), nullable=False),
     Column("trigger_at", UTCDateTime(), nullable=False),
@@ -494,6 +494,9 @@ retention_destructions = Table(
     Column("period_until", UTCDateTime(), nullable=True),
     Column("audit_seq", BigInteger, nullable=True),  # NULL until the audit entry is committed
     Column("epoch_id", String(48), nullable=True),  # the key's epoch when destroyed (NULL: legacy, KEK-wrapped)
+    # (run, participant): a run records each participant's audit entry by these two (migration 0013);
+    # an index on the run alone made that a scan of the run's rows, and a run quadratic in its size.
+    Index("ix_retention_destructions_run_participant", "run_id", "participant_id"),
 )
 
 # Key epochs being or having been destroyed (migration 0006). The epoch keys themselves live only in
