@@ -161,49 +161,20 @@ class AuditWriter:
 
     def append(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry and return once it is durably committed."""
-        waiter = Waiter()
-        if not self._enqueue(_Pending(entry, 1, recorded_at, waiter, False)):
-            raise AuditUnavailable("the audit writer is closed")
-        try:
-            result: Appended = waiter.wait(timeout)
-        except AuditUnavailable:
-            raise
-        except Exception as exc:  # a timeout or a database error: fail closed
-            raise _unavailable(exc) from exc
+        result: Appended = self._wait(entry, 1, recorded_at, False, timeout)
         return result
 
     def append_many(self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0) -> list[Appended]:
         """Append entries as one call (consecutive, all or nothing); return once they are committed."""
         if not entries:
             return []
-        waiter = Waiter()
-        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, waiter, True)):
-            raise AuditUnavailable("the audit writer is closed")
-        try:
-            result: list[Appended] = waiter.wait(timeout)
-        except AuditUnavailable:
-            raise
-        except Exception as exc:
-            raise _unavailable(exc) from exc
+        result: list[Appended] = self._wait(tuple(entries), len(entries), recorded_at, True, timeout)
         return result
 
     async def append_async(self, entry: Entry, recorded_at: datetime, timeout: float = 5.0) -> Appended:
         """Append one entry; resume once it is durably committed, without holding a thread."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Appended] = loop.create_future()
-        # Watched before it is queued: the writer then always finds the deadlines that hold it.
-        deadlines = self._deadlines_of(loop)
-        deadlines.add(future, timeout)
-        if not self._enqueue(_Pending(entry, 1, recorded_at, future, False, loop)):
-            future.cancel()
-            deadlines.prune()
-            raise AuditUnavailable("the audit writer is closed")
-        try:
-            return await future
-        except AuditUnavailable:
-            raise
-        except Exception as exc:  # a timeout or a database error: fail closed
-            raise _unavailable(exc) from exc
+        result: Appended = await self._wait_async(entry, 1, recorded_at, False, timeout)
+        return result
 
     async def append_many_async(
         self, entries: Sequence[Entry], recorded_at: datetime, timeout: float = 30.0
@@ -211,11 +182,29 @@ class AuditWriter:
         """Append entries as one call (consecutive, all or nothing); resume once they are committed."""
         if not entries:
             return []
+        result: list[Appended] = await self._wait_async(tuple(entries), len(entries), recorded_at, True, timeout)
+        return result
+
+    def _wait(self, entries: Any, size: int, recorded_at: datetime, many: bool, timeout: float) -> Any:
+        """Queue one call and block this thread until it is committed; fail closed on anything else."""
+        waiter = Waiter()
+        if not self._enqueue(_Pending(entries, size, recorded_at, waiter, many)):
+            raise AuditUnavailable("the audit writer is closed")
+        try:
+            return waiter.wait(timeout)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # a timeout or a database error: fail closed
+            raise _unavailable(exc) from exc
+
+    async def _wait_async(self, entries: Any, size: int, recorded_at: datetime, many: bool, timeout: float) -> Any:
+        """Queue one call and suspend until it is committed; fail closed on anything else."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Appended]] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
+        # Watched before it is queued: the writer then always finds the deadlines that hold it.
         deadlines = self._deadlines_of(loop)
         deadlines.add(future, timeout)
-        if not self._enqueue(_Pending(tuple(entries), len(entries), recorded_at, future, True, loop)):
+        if not self._enqueue(_Pending(entries, size, recorded_at, future, many, loop)):
             future.cancel()
             deadlines.prune()
             raise AuditUnavailable("the audit writer is closed")
@@ -223,7 +212,7 @@ class AuditWriter:
             return await future
         except AuditUnavailable:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a timeout or a database error: fail closed
             raise _unavailable(exc) from exc
 
     def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> LoopDeadlines:
